@@ -1,0 +1,115 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "cloudstor",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "cloudstord", targets: ["cloudstord"]),
+        .executable(name: "cloudstor-shim", targets: ["cloudstor-shim"]),
+        .executable(name: "cloudstorctl", targets: ["cloudstorctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
+        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
+        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
+    ],
+    targets: [
+        // Generated from proto/ by scripts/generate.sh and committed.
+        .target(
+            name: "CloudstorProto",
+            dependencies: [
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Sources/Proto"
+        ),
+        // Loop-device ioctls and unix-socket binding that Glibc does not expose to Swift.
+        .target(name: "CLinux", path: "Sources/CLinux"),
+        // What the executables share: socket ownership, logging.
+        .target(
+            name: "CloudstorSupport",
+            dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")],
+            path: "Sources/Support"
+        ),
+        // Everything a client of the daemon shares: connecting to its socket, errors.
+        .target(
+            name: "CloudstorClient",
+            dependencies: [
+                "CloudstorProto",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+            ],
+            path: "Sources/Client"
+        ),
+        .target(
+            name: "CloudstorService",
+            dependencies: [
+                "CloudstorProto", "CLinux", "CloudstorSupport",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ],
+            path: "Sources/Service"
+        ),
+        .target(
+            name: "CloudstorShim",
+            dependencies: [
+                "CloudstorClient", "CloudstorProto", "CloudstorSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Sources/Shim"
+        ),
+        .target(
+            name: "CloudstorCtl",
+            dependencies: [
+                "CloudstorClient", "CloudstorProto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Sources/Ctl"
+        ),
+        .executableTarget(
+            name: "cloudstord",
+            dependencies: [
+                "CloudstorService",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "cloudstor-shim",
+            dependencies: [
+                "CloudstorShim",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "cloudstorctl",
+            dependencies: ["CloudstorCtl"]
+        ),
+        .testTarget(
+            name: "ServiceTests",
+            dependencies: ["CloudstorService", "CloudstorClient", "CloudstorShim", "CloudstorCtl"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,114 @@
+#define _GNU_SOURCE
+#include "clinux.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/loop.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+int clinux_listen_unix(const char *path, unsigned int mode, int backlog) {
+    struct sockaddr_un addr;
+    if (strlen(path) >= sizeof(addr.sun_path)) return -ENAMETOOLONG;
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    strcpy(addr.sun_path, path);
+
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    /* The mode is applied by umask at bind so the socket is never wider than asked. */
+    mode_t old = umask(~mode & 0777);
+    int rc = bind(fd, (struct sockaddr *)&addr, sizeof(addr));
+    int err = errno;
+    umask(old);
+    if (rc != 0 || listen(fd, backlog) != 0) {
+        if (rc == 0) err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
+int clinux_loop_attach(const char *path, char *dev, size_t devlen) {
+    int file = open(path, O_RDWR | O_CLOEXEC);
+    if (file < 0) return -errno;
+    int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
+    if (ctl < 0) {
+        int err = errno;
+        close(file);
+        return -err;
+    }
+    /* Another process may take the free device between GET_FREE and CONFIGURE:
+     * EBUSY then, and we ask again. */
+    for (int attempt = 0; attempt < 64; attempt++) {
+        int n = ioctl(ctl, LOOP_CTL_GET_FREE);
+        if (n < 0) break;
+        snprintf(dev, devlen, "/dev/loop%d", n);
+        int loop = open(dev, O_RDWR | O_CLOEXEC);
+        if (loop < 0) {
+            if (errno == ENOENT) continue; /* udev has not made the node yet */
+            break;
+        }
+        struct loop_config config;
+        memset(&config, 0, sizeof(config));
+        config.fd = (unsigned int)file;
+        config.info.lo_flags = LO_FLAGS_AUTOCLEAR;
+        strncpy((char *)config.info.lo_file_name, path, LO_NAME_SIZE - 1);
+        if (ioctl(loop, LOOP_CONFIGURE, &config) == 0) {
+            close(ctl);
+            close(file);
+            return loop;
+        }
+        int err = errno;
+        close(loop);
+        if (err != EBUSY) {
+            close(ctl);
+            close(file);
+            return -err;
+        }
+    }
+    int err = errno ? errno : EBUSY;
+    close(ctl);
+    close(file);
+    return -err;
+}
+
+int clinux_loop_find(const char *path, char *dev, size_t devlen) {
+    struct stat want;
+    if (stat(path, &want) != 0) return -errno;
+    DIR *dir = opendir("/sys/block");
+    if (!dir) return -errno;
+    int found = 0;
+    struct dirent *entry;
+    while (!found && (entry = readdir(dir)) != NULL) {
+        if (strncmp(entry->d_name, "loop", 4) != 0) continue;
+        char candidate[64];
+        snprintf(candidate, sizeof(candidate), "/dev/%s", entry->d_name);
+        int fd = open(candidate, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        struct loop_info64 info;
+        if (ioctl(fd, LOOP_GET_STATUS64, &info) == 0 &&
+            info.lo_device == want.st_dev && info.lo_inode == want.st_ino) {
+            snprintf(dev, devlen, "%s", candidate);
+            found = 1;
+        }
+        close(fd);
+    }
+    closedir(dir);
+    return found;
+}
+
+int clinux_loop_detach(const char *dev) {
+    int fd = open(dev, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = ioctl(fd, LOOP_CLR_FD, 0);
+    int err = errno;
+    close(fd);
+    return rc == 0 ? 0 : -err;
+}

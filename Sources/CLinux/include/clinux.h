@@ -1,0 +1,24 @@
+#ifndef CLINUX_H
+#define CLINUX_H
+
+#include <stddef.h>
+
+/* Binds and listens on a unix stream socket at path, created with the given
+ * permission bits. Returns the listening descriptor, or -errno. A stale socket
+ * file is not removed here: the caller decides (after taking its lock). */
+int clinux_listen_unix(const char *path, unsigned int mode, int backlog);
+
+/* Attaches the image file at path to a free loop device, with autoclear set so the
+ * kernel releases the device when its last user (the mount) goes away. Writes
+ * "/dev/loopN" into dev. Returns an open descriptor on the device that keeps it
+ * attached until closed, or -errno. */
+int clinux_loop_attach(const char *path, char *dev, size_t devlen);
+
+/* Finds the loop device backed by the file at path (same device and inode).
+ * Writes "/dev/loopN" into dev and returns 1 if found, 0 if not, -errno. */
+int clinux_loop_find(const char *path, char *dev, size_t devlen);
+
+/* Detaches the loop device at dev. Returns 0, or -errno (-ENXIO: not attached). */
+int clinux_loop_detach(const char *dev);
+
+#endif

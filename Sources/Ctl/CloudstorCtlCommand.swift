@@ -1,0 +1,26 @@
+import ArgumentParser
+
+/// `cloudstorctl`: the operator's debugging client. Every RPC is a subcommand, and
+/// `call` sends any RPC from its JSON form.
+public struct CloudstorCtlCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "cloudstorctl",
+        abstract: "Debugging client for cloudstord.",
+        discussion: """
+            Exit codes: 0 success, 1 failure, 2 invalid argument, 3 not found, \
+            4 conflict (in use, or exists with other options), 5 unavailable (retry), 64 usage.
+            """,
+        subcommands: [VolumeCommand.self, HealthCommand.self, CallCommand.self])
+
+    public init() {}
+}
+
+struct VolumeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "volume",
+        abstract: "Create, list, inspect, mount, unmount and remove volumes.",
+        subcommands: [
+            VolumeCreateCommand.self, VolumeListCommand.self, VolumeInspectCommand.self, VolumeRemoveCommand.self,
+            VolumeMountCommand.self, VolumeUnmountCommand.self, VolumePathCommand.self,
+        ])
+}

@@ -1,0 +1,23 @@
+import ArgumentParser
+import CloudstorClient
+import Foundation
+import GRPCCore
+
+struct GlobalOptions: ParsableArguments {
+    @Option(help: "cloudstord's gRPC socket (env CLOUDSTOR_SOCKET; default /run/cloudstor/cloudstor.sock).")
+    var socket: String?
+
+    var socketPath: String {
+        socket ?? ProcessInfo.processInfo.environment["CLOUDSTOR_SOCKET"].flatMap { $0.isEmpty ? nil : $0 } ?? DaemonClient.defaultSocketPath
+    }
+
+    /// Runs body against the daemon; a failure prints the daemon's message and exits
+    /// with the code of its class.
+    func call<T: Sendable>(_ body: (GRPCClient<DaemonClient.Transport>) async throws -> T) async throws -> T {
+        do {
+            return try await DaemonClient.with(socketPath: socketPath, body)
+        } catch {
+            throw ExitStatus.fail(error, socketPath: socketPath)
+        }
+    }
+}

@@ -1,0 +1,29 @@
+import CloudstorClient
+import CloudstorProto
+import SwiftProtobuf
+
+/// How cloudstorctl prints volumes: a table for people, proto JSON for scripts.
+enum Output {
+    static func json(_ message: some SwiftProtobuf.Message) throws -> String {
+        var options = JSONEncodingOptions()
+        options.alwaysPrintEnumsAsInts = false
+        options.preserveProtoFieldNames = true
+        return try message.jsonString(options: options)
+    }
+
+    static func table(_ volumes: [Cloudstor_V1_Volume]) -> String {
+        var rows = [["NAME", "BACKING", "STATE", "MOUNTS", "MOUNTPOINT"]]
+        for volume in volumes {
+            rows.append([
+                volume.name, volume.backing.displayName, volume.status.state.displayName,
+                String(volume.status.mountCount), volume.status.mountpoint,
+            ])
+        }
+        let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        return rows.map { row in
+            row.enumerated().map { column, cell in
+                column == row.count - 1 ? cell : cell.padding(toLength: widths[column] + 2, withPad: " ", startingAt: 0)
+            }.joined()
+        }.joined(separator: "\n")
+    }
+}

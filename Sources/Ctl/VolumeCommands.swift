@@ -1,0 +1,98 @@
+import ArgumentParser
+import CloudstorClient
+import CloudstorProto
+import SwiftProtobuf
+
+struct VolumeCreateCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a volume (idempotent).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Volume name.") var name: String
+    @Option(name: [.customShort("o"), .customLong("opt")], help: "An option as key=value: backing, size, ebstype, iops, perfmode.")
+    var options: [String] = []
+    @Flag(help: "Print the volume as JSON.") var json = false
+
+    func run() async throws {
+        var request = Cloudstor_V1_CreateRequest()
+        request.name = name
+        for option in options {
+            guard let eq = option.firstIndex(of: "="), eq != option.startIndex else {
+                throw ValidationError("option \(option) is not key=value")
+            }
+            request.options[String(option[..<eq])] = String(option[option.index(after: eq)...])
+        }
+        let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).create(request) }
+        print(json ? try Output.json(reply.volume) : reply.volume.name)
+    }
+}
+
+struct VolumeListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "ls", abstract: "List volumes.", aliases: ["list"])
+    @OptionGroup var global: GlobalOptions
+    @Flag(help: "Print a JSON array.") var json = false
+
+    func run() async throws {
+        let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).list(.init()) }
+        if json {
+            print("[" + (try reply.volumes.map { try Output.json($0) }).joined(separator: ",\n") + "]")
+        } else {
+            print(Output.table(reply.volumes))
+        }
+    }
+}
+
+struct VolumeInspectCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "inspect", abstract: "Show one volume as JSON.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Volume name.") var name: String
+
+    func run() async throws {
+        let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).get(.with { $0.name = name }) }
+        print(try Output.json(reply.volume))
+    }
+}
+
+struct VolumeRemoveCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "rm", abstract: "Remove a volume and its data.", aliases: ["remove"])
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Volume name.") var name: String
+
+    func run() async throws {
+        _ = try await global.call { try await DaemonClient.Volumes(wrapping: $0).remove(.with { $0.name = name }) }
+        print(name)
+    }
+}
+
+struct VolumeMountCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mount", abstract: "Mount a volume on this node for one holder; prints the mount point.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Volume name.") var name: String
+    @Option(help: "The holder's mount id; unmount with the same id.") var id = "cloudstorctl"
+
+    func run() async throws {
+        let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).mount(.with { $0.name = name; $0.id = id }) }
+        print(reply.mountpoint)
+    }
+}
+
+struct VolumeUnmountCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "unmount", abstract: "Release one holder's mount of a volume.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Volume name.") var name: String
+    @Option(help: "The holder's mount id, as given to mount.") var id: String
+
+    func run() async throws {
+        _ = try await global.call { try await DaemonClient.Volumes(wrapping: $0).unmount(.with { $0.name = name; $0.id = id }) }
+    }
+}
+
+struct VolumePathCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "path", abstract: "Print the mount point, if mounted on this node.")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Volume name.") var name: String
+
+    func run() async throws {
+        let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).path(.with { $0.name = name }) }
+        print(reply.mountpoint)
+    }
+}

@@ -1,0 +1,61 @@
+import CloudstorSupport
+import Foundation
+import GRPCCore
+import GRPCNIOTransportHTTP2Posix
+import Logging
+import ServiceLifecycle
+
+/// `cloudstord` as a library: sets up the state directory, the catalogue, the
+/// provider's backends and the gRPC server on the unix socket, restores the mounts
+/// of the last run, and serves until SIGTERM or SIGINT. Shutting down unmounts
+/// nothing: containers keep their volumes across a daemon restart.
+public enum Daemon {
+    public static func run(_ config: DaemonConfiguration, logger: Logger) async throws {
+        guard config.provider == .local else {
+            throw CloudstorError(.invalidArgument, "provider \(config.provider.rawValue) is not available in this build; use --provider local")
+        }
+        for dir in [config.stateDirectory, config.imageDirectory, config.resolvedMountRoot, config.resolvedSharedRoot,
+            (config.socketPath as NSString).deletingLastPathComponent]
+        {
+            do {
+                try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+            } catch {
+                throw CloudstorError(.internalError, "cannot create directory \(dir)", cause: error)
+            }
+        }
+        let manager = VolumeManager(
+            configuration: .init(defaultBacking: config.defaultBacking, mountRoot: config.resolvedMountRoot, nodeID: config.nodeID),
+            catalogue: try Catalogue(path: config.cataloguePath),
+            block: LoopImageBackend(directory: config.imageDirectory),
+            shared: DirectoryBackend(root: config.resolvedSharedRoot),
+            host: LinuxHost(),
+            logger: logger)
+
+        let listener: UnixListener
+        do {
+            listener = try UnixListener(path: config.socketPath, mode: 0o660)
+        } catch {
+            throw CloudstorError(.failedPrecondition, error.description)
+        }
+        defer { listener.close() }
+
+        await manager.reconcile()
+
+        let server = GRPCServer(
+            transport: .http2NIOPosix(listeningSocketDescriptor: Int(listener.descriptor), transportSecurity: .plaintext),
+            services: [VolumesService(manager: manager), HealthService(), try ReflectionService()])
+        logger.info(
+            "serving",
+            metadata: [
+                "socket": "\(config.socketPath)", "provider": "\(config.provider.rawValue)", "state": "\(config.stateDirectory)",
+                "node": "\(config.nodeID)",
+            ])
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [.init(service: GRPCServerService(server: server))],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await group.run()
+        logger.info("stopped")
+    }
+}

@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CLinux
+import Foundation
+
+/// Relocatable volumes of the local provider: a sparse image file of `size` GiB
+/// per volume, attached through a loop device. The size is a real quota: the
+/// filesystem made on it can hold no more.
+public struct LoopImageBackend: BlockBackend {
+    public let directory: String
+
+    public init(directory: String) {
+        self.directory = directory
+    }
+
+    public func create(name: String, options: VolumeOptions) async throws -> String {
+        guard let sizeGiB = options.sizeGiB else {
+            throw CloudstorError(.invalidArgument, "option size is required for relocatable volumes")
+        }
+        let path = "\(directory)/\(name).img"
+        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw Self.failure("create image \(path)") }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw Self.failure("stat image \(path)") }
+        // A file left by an interrupted create is reused; it is never shrunk.
+        let bytes = off_t(sizeGiB) << 30
+        if info.st_size < bytes, ftruncate(fd, bytes) != 0 {
+            throw Self.failure("size image \(path) to \(sizeGiB) GiB")
+        }
+        return path
+    }
+
+    public func remove(id: String) async throws {
+        if try await attachedDevice(id: id) != nil {
+            throw CloudstorError(.failedPrecondition, "image \(id) is still attached")
+        }
+        if unlink(id) != 0, errno != ENOENT {
+            throw Self.failure("remove image \(id)")
+        }
+    }
+
+    public func attach(id: String) async throws -> DeviceAttachment {
+        if let device = try await attachedDevice(id: id) {
+            return DeviceAttachment(device: device)
+        }
+        var name = [CChar](repeating: 0, count: 64)
+        let fd = clinux_loop_attach(id, &name, name.count)
+        guard fd >= 0 else {
+            throw CloudstorError(
+                fd == -ENOENT ? .notFound : .internalError,
+                "attach \(id) to a loop device: \(String(cString: strerror(-fd)))")
+        }
+        return DeviceAttachment(device: Self.string(name), descriptor: fd)
+    }
+
+    public func detach(id: String) async throws {
+        guard let device = try await attachedDevice(id: id) else { return }
+        let rc = clinux_loop_detach(device)
+        guard rc == 0 || rc == -ENXIO else {
+            throw CloudstorError(.internalError, "detach \(device): \(String(cString: strerror(-rc)))")
+        }
+    }
+
+    public func attachedDevice(id: String) async throws -> String? {
+        var name = [CChar](repeating: 0, count: 64)
+        let rc = clinux_loop_find(id, &name, name.count)
+        switch rc {
+        case 1: return Self.string(name)
+        case 0, -ENOENT: return nil
+        default: throw CloudstorError(.internalError, "look up the loop device of \(id): \(String(cString: strerror(-rc)))")
+        }
+    }
+
+    private static func string(_ buffer: [CChar]) -> String {
+        String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+
+    private static func failure(_ what: String) -> CloudstorError {
+        let err = errno
+        return CloudstorError(err == ENOSPC ? .unavailable : .internalError, "\(what): \(String(cString: strerror(err)))")
+    }
+}

@@ -1,0 +1,126 @@
+import CloudstorClient
+import CloudstorProto
+import Foundation
+import GRPCCore
+import Logging
+
+/// Turns one Docker volume-plugin call into one daemon RPC. Holds no state.
+public struct PluginHandler: Sendable {
+    let volumes: DaemonClient.Volumes
+    let socketPath: String
+    let logger: Logger
+
+    /// Docker waits 2 minutes for Create/Mount/Unmount/Remove and 1 for the others;
+    /// answering a little sooner turns a timeout into a readable error.
+    static let longTimeout = Duration.seconds(110)
+    static let shortTimeout = Duration.seconds(55)
+
+    public init(client: GRPCClient<DaemonClient.Transport>, socketPath: String, logger: Logger) {
+        self.volumes = DaemonClient.Volumes(wrapping: client)
+        self.socketPath = socketPath
+        self.logger = logger
+    }
+
+    public func handle(path: String, body: [UInt8]) async -> PluginResponse {
+        do {
+            return try await dispatch(path: path, body: body)
+        } catch let failure as Failure {
+            return failure.response
+        } catch {
+            let message = DaemonClient.describe(error, socketPath: socketPath)
+            logger.notice("call failed", metadata: ["call": "\(path)", "error": "\(message)"])
+            return .error(message)
+        }
+    }
+
+    private func dispatch(path: String, body: [UInt8]) async throws -> PluginResponse {
+        switch path {
+        case "/Plugin.Activate":
+            return .ok(["Implements": ["VolumeDriver"]])
+        case "/VolumeDriver.Capabilities":
+            return .ok(["Capabilities": ["Scope": "global"]])
+        case "/VolumeDriver.Create":
+            let request = try decode(CreateBody.self, body, call: path)
+            _ = try await volumes.create(.with { $0.name = request.Name; $0.options = request.Opts ?? [:] }, options: Self.long)
+            return .ok([:])
+        case "/VolumeDriver.Remove":
+            let request = try decode(NameBody.self, body, call: path)
+            _ = try await volumes.remove(.with { $0.name = request.Name }, options: Self.long)
+            return .ok([:])
+        case "/VolumeDriver.Get":
+            let request = try decode(NameBody.self, body, call: path)
+            let reply = try await volumes.get(.with { $0.name = request.Name }, options: Self.short)
+            return .ok(["Volume": Self.describe(reply.volume, withStatus: true)])
+        case "/VolumeDriver.List":
+            let reply = try await volumes.list(.init(), options: Self.short)
+            return .ok(["Volumes": reply.volumes.map { Self.describe($0, withStatus: false) }])
+        case "/VolumeDriver.Path":
+            let request = try decode(NameBody.self, body, call: path)
+            let reply = try await volumes.path(.with { $0.name = request.Name }, options: Self.short)
+            return .ok(["Mountpoint": reply.mountpoint])
+        case "/VolumeDriver.Mount":
+            let request = try decode(MountBody.self, body, call: path)
+            let reply = try await volumes.mount(.with { $0.name = request.Name; $0.id = request.ID }, options: Self.long)
+            // An empty Mountpoint would make Docker bind-mount its own directory instead.
+            guard !reply.mountpoint.isEmpty else {
+                return .error("cloudstor returned no mount point for volume \(request.Name)")
+            }
+            return .ok(["Mountpoint": reply.mountpoint])
+        case "/VolumeDriver.Unmount":
+            let request = try decode(MountBody.self, body, call: path)
+            _ = try await volumes.unmount(.with { $0.name = request.Name; $0.id = request.ID }, options: Self.long)
+            return .ok([:])
+        default:
+            return .error("unknown endpoint \(path.prefix(100)): cloudstor implements Plugin.Activate and VolumeDriver.*", status: 404)
+        }
+    }
+
+    private static var long: CallOptions { var o = CallOptions.defaults; o.timeout = longTimeout; return o }
+    private static var short: CallOptions { var o = CallOptions.defaults; o.timeout = shortTimeout; return o }
+
+    /// Docker's view of a volume: Name, Mountpoint, CreatedAt and (for Get) Status.
+    static func describe(_ volume: Cloudstor_V1_Volume, withStatus: Bool) -> [String: Any] {
+        var out: [String: Any] = ["Name": volume.name, "Mountpoint": volume.status.mountpoint, "CreatedAt": volume.createdAt]
+        guard withStatus else { return out }
+        var status: [String: Any] = [
+            "Backing": volume.backing.displayName,
+            "Options": volume.options,
+            "State": volume.status.state.displayName,
+            "Mounts": Int(volume.status.mountCount),
+        ]
+        for (key, value) in [("Node", volume.status.node), ("Device", volume.status.device), ("CloudID", volume.status.cloudID),
+            ("Zone", volume.status.zone)] where !value.isEmpty
+        {
+            status[key] = value
+        }
+        out["Status"] = status
+        return out
+    }
+
+    private struct Failure: Error {
+        var response: PluginResponse
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ body: [UInt8], call: String) throws -> T {
+        if body.allSatisfy({ $0 == 0x20 || $0 == 0x0A || $0 == 0x0D || $0 == 0x09 }) {
+            // A managed plugin's engine re-sends a timed-out call with an empty body:
+            // it must never act on a volume named "".
+            throw Failure(response: .error("\(call.dropFirst()) sent an empty request body; expected a JSON object with Name", status: 400))
+        }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(body))
+        } catch {
+            throw Failure(response: .error("malformed \(call.dropFirst()) request: \(Self.explain(error))", status: 400))
+        }
+    }
+
+    static func explain(_ error: any Error) -> String {
+        switch error as? DecodingError {
+        case .keyNotFound(let key, _): "missing field \(key.stringValue)"
+        case .typeMismatch(_, let context), .valueNotFound(_, let context):
+            "wrong type for \(context.codingPath.map(\.stringValue).joined(separator: ".")): \(context.debugDescription)"
+        case .dataCorrupted: "not valid JSON"
+        default: "\(error)"
+        }
+    }
+}

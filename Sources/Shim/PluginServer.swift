@@ -1,0 +1,102 @@
+import CloudstorSupport
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ServiceLifecycle
+
+/// The Docker volume plugin endpoint: HTTP/1.1 on a unix socket, one task per
+/// connection, keep-alive honoured. Bodies over `maxBodySize` are refused.
+public struct PluginServer: Service {
+    public static let maxBodySize = 1 << 20
+
+    let listener: UnixListener
+    let handler: PluginHandler
+    let logger: Logger
+
+    public init(listener: UnixListener, handler: PluginHandler, logger: Logger) {
+        self.listener = listener
+        self.handler = handler
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .bind(NIOBSDSocket.Handle(listener.descriptor)) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                }
+            }
+        logger.info("serving Docker", metadata: ["socket": "\(listener.path)"])
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await server.executeThenClose { connections in
+                    for try await connection in connections {
+                        group.addTask { await serve(connection) }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            server.channel.close(promise: nil)
+        }
+    }
+
+    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+        do {
+            try await connection.executeThenClose { inbound, outbound in
+                var head: HTTPRequestHead?
+                var body = ByteBuffer()
+                var tooLarge = false
+                for try await part in inbound {
+                    switch part {
+                    case .head(let requestHead):
+                        head = requestHead
+                        body.clear()
+                        tooLarge = false
+                    case .body(var chunk):
+                        if body.readableBytes + chunk.readableBytes > Self.maxBodySize {
+                            tooLarge = true
+                        } else {
+                            body.writeBuffer(&chunk)
+                        }
+                    case .end:
+                        guard let request = head else { continue }
+                        let response = await respond(to: request, body: body, tooLarge: tooLarge)
+                        try await write(response, for: request, to: outbound)
+                        if !request.isKeepAlive || tooLarge { return }
+                        head = nil
+                    }
+                }
+            }
+        } catch {
+            logger.debug("connection closed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func respond(to request: HTTPRequestHead, body: ByteBuffer, tooLarge: Bool) async -> PluginResponse {
+        guard !tooLarge else {
+            return .error("request body larger than \(Self.maxBodySize) bytes", status: 413)
+        }
+        guard request.method == .POST else {
+            return .error("plugin calls are POST requests, not \(request.method)", status: 405)
+        }
+        let path = String(request.uri.split(separator: "?", maxSplits: 1).first ?? "")
+        logger.debug("call", metadata: ["call": "\(path)", "bytes": "\(body.readableBytes)"])
+        return await handler.handle(path: path, body: Array(body.readableBytesView))
+    }
+
+    private func write(_ response: PluginResponse, for request: HTTPRequestHead, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>)
+        async throws
+    {
+        var headers = HTTPHeaders()
+        headers.add(name: "Content-Type", value: PluginResponse.contentType)
+        headers.add(name: "Content-Length", value: String(response.body.count))
+        let keepAlive = request.isKeepAlive && response.status != 413
+        headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
+        let head = HTTPResponseHead(version: request.version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
+        try await outbound.write(.head(head))
+        try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: response.body))))
+        try await outbound.write(.end(nil))
+    }
+}

@@ -1,0 +1,3 @@
+import CloudstorCtl
+
+await CloudstorCtlCommand.main()
