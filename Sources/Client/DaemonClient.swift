@@ -25,7 +25,11 @@ public enum DaemonClient {
     }
 
     static func transport(socketPath: String) throws -> Transport {
-        try .http2NIOPosix(target: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext)
+        // The daemon is local: after a restart, reconnect within a second rather than
+        // backing off for minutes as one would from a remote server.
+        var config = HTTP2ClientTransport.Posix.Config.defaults
+        config.backoff = .init(initial: .milliseconds(50), max: .seconds(1), multiplier: 2, jitter: 0.2)
+        return try .http2NIOPosix(target: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext, config: config)
     }
 
     /// The message a person should see for a failed call: the daemon's own words,

@@ -7,6 +7,7 @@ import Logging
 import ServiceLifecycle
 
 /// `cloudstor-shim`: the Docker volume plugin endpoint. Parses flags and runs.
+@main
 struct CloudstorShimCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cloudstor-shim",
@@ -60,4 +61,3 @@ struct CloudstorShimCommand: AsyncParsableCommand {
     }
 }
 
-await CloudstorShimCommand.main()

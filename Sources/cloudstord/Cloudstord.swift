@@ -6,6 +6,7 @@ import Logging
 
 /// `cloudstord`: parses flags and runs the daemon. Every flag has an environment
 /// variable; the flag wins.
+@main
 struct Cloudstord: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cloudstord",
@@ -79,4 +80,3 @@ struct Cloudstord: AsyncParsableCommand {
     }
 }
 
-await Cloudstord.main()

@@ -1,0 +1,8 @@
+import CloudstorCtl
+
+@main
+enum Main {
+    static func main() async {
+        await CloudstorCtlCommand.main()
+    }
+}

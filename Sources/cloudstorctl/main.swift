@@ -1,3 +1,0 @@
-import CloudstorCtl
-
-await CloudstorCtlCommand.main()
