@@ -108,7 +108,13 @@ let package = Package(
         ),
         .testTarget(
             name: "ServiceTests",
-            dependencies: ["CloudstorService", "CloudstorClient", "CloudstorShim", "CloudstorCtl"]
+            dependencies: [
+                "CloudstorService", "CloudstorClient", "CloudstorShim", "CloudstorCtl", "CloudstorSupport", "CloudstorProto",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

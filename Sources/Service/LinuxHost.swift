@@ -4,7 +4,7 @@ import Glibc
 import Foundation
 
 /// The real host: blkid and mkfs.ext4 as tools, mount(2) and umount2(2) directly.
-public struct LinuxHost: Host {
+public struct LinuxHost: NodeHost {
     private let blkid = Command.locate("blkid")
     private let mkfs = Command.locate("mkfs.ext4")
 

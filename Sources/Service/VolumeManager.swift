@@ -22,13 +22,13 @@ public final class VolumeManager: Sendable {
     let catalogue: Catalogue
     let block: any BlockBackend
     let shared: any SharedBackend
-    let host: any Host
+    let host: any NodeHost
     let logger: Logger
     let locks = KeyedLock()
 
     public init(
         configuration: Configuration, catalogue: Catalogue, block: any BlockBackend, shared: any SharedBackend,
-        host: any Host, logger: Logger
+        host: any NodeHost, logger: Logger
     ) {
         self.configuration = configuration
         self.catalogue = catalogue

@@ -1,6 +1,6 @@
 /// What the daemon does to the node itself: filesystems and mounts. A protocol so
 /// the volume logic is tested with a fake; `LinuxHost` is the real one.
-public protocol Host: Sendable {
+public protocol NodeHost: Sendable {
     /// Whether the device holds a filesystem (of any type) already.
     func hasFilesystem(device: String) async throws -> Bool
     /// Makes an ext4 filesystem. Callers ask `hasFilesystem` first: never reformat.

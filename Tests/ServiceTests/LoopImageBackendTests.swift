@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@testable import CloudstorService
+
+/// The real local provider: image files, loop devices, mkfs.ext4 and mount(2). Needs
+/// root (the test machines and CI have it).
+@Suite(.enabled(if: getuid() == 0, "loop devices and mount(2) need root; run the tests as root"), .serialized)
+struct LoopImageBackendTests {
+    let dir = "/tmp/cs-loop-\(UUID().uuidString.prefix(8))"
+
+    @Test func imageAttachFormatMountAndAutoclear() async throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let backend = LoopImageBackend(directory: dir)
+        let host = LinuxHost()
+        let image = try await backend.create(name: "v", options: VolumeOptions(backing: .relocatable, sizeGiB: 1, ebsType: .standard))
+        #expect(image == "\(dir)/v.img")
+        let attributes = try FileManager.default.attributesOfItem(atPath: image)
+        #expect((attributes[.size] as? Int) == 1 << 30)
+        #expect(try await backend.attachedDevice(id: image) == nil)
+
+        let mountpoint = "\(dir)/mnt"
+        do {
+            let attachment = try await backend.attach(id: image)
+            #expect(attachment.device.hasPrefix("/dev/loop"))
+            #expect(try await backend.attachedDevice(id: image) == attachment.device)
+            #expect(try await !host.hasFilesystem(device: attachment.device))
+            try await host.makeFilesystem(device: attachment.device)
+            #expect(try await host.hasFilesystem(device: attachment.device))
+            try await host.mount(device: attachment.device, at: mountpoint)
+        }
+        #expect(try host.isMounted(mountpoint))
+        try Data("kept".utf8).write(to: URL(fileURLWithPath: "\(mountpoint)/file"))
+        // The filesystem is exactly the volume's size: the size is a real quota.
+        var fs = statvfs()
+        #expect(statvfs(mountpoint, &fs) == 0)
+        let total = Int(fs.f_blocks) * Int(fs.f_frsize)
+        #expect(total > 900 << 20 && total <= 1 << 30)
+
+        try await host.unmount(mountpoint)
+        try await backend.detach(id: image)
+        #expect(try !host.isMounted(mountpoint))
+        #expect(try await backend.attachedDevice(id: image) == nil)
+
+        // Attached again, the filesystem and its data are found, not remade.
+        do {
+            let attachment = try await backend.attach(id: image)
+            #expect(try await host.hasFilesystem(device: attachment.device))
+            try await host.mount(device: attachment.device, at: mountpoint)
+        }
+        #expect(try String(contentsOfFile: "\(mountpoint)/file", encoding: .utf8) == "kept")
+        await #expect(throws: CloudstorError.self) { try await backend.remove(id: image) }
+        try await host.unmount(mountpoint)
+        try await backend.detach(id: image)
+        try await backend.remove(id: image)
+        #expect(!FileManager.default.fileExists(atPath: image))
+        try await backend.remove(id: image)  // idempotent
+    }
+
+    @Test func anAttachmentReleasedUnmountedLeavesNoLoopDevice() async throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let backend = LoopImageBackend(directory: dir)
+        let image = try await backend.create(name: "w", options: VolumeOptions(backing: .relocatable, sizeGiB: 1, ebsType: .standard))
+        do {
+            let attachment = try await backend.attach(id: image)
+            #expect(try await backend.attachedDevice(id: image) == attachment.device)
+        }
+        // Autoclear: with its last descriptor closed and nothing mounted, the kernel
+        // releases the device (asynchronously on some kernels: poll briefly).
+        var attached = try await backend.attachedDevice(id: image)
+        for _ in 0..<100 where attached != nil {
+            try await Task.sleep(for: .milliseconds(20))
+            attached = try await backend.attachedDevice(id: image)
+        }
+        #expect(attached == nil)
+        try await backend.remove(id: image)
+    }
+}

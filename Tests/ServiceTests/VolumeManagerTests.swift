@@ -1,0 +1,164 @@
+import Testing
+
+@testable import CloudstorService
+
+@Suite struct VolumeManagerTests {
+    @Test func createIsIdempotentWithTheSameOptions() async throws {
+        let f = try Fixture()
+        let first = try await f.manager.create(name: "v", options: ["size": "1"])
+        let second = try await f.manager.create(name: "v", options: ["size": "1", "ebstype": "standard"])
+        #expect(first.record == second.record)
+        #expect(try f.catalogue.volumes().count == 1)
+    }
+
+    @Test func createWithOtherOptionsIsRefused() async throws {
+        let f = try Fixture()
+        _ = try await f.manager.create(name: "v", options: ["size": "1"])
+        let error = await #expect(throws: CloudstorError.self) { try await f.manager.create(name: "v", options: ["size": "2"]) }
+        #expect(error?.code == .alreadyExists)
+        #expect(error?.message.contains("size=1") == true)
+    }
+
+    @Test func badNameOrOptionsCreateNothing() async throws {
+        let f = try Fixture()
+        await #expect(throws: CloudstorError.self) { try await f.manager.create(name: "../x", options: ["size": "1"]) }
+        await #expect(throws: CloudstorError.self) { try await f.manager.create(name: "x", options: ["size": "0"]) }
+        #expect(try f.catalogue.volumes().isEmpty)
+        #expect(f.block.state.withLock { $0.volumes.isEmpty })
+    }
+
+    @Test func concurrentCreatesOfOneNameMakeOneVolume() async throws {
+        let f = try Fixture()
+        try await withThrowingTaskGroup(of: VolumeInfo.self) { group in
+            for _ in 0..<20 { group.addTask { try await f.manager.create(name: "v", options: ["size": "1"]) } }
+            for try await info in group { #expect(info.record.name == "v") }
+        }
+        #expect(try f.catalogue.volumes().count == 1)
+    }
+
+    @Test func mountsAreCountedPerIDWithRepeats() async throws {
+        let f = try Fixture()
+        _ = try await f.manager.create(name: "v", options: ["size": "1"])
+        let path = try await f.manager.mount(name: "v", id: "a")
+        #expect(path == "/mnt/v")
+        #expect(try await f.manager.mount(name: "v", id: "a") == path)  // docker cp repeats an id
+        #expect(try await f.manager.mount(name: "v", id: "b") == path)
+        #expect(f.host.state.withLock { $0.mountCount } == 1)
+        #expect(try await f.manager.get(name: "v").mountCount == 3)
+
+        try await f.manager.unmount(name: "v", id: "a")
+        try await f.manager.unmount(name: "v", id: "b")
+        #expect(try f.host.isMounted(path))
+        try await f.manager.unmount(name: "v", id: "a")
+        #expect(try !f.host.isMounted(path))
+        #expect(f.block.state.withLock { $0.attached.isEmpty })
+        let info = try await f.manager.get(name: "v")
+        #expect(info.state == .created && info.mountCount == 0 && info.mountpoint.isEmpty)
+    }
+
+    @Test func unmountOfAnIDThatHoldsNothingChangesNothing() async throws {
+        let f = try Fixture()
+        _ = try await f.manager.create(name: "v", options: ["size": "1"])
+        _ = try await f.manager.mount(name: "v", id: "a")
+        try await f.manager.unmount(name: "v", id: "stranger")
+        #expect(try f.host.isMounted("/mnt/v"))
+        #expect(try await f.manager.get(name: "v").mountCount == 1)
+        try await f.manager.unmount(name: "v", id: "a")
+    }
+
+    @Test func aFilesystemIsMadeOnceAndNeverAgain() async throws {
+        let f = try Fixture()
+        _ = try await f.manager.create(name: "v", options: ["size": "1"])
+        for round in 0..<3 {
+            _ = try await f.manager.mount(name: "v", id: "id\(round)")
+            try await f.manager.unmount(name: "v", id: "id\(round)")
+        }
+        #expect(f.host.state.withLock { $0.mkfsCount } == 1)
+        #expect(f.block.state.withLock { $0.attachCount } == 3)
+    }
+
+    @Test func removeIsRefusedWhileMounted() async throws {
+        let f = try Fixture()
+        _ = try await f.manager.create(name: "v", options: ["size": "1"])
+        _ = try await f.manager.mount(name: "v", id: "a")
+        let error = await #expect(throws: CloudstorError.self) { try await f.manager.remove(name: "v") }
+        #expect(error?.code == .failedPrecondition)
+        #expect(error?.message.contains("in use") == true)
+        try await f.manager.unmount(name: "v", id: "a")
+        try await f.manager.remove(name: "v")
+        #expect(try f.catalogue.volumes().isEmpty)
+        #expect(f.block.state.withLock { $0.volumes.isEmpty })
+        let missing = await #expect(throws: CloudstorError.self) { try await f.manager.get(name: "v") }
+        #expect(missing?.code == .notFound)
+    }
+
+    @Test func aFailedUnmountKeepsTheHold() async throws {
+        let f = try Fixture()
+        _ = try await f.manager.create(name: "v", options: ["size": "1"])
+        _ = try await f.manager.mount(name: "v", id: "a")
+        f.host.state.withLock { $0.failUnmount = true }
+        await #expect(throws: CloudstorError.self) { try await f.manager.unmount(name: "v", id: "a") }
+        #expect(try await f.manager.get(name: "v").mountCount == 1)
+        f.host.state.withLock { $0.failUnmount = false }
+        try await f.manager.unmount(name: "v", id: "a")
+        #expect(try await f.manager.get(name: "v").mountCount == 0)
+    }
+
+    @Test func concurrentMountsAndUnmountsBalance() async throws {
+        let f = try Fixture()
+        _ = try await f.manager.create(name: "v", options: ["size": "1"])
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<16 { group.addTask { _ = try await f.manager.mount(name: "v", id: "m\(i)") } }
+            try await group.waitForAll()
+        }
+        #expect(f.host.state.withLock { $0.mountCount } == 1)
+        #expect(try await f.manager.get(name: "v").mountCount == 16)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for i in 0..<16 { group.addTask { try await f.manager.unmount(name: "v", id: "m\(i)") } }
+            try await group.waitForAll()
+        }
+        #expect(try !f.host.isMounted("/mnt/v"))
+        #expect(f.block.state.withLock { $0.attached.isEmpty })
+    }
+
+    @Test func sharedVolumesMountAtTheirDirectory() async throws {
+        let f = try Fixture()
+        _ = try await f.manager.create(name: "s", options: ["backing": "shared"])
+        #expect(try await f.manager.mount(name: "s", id: "a") == "/shared/s")
+        #expect(try await f.manager.path(name: "s") == "/shared/s")
+        try await f.manager.unmount(name: "s", id: "a")
+        #expect(try await f.manager.path(name: "s") == nil)
+        try await f.manager.remove(name: "s")
+        #expect(f.shared.directories.withLock { $0.isEmpty })
+    }
+
+    @Test func reconcileRemountsHeldVolumesAndReleasesOthers() async throws {
+        let f = try Fixture()
+        _ = try await f.manager.create(name: "held", options: ["size": "1"])
+        _ = try await f.manager.create(name: "loose", options: ["size": "1"])
+        _ = try await f.manager.mount(name: "held", id: "a")
+
+        // A reboot: nothing is mounted or attached, the catalogue remembers the hold.
+        let rebooted = FakeHost()
+        rebooted.state.withLock { $0.filesystems = f.host.state.withLock { $0.filesystems } }
+        f.block.state.withLock { $0.attached = ["blk-loose"] }  // left attached by a crash mid-unmount
+        let manager = f.restarted(host: rebooted)
+        await manager.reconcile()
+
+        #expect(try rebooted.isMounted("/mnt/held"))
+        #expect(rebooted.state.withLock { $0.mkfsCount } == 0)
+        #expect(f.block.state.withLock { $0.attached } == ["blk-held"])
+        #expect(try await manager.get(name: "held").mountCount == 1)
+        try await manager.unmount(name: "held", id: "a")
+    }
+
+    @Test func listShowsEveryVolumeInNameOrder() async throws {
+        let f = try Fixture()
+        for name in ["c", "a", "b"] { _ = try await f.manager.create(name: name, options: ["size": "1"]) }
+        _ = try await f.manager.mount(name: "b", id: "x")
+        let list = try await f.manager.list()
+        #expect(list.map(\.record.name) == ["a", "b", "c"])
+        #expect(list.map(\.state) == [.created, .mounted, .created])
+        try await f.manager.unmount(name: "b", id: "x")
+    }
+}

@@ -1,0 +1,88 @@
+import Testing
+
+@testable import CloudstorService
+
+@Suite struct VolumeOptionsTests {
+    func parse(_ raw: [String: String], default backing: Backing = .relocatable) throws -> VolumeOptions {
+        try VolumeOptions(parsing: raw, defaultBacking: backing)
+    }
+
+    func refusal(_ raw: [String: String], default backing: Backing = .relocatable) -> String {
+        let error = #expect(throws: CloudstorError.self) { try parse(raw, default: backing) }
+        #expect(error?.code == .invalidArgument)
+        return error?.message ?? ""
+    }
+
+    @Test func relocatableDefaultsToStandard() throws {
+        let options = try parse(["size": "1"])
+        #expect(options == VolumeOptions(backing: .relocatable, sizeGiB: 1, ebsType: .standard))
+        #expect(options.dictionary == ["backing": "relocatable", "size": "1", "ebstype": "standard"])
+    }
+
+    @Test func localIsAnAliasOfRelocatable() throws {
+        #expect(try parse(["backing": "local", "size": "2"]).backing == .relocatable)
+    }
+
+    @Test func sharedDefaultsToGeneralPurpose() throws {
+        #expect(try parse([:], default: .shared) == VolumeOptions(backing: .shared, perfMode: .generalpurpose))
+        #expect(try parse(["backing": "shared", "perfmode": "maxio"]).perfMode == .maxio)
+    }
+
+    @Test func valuesAreCaseInsensitive() throws {
+        #expect(try parse(["backing": "Relocatable", "ebstype": "GP3", "size": "10"]).ebsType == .gp3)
+    }
+
+    @Test func sizeIsRequiredForRelocatable() {
+        let message = refusal([:])
+        #expect(message.contains("size") && message.contains("required"))
+    }
+
+    @Test(arguments: [
+        (["size": "0"], "size"), (["size": "1025"], "1-1024"), (["size": "-1"], "size"), (["size": "1.5"], "size"),
+        (["size": "abc"], "size"), (["size": ""], "size"), (["size": "99999999999999999999"], "size"),
+        (["size": "100", "ebstype": "st1"], "125-16384"), (["size": "3", "ebstype": "io1", "iops": "100"], "4-16384"),
+        (["size": "70000", "ebstype": "gp3"], "1-65536"),
+    ])
+    func sizeOutOfRange(_ raw: [String: String], _ expected: String) {
+        let message = refusal(raw)
+        #expect(message.contains(expected), "\(message)")
+    }
+
+    @Test func unknownOptionIsNamed() {
+        let message = refusal(["size": "1", "colour": "blue"])
+        #expect(message.contains("colour") && message.contains("known options"))
+    }
+
+    @Test func badEnumValueListsAllowedValues() {
+        let message = refusal(["size": "1", "ebstype": "gp9"])
+        #expect(message.contains("gp9") && message.contains("ebstype") && message.contains("gp3"))
+        #expect(refusal(["backing": "nfs"]).contains("relocatable (alias local), shared"))
+        #expect(refusal(["backing": "shared", "perfmode": "turbo"]).contains("generalpurpose, maxio"))
+    }
+
+    @Test func iopsRules() throws {
+        #expect(refusal(["size": "10", "ebstype": "io1"]).contains("iops is required"))
+        #expect(refusal(["size": "10", "ebstype": "gp2", "iops": "100"]).contains("does not apply to ebstype=gp2"))
+        #expect(refusal(["size": "10", "iops": "100"]).contains("does not apply to ebstype=standard"))
+        #expect(refusal(["size": "10", "ebstype": "io1", "iops": "99"]).contains("100-64000"))
+        // io1: at most 50 IOPS per GiB.
+        #expect(refusal(["size": "10", "ebstype": "io1", "iops": "501"]).contains("50 IOPS per GiB"))
+        #expect(try parse(["size": "10", "ebstype": "io1", "iops": "500"]).iops == 500)
+        // gp3 keeps its 3,000 baseline on any size; more needs 500 per GiB.
+        #expect(try parse(["size": "1", "ebstype": "gp3", "iops": "3000"]).iops == 3000)
+        #expect(refusal(["size": "6", "ebstype": "gp3", "iops": "3001"]).contains("500 IOPS per GiB"))
+        #expect(try parse(["size": "1", "ebstype": "gp3"]).iops == nil)
+        #expect(try parse(["size": "100", "ebstype": "io2", "iops": "100000"]).iops == 100_000)
+    }
+
+    @Test func optionsOfTheOtherBackingAreRefused() {
+        #expect(refusal(["size": "1", "perfmode": "maxio"]).contains("perfmode applies to shared"))
+        #expect(refusal(["backing": "shared", "size": "1"]).contains("size applies to relocatable"))
+        #expect(refusal(["backing": "shared", "ebstype": "gp2"]).contains("ebstype applies to relocatable"))
+    }
+
+    @Test func normalisedOptionsRoundTrip() throws {
+        let options = try parse(["size": "20", "ebstype": "io2", "iops": "2000"])
+        #expect(try parse(options.dictionary) == options)
+    }
+}
