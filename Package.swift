@@ -106,6 +106,15 @@ let package = Package(
             name: "cloudstorctl",
             dependencies: ["CloudstorCtl"]
         ),
+        // `make bench`: latency and throughput of each path into the daemon.
+        .executableTarget(
+            name: "cloudstor-bench",
+            dependencies: [
+                "CloudstorClient", "CloudstorProto", "CLinux",
+                .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         .testTarget(
             name: "ServiceTests",
             dependencies: [

@@ -35,6 +35,22 @@ int clinux_listen_unix(const char *path, unsigned int mode, int backlog) {
     return fd;
 }
 
+int clinux_connect_unix(const char *path) {
+    struct sockaddr_un addr;
+    if (strlen(path) >= sizeof(addr.sun_path)) return -ENAMETOOLONG;
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    strcpy(addr.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return -errno;
+    if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
+        int err = errno;
+        close(fd);
+        return -err;
+    }
+    return fd;
+}
+
 int clinux_loop_attach(const char *path, char *dev, size_t devlen) {
     int file = open(path, O_RDWR | O_CLOEXEC);
     if (file < 0) return -errno;

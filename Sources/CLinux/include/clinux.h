@@ -8,6 +8,9 @@
  * file is not removed here: the caller decides (after taking its lock). */
 int clinux_listen_unix(const char *path, unsigned int mode, int backlog);
 
+/* Connects a unix stream socket to path. Returns the descriptor, or -errno. */
+int clinux_connect_unix(const char *path);
+
 /* Attaches the image file at path to a free loop device, with autoclear set so the
  * kernel releases the device when its last user (the mount) goes away. Writes
  * "/dev/loopN" into dev. Returns an open descriptor on the device that keeps it

