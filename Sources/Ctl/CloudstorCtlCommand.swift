@@ -12,6 +12,9 @@ public struct CloudstorCtlCommand: AsyncParsableCommand {
             """,
         subcommands: [VolumeCommand.self, HealthCommand.self, CallCommand.self])
 
+    /// Declared at every level so `--socket` may come before or after the subcommand.
+    @OptionGroup var global: GlobalOptions
+
     public init() {}
 }
 
@@ -23,4 +26,5 @@ struct VolumeCommand: AsyncParsableCommand {
             VolumeCreateCommand.self, VolumeListCommand.self, VolumeInspectCommand.self, VolumeRemoveCommand.self,
             VolumeMountCommand.self, VolumeUnmountCommand.self, VolumePathCommand.self,
         ])
+    @OptionGroup var global: GlobalOptions
 }

@@ -1,7 +1,4 @@
-import CloudstorSupport
 import Foundation
-import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import Logging
 import ServiceLifecycle
 
@@ -31,28 +28,18 @@ public enum Daemon {
             host: LinuxHost(),
             logger: logger)
 
-        let listener: UnixListener
-        do {
-            listener = try UnixListener(path: config.socketPath, mode: 0o660)
-        } catch {
-            throw CloudstorError(.failedPrecondition, error.description)
-        }
-        defer { listener.close() }
-
-        await manager.reconcile()
-
-        let server = GRPCServer(
-            transport: .http2NIOPosix(listeningSocketDescriptor: Int(listener.descriptor), transportSecurity: .plaintext),
-            services: [VolumesService(manager: manager), HealthService(), try ReflectionService()])
+        // The socket is bound inside the service group, once SIGTERM is handled:
+        // a signal that arrives while starting up is a graceful shutdown too.
+        let service = DaemonService(socketPath: config.socketPath, manager: manager, logger: logger)
         logger.info(
-            "serving",
+            "starting",
             metadata: [
                 "socket": "\(config.socketPath)", "provider": "\(config.provider.rawValue)", "state": "\(config.stateDirectory)",
                 "node": "\(config.nodeID)",
             ])
         let group = ServiceGroup(
             configuration: .init(
-                services: [.init(service: GRPCServerService(server: server))],
+                services: [.init(service: service)],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger))
         try await group.run()

@@ -18,7 +18,8 @@ public struct LoopImageBackend: BlockBackend {
         guard let sizeGiB = options.sizeGiB else {
             throw CloudstorError(.invalidArgument, "option size is required for relocatable volumes")
         }
-        let path = "\(directory)/\(name).img"
+        // The file is named exactly as the volume: names may be 255 bytes, as file names.
+        let path = "\(directory)/\(name)"
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Self.failure("create image \(path)") }
         defer { close(fd) }

@@ -6,22 +6,28 @@ import NIOPosix
 import ServiceLifecycle
 
 /// The Docker volume plugin endpoint: HTTP/1.1 on a unix socket, one task per
-/// connection, keep-alive honoured. Bodies over `maxBodySize` are refused.
+/// connection, keep-alive honoured. Bodies over `maxBodySize` are refused. The
+/// socket is taken when the service starts, inside its ServiceGroup, so a SIGTERM
+/// at any instant is a graceful shutdown.
 public struct PluginServer: Service {
     public static let maxBodySize = 1 << 20
 
-    let listener: UnixListener
+    let socketPath: String
     let handler: PluginHandler
     let logger: Logger
 
-    public init(listener: UnixListener, handler: PluginHandler, logger: Logger) {
-        self.listener = listener
+    public init(socketPath: String, handler: PluginHandler, logger: Logger) {
+        self.socketPath = socketPath
         self.handler = handler
         self.logger = logger
     }
 
     public func run() async throws {
+        let listener = try UnixListener(path: socketPath, mode: 0o660)
+        defer { listener.close() }
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            // A client that sends its request and shuts down its side still gets the answer.
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(NIOBSDSocket.Handle(listener.descriptor)) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
@@ -42,35 +48,48 @@ public struct PluginServer: Service {
         }
     }
 
+    /// Serves one connection until the peer closes it or the server shuts down. On
+    /// shutdown the read side is closed: a request in flight is still answered,
+    /// then the connection ends, so an idle keep-alive connection of the engine
+    /// cannot hold the shim open.
     private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
+        let channel = connection.channel
         do {
-            try await connection.executeThenClose { inbound, outbound in
-                var head: HTTPRequestHead?
-                var body = ByteBuffer()
-                var tooLarge = false
-                for try await part in inbound {
-                    switch part {
-                    case .head(let requestHead):
-                        head = requestHead
-                        body.clear()
-                        tooLarge = false
-                    case .body(var chunk):
-                        if body.readableBytes + chunk.readableBytes > Self.maxBodySize {
-                            tooLarge = true
-                        } else {
-                            body.writeBuffer(&chunk)
-                        }
-                    case .end:
-                        guard let request = head else { continue }
-                        let response = await respond(to: request, body: body, tooLarge: tooLarge)
-                        try await write(response, for: request, to: outbound)
-                        if !request.isKeepAlive || tooLarge { return }
-                        head = nil
-                    }
-                }
+            try await withGracefulShutdownHandler {
+                try await exchange(connection)
+            } onGracefulShutdown: {
+                channel.close(mode: .input, promise: nil)
             }
         } catch {
             logger.debug("connection closed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    private func exchange(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async throws {
+        try await connection.executeThenClose { inbound, outbound in
+            var head: HTTPRequestHead?
+            var body = ByteBuffer()
+            var tooLarge = false
+            for try await part in inbound {
+                switch part {
+                case .head(let requestHead):
+                    head = requestHead
+                    body.clear()
+                    tooLarge = false
+                case .body(var chunk):
+                    if body.readableBytes + chunk.readableBytes > Self.maxBodySize {
+                        tooLarge = true
+                    } else {
+                        body.writeBuffer(&chunk)
+                    }
+                case .end:
+                    guard let request = head else { continue }
+                    let response = await respond(to: request, body: body, tooLarge: tooLarge)
+                    try await write(response, for: request, to: outbound)
+                    if !request.isKeepAlive || tooLarge { return }
+                    head = nil
+                }
+            }
         }
     }
 

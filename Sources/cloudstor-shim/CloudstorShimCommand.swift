@@ -41,15 +41,13 @@ struct CloudstorShimCommand: AsyncParsableCommand {
         do {
             try FileManager.default.createDirectory(
                 atPath: (listenPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            let listener = try UnixListener(path: listenPath, mode: 0o660)
-            defer { listener.close() }
             let client = try DaemonClient.make(socketPath: socketPath)
             let handler = PluginHandler(client: client, socketPath: socketPath, logger: logger)
             let group = ServiceGroup(
                 configuration: .init(
                     services: [
                         .init(service: GRPCClientService(client: client)),
-                        .init(service: PluginServer(listener: listener, handler: handler, logger: logger)),
+                        .init(service: PluginServer(socketPath: listenPath, handler: handler, logger: logger)),
                     ],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger))

@@ -19,7 +19,7 @@ struct LoopImageBackendTests {
         let backend = LoopImageBackend(directory: dir)
         let host = LinuxHost()
         let image = try await backend.create(name: "v", options: VolumeOptions(backing: .relocatable, sizeGiB: 1, ebsType: .standard))
-        #expect(image == "\(dir)/v.img")
+        #expect(image == "\(dir)/v")
         let attributes = try FileManager.default.attributesOfItem(atPath: image)
         #expect((attributes[.size] as? Int) == 1 << 30)
         #expect(try await backend.attachedDevice(id: image) == nil)
