@@ -48,6 +48,15 @@ public final class Catalogue: Sendable {
         try read { db in try VolumeRecord.fetchOne(db, key: name) }
     }
 
+    /// The volume and the total of its holds, in one read.
+    public func volumeAndHolds(named name: String) throws(CloudstorError) -> (VolumeRecord, Int)? {
+        try read { db in
+            guard let record = try VolumeRecord.fetchOne(db, key: name) else { return nil }
+            let total = try Int.fetchOne(db, sql: "SELECT SUM(count) FROM hold WHERE volume = ?", arguments: [name]) ?? 0
+            return (record, total)
+        }
+    }
+
     public func volumes() throws(CloudstorError) -> [VolumeRecord] {
         try read { db in try VolumeRecord.order(Column("name")).fetchAll(db) }
     }

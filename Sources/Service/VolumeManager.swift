@@ -86,7 +86,8 @@ public final class VolumeManager: Sendable {
 
     public func get(name: String) async throws -> VolumeInfo {
         try VolumeName.validate(name)
-        return try await info(existing(name))
+        guard let (record, holds) = try catalogue.volumeAndHolds(named: name) else { throw Self.notFound(name) }
+        return try await info(record, holds: holds)
     }
 
     public func list() async throws -> [VolumeInfo] {
@@ -105,10 +106,12 @@ public final class VolumeManager: Sendable {
     }
 
     func existing(_ name: String) throws -> VolumeRecord {
-        guard let record = try catalogue.volume(named: name) else {
-            throw CloudstorError(.notFound, "no such volume: \(name)")
-        }
+        guard let record = try catalogue.volume(named: name) else { throw Self.notFound(name) }
         return record
+    }
+
+    static func notFound(_ name: String) -> CloudstorError {
+        CloudstorError(.notFound, "no such volume: \(name)")
     }
 
     func backing(of record: VolumeRecord) throws -> Backing {

@@ -49,6 +49,10 @@ struct Bench: AsyncParsableCommand {
             let volumes = DaemonClient.Volumes(wrapping: client)
             _ = try await volumes.create(.with { $0.name = "bench"; $0.options = ["size": "1"] })
             results.append(
+                try await Measurement.run("gRPC Capabilities (Swift client; no handler work)", count: calls, warmup: 100) {
+                    _ = try await volumes.capabilities(.init())
+                })
+            results.append(
                 try await Measurement.run("gRPC Get (Swift client)", count: calls, warmup: 100) {
                     _ = try await volumes.get(.with { $0.name = "bench" })
                 })
