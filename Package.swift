@@ -33,10 +33,14 @@ let package = Package(
         ),
         // Loop-device ioctls and unix-socket binding that Glibc does not expose to Swift.
         .target(name: "CLinux", path: "Sources/CLinux"),
-        // What the executables share: socket ownership, logging.
+        // What the executables share: socket ownership, logging, settings.
         .target(
             name: "CloudstorSupport",
-            dependencies: ["CLinux", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "CLinux",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "Sources/Support"
         ),
         // Everything a client of the daemon shares: connecting to its socket, errors.
@@ -78,7 +82,7 @@ let package = Package(
         .target(
             name: "CloudstorCtl",
             dependencies: [
-                "CloudstorClient", "CloudstorProto",
+                "CloudstorClient", "CloudstorProto", "CloudstorSupport",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],

@@ -1,6 +1,6 @@
 import ArgumentParser
 import CloudstorClient
-import Foundation
+import CloudstorSupport
 import GRPCCore
 
 struct GlobalOptions: ParsableArguments {
@@ -8,7 +8,7 @@ struct GlobalOptions: ParsableArguments {
     var socket: String?
 
     var socketPath: String {
-        socket ?? ProcessInfo.processInfo.environment["CLOUDSTOR_SOCKET"].flatMap { $0.isEmpty ? nil : $0 } ?? DaemonClient.defaultSocketPath
+        Setting.pick(socket, "CLOUDSTOR_SOCKET") ?? DaemonClient.defaultSocketPath
     }
 
     /// Runs body against the daemon; a failure prints the daemon's message and exits

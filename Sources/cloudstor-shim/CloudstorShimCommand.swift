@@ -20,24 +20,12 @@ struct CloudstorShimCommand: AsyncParsableCommand {
     @Option(help: "cloudstord's gRPC socket (env CLOUDSTOR_SOCKET; default /run/cloudstor/cloudstor.sock).")
     var serviceSocket: String?
 
-    @Option(help: "trace, debug, info, notice, warning, error or critical (env CLOUDSTOR_LOG_LEVEL; default info).")
-    var logLevel: String?
-
-    @Option(help: "text or json (env CLOUDSTOR_LOG_FORMAT; default text).")
-    var logFormat: String?
+    @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        let env = ProcessInfo.processInfo.environment
-        func pick(_ flag: String?, _ name: String) -> String? { flag ?? env[name].flatMap { $0.isEmpty ? nil : $0 } }
-        let levelText = pick(logLevel, "CLOUDSTOR_LOG_LEVEL") ?? "info"
-        let formatText = pick(logFormat, "CLOUDSTOR_LOG_FORMAT") ?? "text"
-        guard let level = Logger.Level(rawValue: levelText) else { throw ValidationError("unknown --log-level \(levelText)") }
-        guard let format = LogFormat(rawValue: formatText) else { throw ValidationError("--log-format must be text or json, not \(formatText)") }
-        let listenPath = pick(listen, "CLOUDSTOR_SHIM_LISTEN") ?? "/run/docker/plugins/cloudstor.sock"
-        let socketPath = pick(serviceSocket, "CLOUDSTOR_SOCKET") ?? DaemonClient.defaultSocketPath
-
-        format.bootstrap(level: level)
-        let logger = Logger(label: "cloudstor-shim")
+        let listenPath = Setting.pick(listen, "CLOUDSTOR_SHIM_LISTEN") ?? "/run/docker/plugins/cloudstor.sock"
+        let socketPath = Setting.pick(serviceSocket, "CLOUDSTOR_SOCKET") ?? DaemonClient.defaultSocketPath
+        let logger = try logging.bootstrap(label: "cloudstor-shim")
         do {
             try FileManager.default.createDirectory(
                 atPath: (listenPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)

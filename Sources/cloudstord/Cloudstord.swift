@@ -37,33 +37,24 @@ struct Cloudstord: AsyncParsableCommand {
     @Option(help: "This node's name in volume status (env CLOUDSTOR_NODE_ID; default the host name).")
     var nodeId: String?
 
-    @Option(help: "trace, debug, info, notice, warning, error or critical (env CLOUDSTOR_LOG_LEVEL; default info).")
-    var logLevel: String?
-
-    @Option(help: "text or json (env CLOUDSTOR_LOG_FORMAT; default text).")
-    var logFormat: String?
+    @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
-        let env = ProcessInfo.processInfo.environment
-        func pick(_ flag: String?, _ name: String) -> String? { flag ?? env[name].flatMap { $0.isEmpty ? nil : $0 } }
-
-        let level = try parse(pick(logLevel, "CLOUDSTOR_LOG_LEVEL") ?? "info", as: Logger.Level.self, option: "--log-level")
-        let format = try parse(pick(logFormat, "CLOUDSTOR_LOG_FORMAT") ?? "text", as: LogFormat.self, option: "--log-format")
+        func pick(_ flag: String?, _ variable: String) -> String? { Setting.pick(flag, variable) }
         var config = DaemonConfiguration(nodeID: pick(nodeId, "CLOUDSTOR_NODE_ID") ?? ProcessInfo.processInfo.hostName)
         if let value = pick(socket, "CLOUDSTOR_SOCKET") { config.socketPath = value }
         if let value = pick(stateDir, "CLOUDSTOR_STATE_DIR") { config.stateDirectory = value }
         config.mountRoot = pick(mountRoot, "CLOUDSTOR_MOUNT_ROOT")
         config.sharedRoot = pick(sharedRoot, "CLOUDSTOR_SHARED_ROOT")
         if let value = pick(defaultBacking, "CLOUDSTOR_DEFAULT_BACKING") {
-            config.defaultBacking = try parse(value == "local" ? "relocatable" : value, as: Backing.self, option: "--default-backing")
+            config.defaultBacking = try Setting.choice(value == "local" ? "relocatable" : value, of: Backing.self, option: "--default-backing")
         }
         if let value = pick(provider, "CLOUDSTOR_PROVIDER") {
-            config.provider = try parse(value, as: DaemonConfiguration.Provider.self, option: "--provider")
+            config.provider = try Setting.choice(value, of: DaemonConfiguration.Provider.self, option: "--provider")
         }
         config.stackID = pick(stackId, "CLOUDSTOR_STACK_ID") ?? ""
 
-        format.bootstrap(level: level)
-        let logger = Logger(label: "cloudstord")
+        let logger = try logging.bootstrap(label: "cloudstord")
         do {
             try await Daemon.run(config, logger: logger)
         } catch {
@@ -71,12 +62,4 @@ struct Cloudstord: AsyncParsableCommand {
             throw ExitCode.failure
         }
     }
-
-    private func parse<T: RawRepresentable & CaseIterable>(_ text: String, as: T.Type, option: String) throws -> T where T.RawValue == String {
-        guard let value = T(rawValue: text) else {
-            throw ValidationError("\(option) must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), not \(text)")
-        }
-        return value
-    }
 }
-

@@ -1,0 +1,89 @@
+"""cloudstord's flags and their environment variables, as an operator sets them."""
+import json
+import os
+import subprocess
+
+from conftest import Daemon, binary, read, wait_for_socket, stop
+
+
+def run_daemon(workdir, args=(), env=None, log_name="d.log"):
+    log = os.path.join(workdir, log_name)
+    with open(log, "w") as logf:
+        proc = subprocess.Popen([binary("cloudstord"), *args], env=dict(os.environ, **(env or {})),
+                                stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    return proc, log
+
+
+def test_environment_variables_configure_the_daemon(workdir):
+    socket_path = os.path.join(workdir, "env.sock")
+    env = {
+        "CLOUDSTOR_SOCKET": socket_path,
+        "CLOUDSTOR_STATE_DIR": os.path.join(workdir, "st"),
+        "CLOUDSTOR_MOUNT_ROOT": os.path.join(workdir, "mnt-root"),
+        "CLOUDSTOR_SHARED_ROOT": os.path.join(workdir, "shared-root"),
+        "CLOUDSTOR_DEFAULT_BACKING": "shared",
+        "CLOUDSTOR_NODE_ID": "env-node",
+    }
+    proc, log = run_daemon(workdir, env=env)
+    try:
+        wait_for_socket(socket_path, proc, log)
+        ctl = lambda *a: subprocess.run([binary("cloudstorctl"), *a], env=dict(os.environ, CLOUDSTOR_SOCKET=socket_path),
+                                        capture_output=True, text=True, check=True).stdout
+        volume = json.loads(ctl("volume", "create", "s", "--json"))
+        assert volume["backing"] == "BACKING_SHARED"
+        assert volume["status"]["cloud_id"] == os.path.join(workdir, "shared-root", "s")
+        ctl("volume", "create", "r", "-o", "backing=relocatable", "-o", "size=1")
+        mountpoint = ctl("volume", "mount", "r", "--id", "x").strip()
+        assert mountpoint == os.path.join(workdir, "mnt-root", "r")
+        assert json.loads(ctl("volume", "inspect", "r"))["status"]["node"] == "env-node"
+        ctl("volume", "unmount", "r", "--id", "x")
+        assert os.path.exists(os.path.join(workdir, "st", "catalogue.sqlite"))
+    finally:
+        assert stop(proc) == 0, read(log)
+
+
+def test_a_flag_wins_over_its_environment_variable(workdir):
+    flag_socket = os.path.join(workdir, "flag.sock")
+    proc, log = run_daemon(workdir, ["--socket", flag_socket, "--state-dir", os.path.join(workdir, "st")],
+                           env={"CLOUDSTOR_SOCKET": os.path.join(workdir, "env.sock")})
+    try:
+        wait_for_socket(flag_socket, proc, log)
+        assert not os.path.exists(os.path.join(workdir, "env.sock"))
+    finally:
+        assert stop(proc) == 0, read(log)
+
+
+def test_json_logs_are_one_object_per_line(workdir):
+    d = Daemon(workdir, ["--log-format", "json", "--log-level", "info"]).start()
+    try:
+        d.ctl("volume", "create", "j", "-o", "size=1")
+    finally:
+        assert d.stop() == 0
+    lines = [line for line in read(d.log).splitlines() if line.strip()]
+    records = [json.loads(line) for line in lines]
+    assert all({"time", "level", "label", "message"} <= set(r) for r in records)
+    created = [r for r in records if r["message"] == "created volume"]
+    assert created and created[0]["volume"] == "j" and created[0]["level"] == "info"
+
+
+def test_bad_settings_are_refused_with_a_reason(workdir):
+    for args, env, words in [
+        (["--log-format", "xml"], {}, ["--log-format", "text, json", "xml"]),
+        (["--log-level", "loud"], {}, ["--log-level", "loud"]),
+        (["--default-backing", "nfs"], {}, ["--default-backing", "relocatable, shared"]),
+        ([], {"CLOUDSTOR_PROVIDER": "gcp"}, ["--provider", "local, aws"]),
+    ]:
+        result = subprocess.run([binary("cloudstord"), "--socket", os.path.join(workdir, "x.sock"),
+                                 "--state-dir", os.path.join(workdir, "st"), *args],
+                                env=dict(os.environ, **env), capture_output=True, text=True, timeout=30)
+        assert result.returncode == 64, (args, result.stderr)
+        for word in words:
+            assert word in result.stderr, (args, result.stderr)
+        assert not os.path.exists(os.path.join(workdir, "x.sock"))
+
+
+def test_the_aws_provider_is_not_silently_local(workdir):
+    result = subprocess.run([binary("cloudstord"), "--provider", "aws", "--socket", os.path.join(workdir, "a.sock"),
+                             "--state-dir", os.path.join(workdir, "st")], capture_output=True, text=True, timeout=30)
+    assert result.returncode != 0
+    assert "provider aws is not available" in result.stderr
