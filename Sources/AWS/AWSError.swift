@@ -1,0 +1,49 @@
+/// The one error type of the AWS layer. `code` is AWS's own error code where AWS
+/// answered (`InvalidVolume.NotFound`, `VolumeInUse`, `RequestLimitExceeded`, …),
+/// or one of ours (`Transport`, `MalformedResponse`, `NoCredentials`, `Timeout`).
+public struct AWSError: Error, CustomStringConvertible, Sendable {
+    public var code: String
+    public var message: String
+    /// The service and action that failed, e.g. "ec2" and "AttachVolume".
+    public var service: String
+    public var action: String
+    public var statusCode: Int?
+    public var requestID: String?
+    public var cause: (any Error)?
+
+    public init(
+        code: String, message: String, service: String = "", action: String = "", statusCode: Int? = nil, requestID: String? = nil,
+        cause: (any Error)? = nil
+    ) {
+        self.code = code
+        self.message = message
+        self.service = service
+        self.action = action
+        self.statusCode = statusCode
+        self.requestID = requestID
+        self.cause = cause
+    }
+
+    public static let throttlingCodes: Set<String> = [
+        "RequestLimitExceeded", "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottled",
+        "RequestThrottledException", "TooManyRequestsException", "SlowDown", "EC2ThrottledException", "PriorRequestNotComplete",
+    ]
+    static let serverCodes: Set<String> = ["InternalError", "InternalFailure", "ServiceUnavailable", "Unavailable", "InternalServerError"]
+
+    public var isThrottling: Bool { Self.throttlingCodes.contains(code) }
+
+    /// Throttling, server errors and failures to get an answer at all are worth
+    /// another try; an error about the request itself never is.
+    public var isRetryable: Bool {
+        if isThrottling || Self.serverCodes.contains(code) || code == "Transport" || code == "Timeout" { return true }
+        if let statusCode, statusCode >= 500 { return code != "MalformedResponse" }
+        return false
+    }
+
+    public var description: String {
+        var text = "\(service) \(action): \(code): \(message)"
+        if let requestID { text += " (request \(requestID))" }
+        if let cause { text += ": \(cause)" }
+        return text
+    }
+}

@@ -1,0 +1,32 @@
+import Foundation
+
+/// Turns an error reply into an AWSError keeping AWS's code and message.
+enum ErrorDecoder {
+    static func decode(_ response: AWSResponse, protocol wireProtocol: AWSRequest.WireProtocol, service: String, action: String) -> AWSError {
+        var error = AWSError(
+            code: "HTTP\(response.status)", message: "HTTP status \(response.status)", service: service, action: action,
+            statusCode: response.status)
+        switch wireProtocol {
+        case .ec2Query:
+            // <Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>
+            if let tree = XMLTree.parse(response.body), let first = tree.find("Error") {
+                if let code = first.string("Code"), !code.isEmpty { error.code = code }
+                if let message = first.string("Message") { error.message = message }
+                error.requestID = tree.find("RequestID")?.text ?? tree.find("RequestId")?.text
+            } else if response.status < 500 {
+                error.code = "MalformedResponse"
+                error.message = "HTTP \(response.status) with a body that is not EC2 error XML"
+            }
+        case .restJSON:
+            // The type is in X-Amzn-ErrorType ("Code:http://…"), else in the body's
+            // ErrorCode or __type ("prefix#Code"); the message in Message or message.
+            let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
+            let header = response.header("X-Amzn-ErrorType")?.split(separator: ":").first.map(String.init)
+            let bodyType = (object?["ErrorCode"] as? String) ?? (object?["__type"] as? String)?.split(separator: "#").last.map(String.init)
+            if let code = header ?? bodyType, !code.isEmpty { error.code = code }
+            if let message = (object?["Message"] as? String) ?? (object?["message"] as? String) { error.message = message }
+            error.requestID = response.header("x-amzn-RequestId")
+        }
+        return error
+    }
+}
