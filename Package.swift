@@ -149,8 +149,10 @@ let package = Package(
             name: "AWSTests",
             dependencies: [
                 "CloudstorAWS",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
             ],
             exclude: ["vectors"]
         ),

