@@ -136,6 +136,16 @@ struct SimulatorTests {
 
             try await ec2.deleteVolume(volumeID: id)
             try await waitFor("new volume available") { try await ec2.describeVolumes(ids: [moved.volumeID]).items.first?.state == "available" }
+
+            // A node that died with the volume attached: only a forced detach frees it.
+            _ = try await ec2.attachVolume(volumeID: moved.volumeID, instanceID: b.instance_id, device: "/dev/xvdf")
+            try await waitFor("attached to b") {
+                try await ec2.describeVolumes(ids: [moved.volumeID]).items.first?.attachments.first?.state == "attached"
+            }
+            _ = try await sim.call("POST", "instances/\(b.instance_id)/stop", body: ["force": true])
+            #expect(try await ec2.describeInstances(ids: [b.instance_id]).first?.state == "stopped")
+            _ = try await ec2.detachVolume(volumeID: moved.volumeID, instanceID: b.instance_id, force: true)
+            try await waitFor("force-detached") { try await ec2.describeVolumes(ids: [moved.volumeID]).items.first?.state == "available" }
             try await ec2.deleteVolume(volumeID: moved.volumeID)
             try await ec2.deleteSnapshot(snapshotID: snapshot.snapshotID)
             #expect(await code { _ = try await ec2.describeVolumes(ids: [id]) } == "InvalidVolume.NotFound")
