@@ -223,6 +223,7 @@ struct SimulatorTests {
             #expect(try await metadata.instanceID() == node.instance_id)
             #expect(try await metadata.availabilityZone() == "us-east-1c")
             #expect(try await metadata.region() == "us-east-1")
+            #expect(try await AWSRegion.resolve(environment: [:], metadata: metadata) == "us-east-1")
             // The role's session credentials sign requests moto accepts.
             let role = try #require(try await InstanceRoleCredentialsProvider(metadata: metadata).credentials())
             #expect(role.sessionToken != nil && role.expiration != nil)

@@ -27,3 +27,14 @@ import Testing
         try await standard.shutdown()
     }
 }
+
+@Suite struct RegionTests {
+    @Test func environmentFirstThenMetadata() async throws {
+        let nobody = InstanceMetadataClient(endpoint: "http://127.0.0.1:9")
+        #expect(try await AWSRegion.resolve(environment: ["AWS_REGION": "eu-west-3", "AWS_DEFAULT_REGION": "x"], metadata: nobody) == "eu-west-3")
+        #expect(try await AWSRegion.resolve(environment: ["AWS_DEFAULT_REGION": "ap-south-1"], metadata: nobody) == "ap-south-1")
+        let error = await #expect(throws: AWSError.self) { try await AWSRegion.resolve(environment: [:], metadata: nobody) }
+        #expect(error?.code == "NoRegion" && error?.message.contains("AWS_REGION") == true)
+        try await nobody.shutdown()
+    }
+}
