@@ -87,3 +87,19 @@ def test_the_aws_provider_is_not_silently_local(workdir):
                              "--state-dir", os.path.join(workdir, "st")], capture_output=True, text=True, timeout=30)
     assert result.returncode != 0
     assert "provider aws is not available" in result.stderr
+
+
+def test_one_daemon_per_state_directory(workdir):
+    """Two daemons on one state directory would mount the same images twice: the
+    second refuses, whatever its socket, and the first is untouched."""
+    first = Daemon(workdir).start()
+    try:
+        first.ctl("volume", "create", "v", "-o", "size=1")
+        result = subprocess.run([binary("cloudstord"), "--socket", os.path.join(workdir, "other.sock"),
+                                 "--state-dir", first.state], capture_output=True, text=True, timeout=30)
+        assert result.returncode != 0
+        assert "already using the state directory " + first.state in result.stderr, result.stderr
+        assert not os.path.exists(os.path.join(workdir, "other.sock"))
+        assert first.ctl("volume", "ls").stdout.count("\nv ") == 1
+    finally:
+        assert first.stop() == 0

@@ -1,3 +1,4 @@
+import CloudstorSupport
 import Foundation
 import Logging
 import ServiceLifecycle
@@ -20,6 +21,14 @@ public enum Daemon {
                 throw CloudstorError(.internalError, "cannot create directory \(dir)", cause: error)
             }
         }
+        // One daemon per state directory: two would mount the same images twice.
+        let stateLock: FileLock
+        do {
+            stateLock = try FileLock(path: "\(config.stateDirectory)/cloudstord.lock", holder: "using the state directory \(config.stateDirectory)")
+        } catch {
+            throw CloudstorError(.failedPrecondition, error.description)
+        }
+        defer { stateLock.unlock() }
         let manager = VolumeManager(
             configuration: .init(defaultBacking: config.defaultBacking, mountRoot: config.resolvedMountRoot, nodeID: config.nodeID),
             catalogue: try Catalogue(path: config.cataloguePath),

@@ -25,7 +25,7 @@ extension VolumeManager {
         try Self.validateMountID(id)
         try await locks.withLock(name) {
             let record = try existing(name)
-            let holds = try catalogue.holds(on: name)
+            let holds = catalogue.holds(on: name)
             guard let held = holds[id] else {
                 logger.notice("unmount by an id that holds nothing", metadata: ["volume": "\(name)", "id": "\(id)"])
                 return
@@ -43,23 +43,19 @@ extension VolumeManager {
     /// Brings the node in line with the catalogue after a restart or a crash: held
     /// volumes are mounted again, unheld relocatable ones are unmounted and detached.
     public func reconcile() async {
-        do {
-            let totals = try catalogue.holdTotals()
-            for record in try catalogue.volumes() {
-                do {
-                    try await locks.withLock(record.name) {
-                        if totals[record.name, default: 0] > 0 {
-                            _ = try await ensureMounted(record)
-                        } else if try backing(of: record) == .relocatable {
-                            try await release(record)
-                        }
+        let totals = catalogue.holdTotals()
+        for record in catalogue.volumes() {
+            do {
+                try await locks.withLock(record.name) {
+                    if totals[record.name, default: 0] > 0 {
+                        _ = try await ensureMounted(record)
+                    } else if try backing(of: record) == .relocatable {
+                        try await release(record)
                     }
-                } catch {
-                    logger.error("cannot restore volume", metadata: ["volume": "\(record.name)", "error": "\(error)"])
                 }
+            } catch {
+                logger.error("cannot restore volume", metadata: ["volume": "\(record.name)", "error": "\(error)"])
             }
-        } catch {
-            logger.error("cannot read the catalogue to restore mounts", metadata: ["error": "\(error)"])
         }
     }
 

@@ -43,7 +43,7 @@ public final class VolumeManager: Sendable {
         try VolumeName.validate(name)
         let options = try VolumeOptions(parsing: raw, defaultBacking: configuration.defaultBacking)
         return try await locks.withLock(name) {
-            if let existing = try catalogue.volume(named: name) {
+            if let existing = catalogue.volume(named: name) {
                 guard existing.options == options.dictionary else {
                     throw CloudstorError(
                         .alreadyExists,
@@ -70,7 +70,7 @@ public final class VolumeManager: Sendable {
         try VolumeName.validate(name)
         try await locks.withLock(name) {
             let record = try existing(name)
-            let holds = try catalogue.holds(on: name).values.reduce(0, +)
+            let holds = catalogue.holds(on: name).values.reduce(0, +)
             guard holds == 0 else {
                 throw CloudstorError(
                     .failedPrecondition, "volume \(name) is in use: mounted \(holds) time(s) on \(configuration.nodeID); unmount it first")
@@ -86,14 +86,14 @@ public final class VolumeManager: Sendable {
 
     public func get(name: String) async throws -> VolumeInfo {
         try VolumeName.validate(name)
-        guard let (record, holds) = try catalogue.volumeAndHolds(named: name) else { throw Self.notFound(name) }
+        guard let (record, holds) = catalogue.volumeAndHolds(named: name) else { throw Self.notFound(name) }
         return try await info(record, holds: holds)
     }
 
     public func list() async throws -> [VolumeInfo] {
-        let totals = try catalogue.holdTotals()
+        let totals = catalogue.holdTotals()
         var result: [VolumeInfo] = []
-        for record in try catalogue.volumes() {
+        for record in catalogue.volumes() {
             result.append(try await info(record, holds: totals[record.name] ?? 0))
         }
         return result
@@ -106,7 +106,7 @@ public final class VolumeManager: Sendable {
     }
 
     func existing(_ name: String) throws -> VolumeRecord {
-        guard let record = try catalogue.volume(named: name) else { throw Self.notFound(name) }
+        guard let record = catalogue.volume(named: name) else { throw Self.notFound(name) }
         return record
     }
 
@@ -129,7 +129,7 @@ public final class VolumeManager: Sendable {
     }
 
     func info(_ record: VolumeRecord, holds: Int? = nil) async throws -> VolumeInfo {
-        let count = try holds ?? catalogue.holds(on: record.name).values.reduce(0, +)
+        let count = holds ?? catalogue.holds(on: record.name).values.reduce(0, +)
         var info = VolumeInfo(record: record, state: .created, node: "", mountpoint: "", device: "", mountCount: count)
         if try backing(of: record) == .relocatable, let device = try await block.attachedDevice(id: record.cloudID) {
             info.state = .attached
