@@ -50,6 +50,14 @@ def read(path):
         return ""
 
 
+def spawn(args, log, socket_path):
+    """Starts a process logging to log and waits until it serves socket_path."""
+    with open(log, "a") as logf:
+        proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    wait_for_socket(socket_path, proc, log)
+    return proc
+
+
 def stop(proc, sig=signal.SIGTERM, timeout=20):
     if proc.poll() is None:
         proc.send_signal(sig)
@@ -102,13 +110,9 @@ class Daemon:
         self.proc = None
 
     def start(self):
-        logf = open(self.log, "a")
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [binary("cloudstord"), "--socket", self.socket, "--state-dir", self.state, "--node-id", "test-node",
-             "--log-level", "debug", *self.extra_args],
-            stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        logf.close()
-        wait_for_socket(self.socket, self.proc, self.log)
+             "--log-level", "debug", *self.extra_args], self.log, self.socket)
         return self
 
     def stop(self, sig=signal.SIGTERM):
@@ -135,13 +139,9 @@ class Shim:
         self.proc = None
 
     def start(self):
-        logf = open(self.log, "a")
-        self.proc = subprocess.Popen(
+        self.proc = spawn(
             [binary("cloudstor-shim"), "--listen", self.socket, "--service-socket", self.daemon_socket,
-             "--log-level", "debug"],
-            stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        logf.close()
-        wait_for_socket(self.socket, self.proc, self.log)
+             "--log-level", "debug"], self.log, self.socket)
         return self
 
     def stop(self, sig=signal.SIGTERM):

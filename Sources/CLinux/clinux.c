@@ -13,12 +13,19 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+/* Fills addr for path; -ENAMETOOLONG if it does not fit. */
+static int unix_address(const char *path, struct sockaddr_un *addr) {
+    if (strlen(path) >= sizeof(addr->sun_path)) return -ENAMETOOLONG;
+    memset(addr, 0, sizeof(*addr));
+    addr->sun_family = AF_UNIX;
+    strcpy(addr->sun_path, path);
+    return 0;
+}
+
 int clinux_listen_unix(const char *path, unsigned int mode, int backlog) {
     struct sockaddr_un addr;
-    if (strlen(path) >= sizeof(addr.sun_path)) return -ENAMETOOLONG;
-    memset(&addr, 0, sizeof(addr));
-    addr.sun_family = AF_UNIX;
-    strcpy(addr.sun_path, path);
+    int bad = unix_address(path, &addr);
+    if (bad) return bad;
 
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
@@ -37,10 +44,8 @@ int clinux_listen_unix(const char *path, unsigned int mode, int backlog) {
 
 int clinux_connect_unix(const char *path) {
     struct sockaddr_un addr;
-    if (strlen(path) >= sizeof(addr.sun_path)) return -ENAMETOOLONG;
-    memset(&addr, 0, sizeof(addr));
-    addr.sun_family = AF_UNIX;
-    strcpy(addr.sun_path, path);
+    int bad = unix_address(path, &addr);
+    if (bad) return bad;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) return -errno;
     if (connect(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0) {
