@@ -5,9 +5,11 @@ DEBUG_BIN := .build/debug
 RELEASE_BIN := .build/release
 PYTEST ?= python3 -m pytest
 
-.PHONY: all deps build release test unit-test e2e-test run bench generate clean
+.PHONY: all deps build release test unit-test e2e-test run bench generate clean libcloudstor install
 
-all: build
+LIBCLOUDSTOR := $(MAKE) -C libcloudstor --no-print-directory
+
+all: build libcloudstor
 
 deps:
 	@scripts/install-deps.sh
@@ -18,7 +20,7 @@ build:
 release:
 	$(SWIFT) build -c release
 
-test: deps build
+test: deps build libcloudstor
 	$(SWIFT) test --skip-build
 	CLOUDSTOR_BIN=$(abspath $(DEBUG_BIN)) $(PYTEST) -v tests
 
@@ -28,6 +30,15 @@ run: deps release
 bench: deps release
 	$(SWIFT) build -c release --product cloudstor-bench
 	$(RELEASE_BIN)/cloudstor-bench --bin $(abspath $(RELEASE_BIN))
+	$(LIBCLOUDSTOR) bench BIN=$(abspath $(RELEASE_BIN))
+
+# The C client library (libcloudstor/): libcloudstor.so, libcloudstor.a, cloudstor.pc.
+libcloudstor:
+	$(LIBCLOUDSTOR)
+
+# Installs libcloudstor's header, libraries and cloudstor.pc under PREFIX (/usr/local).
+install:
+	$(LIBCLOUDSTOR) install
 
 # Regenerates Sources/Proto from proto/ (the output is committed).
 generate:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Regenerates every file derived from proto/: the Swift messages and gRPC stubs in
-# Sources/Proto and the descriptor set served by reflection. The output is
+# Sources/Proto, the descriptor set served by reflection, and the protobuf-c
+# messages of libcloudstor in libcloudstor/gen. The output is
 # committed, so a clean build never runs this. Needs protoc and Debian's
 # grpc-proto (health and reflection protos); builds the protoc plugins once.
 set -euo pipefail
@@ -9,7 +10,7 @@ root=$PWD
 scratch=$root/.build-codegen
 grpc_proto=/usr/share/grpc-proto
 
-for p in protobuf-compiler grpc-proto; do
+for p in protobuf-compiler protobuf-c-compiler grpc-proto; do
   dpkg -s "$p" >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq "$p"; }
 done
 
@@ -43,4 +44,10 @@ protoc -I proto -I "$grpc_proto" --include_imports --descriptor_set_out="$set_fi
   echo "  public static let fileDescriptorSet = \"$(base64 -w0 "$set_file")\""
   echo "}"
 } > "$out/Descriptors.swift"
-echo "generated into $out"
+
+# libcloudstor's messages (protoc-c 1.4.1 rejects proto3 `optional`).
+c_out=libcloudstor/gen
+rm -rf "$c_out"
+mkdir -p "$c_out"
+protoc-c -I proto -I "$grpc_proto" --c_out="$c_out" cloudstor/v1/volume.proto grpc/health/v1/health.proto
+echo "generated into $out and $c_out"

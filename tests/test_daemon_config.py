@@ -1,6 +1,7 @@
 """cloudstord's flags and their environment variables, as an operator sets them."""
 import json
 import os
+import signal
 import subprocess
 
 from conftest import Daemon, binary, read, wait_for_socket, stop
@@ -103,3 +104,21 @@ def test_one_daemon_per_state_directory(workdir):
         assert first.ctl("volume", "ls").stdout.count("\nv ") == 1
     finally:
         assert first.stop() == 0
+
+
+def test_an_idle_client_connection_cannot_stall_a_stop(workdir):
+    """A client that holds an HTTP/2 connection open without reading (libcurl
+    between calls does) must not keep SIGTERM from stopping the daemon."""
+    import socket as sockets
+    d = Daemon(workdir).start()
+    idle = sockets.socket(sockets.AF_UNIX)
+    try:
+        idle.connect(d.socket)
+        idle.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00")
+        d.proc.send_signal(signal.SIGTERM)
+        # The daemon gives calls in flight 10 s; 30 s bounds the test, it is no timing claim.
+        assert d.proc.wait(30) == 0, read(d.log)
+        assert not os.path.exists(d.socket)
+    finally:
+        idle.close()
+        d.stop()

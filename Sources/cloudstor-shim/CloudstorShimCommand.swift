@@ -31,14 +31,16 @@ struct CloudstorShimCommand: AsyncParsableCommand {
                 atPath: (listenPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             let client = try DaemonClient.make(socketPath: socketPath)
             let handler = PluginHandler(client: client, socketPath: socketPath, logger: logger)
-            let group = ServiceGroup(
-                configuration: .init(
-                    services: [
-                        .init(service: GRPCClientService(client: client)),
-                        .init(service: PluginServer(socketPath: listenPath, handler: handler, logger: logger)),
-                    ],
-                    gracefulShutdownSignals: [.sigterm, .sigint],
-                    logger: logger))
+            var configuration = ServiceGroupConfiguration(
+                services: [
+                    .init(service: GRPCClientService(client: client)),
+                    .init(service: PluginServer(socketPath: listenPath, handler: handler, logger: logger)),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger)
+            // Calls in flight get this long to finish before the shim stops anyway.
+            configuration.maximumGracefulShutdownDuration = .seconds(10)
+            let group = ServiceGroup(configuration: configuration)
             try await group.run()
         } catch {
             logger.critical("cannot run", metadata: ["error": "\(error)"])

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""`make bench` for libcloudstor: starts a cloudstord on a temporary socket, then
+times sequential Get calls through the C library (and a raw unix-socket echo as
+the floor, both measured by bench.c) and through Python grpcio with stubs
+generated from proto/; prints a markdown table like cloudstor-bench's.
+
+    run.py --bin DIR_WITH_CLOUDSTORD --bench PATH_TO_BENCH [--calls N]
+"""
+import argparse
+import importlib.resources
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+import grpc
+from grpc_tools import protoc
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def percentile(sorted_samples, p):
+    i = min(len(sorted_samples) - 1, int(-(-len(sorted_samples) * p // 1)) - 1)
+    return sorted_samples[max(0, i)]
+
+
+def wait_for(path, proc):
+    for _ in range(600):
+        if proc.poll() is not None:
+            sys.exit(f"cloudstord exited with {proc.returncode}")
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(path)
+                return
+        except OSError:
+            time.sleep(0.05)
+    sys.exit(f"cloudstord did not listen on {path}")
+
+
+def stubs(out):
+    well_known = str(importlib.resources.files("grpc_tools") / "_proto")
+    if protoc.main(["protoc", f"-I{os.path.join(ROOT, 'proto')}", f"-I{well_known}", f"--python_out={out}",
+                    f"--grpc_python_out={out}", "cloudstor/v1/volume.proto"]) != 0:
+        sys.exit("protoc failed")
+    sys.path.insert(0, out)
+    from cloudstor.v1 import volume_pb2, volume_pb2_grpc
+    return volume_pb2, volume_pb2_grpc
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--bin", required=True)
+    ap.add_argument("--bench", required=True)
+    ap.add_argument("--calls", type=int, default=5000)
+    args = ap.parse_args()
+
+    tmp = tempfile.mkdtemp(prefix="cs-cbench-", dir="/tmp")
+    sock = os.path.join(tmp, "d.sock")
+    daemon = subprocess.Popen([os.path.join(args.bin, "cloudstord"), "--socket", sock, "--state-dir",
+                               os.path.join(tmp, "state"), "--log-level", "warning"], stdin=subprocess.DEVNULL)
+    try:
+        wait_for(sock, daemon)
+        os.mkdir(os.path.join(tmp, "stubs"))
+        v, vg = stubs(os.path.join(tmp, "stubs"))
+        rows = []
+        with grpc.insecure_channel("unix://" + sock) as channel:
+            stub = vg.VolumesStub(channel)
+            stub.Create(v.CreateRequest(name="bench", options={"backing": "shared"}), timeout=30)
+            out = subprocess.run([args.bench, sock, "bench", str(args.calls)], capture_output=True, text=True,
+                                 check=True).stdout
+            for line in out.splitlines():
+                name, calls, p50, p99, cps = line.split("\t")
+                rows.append((name, int(calls), float(p50), float(p99), float(cps)))
+
+            req = v.GetRequest(name="bench")
+            for _ in range(100):
+                stub.Get(req, timeout=30)
+            samples = []
+            start = time.perf_counter()
+            for _ in range(args.calls):
+                t0 = time.perf_counter()
+                stub.Get(req, timeout=30)
+                samples.append(time.perf_counter() - t0)
+            wall = time.perf_counter() - start
+            samples.sort()
+            rows.append(("gRPC Get (Python grpcio)", len(samples), percentile(samples, 0.5), percentile(samples, 0.99),
+                         len(samples) / wall))
+            stub.Remove(v.RemoveRequest(name="bench"), timeout=30)
+
+        curl = subprocess.run(["curl-config", "--version"], capture_output=True, text=True).stdout.strip()
+        print(f"\nlibcloudstor with {curl or 'libcurl'}, grpcio {grpc.__version__}")
+        floor = rows[0][2]
+        print("| path | calls | p50 ms | p99 ms | calls/s | p50 / floor |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for name, calls, p50, p99, cps in rows:
+            print(f"| {name} | {calls} | {p50 * 1000:.3f} | {p99 * 1000:.3f} | {cps:.0f} | {p50 / floor:.1f}× |")
+    finally:
+        daemon.terminate()
+        daemon.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
