@@ -34,8 +34,15 @@ public struct LoopImageBackend: BlockBackend {
     }
 
     public func remove(id: String) async throws {
-        if try await attachedDevice(id: id) != nil {
-            throw CloudstorError(.failedPrecondition, "image \(id) is still attached")
+        // Just after the last unmount the kernel may still be letting go of the
+        // device (autoclear runs when its last opener closes): give it a moment.
+        for _ in 0..<50 {
+            guard try await attachedDevice(id: id) != nil else { break }
+            try await detach(id: id)
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        if let device = try await attachedDevice(id: id) {
+            throw CloudstorError(.failedPrecondition, "image \(id) is still attached to \(device); is it mounted outside cloudstor?")
         }
         if unlink(id) != 0, errno != ENOENT {
             throw Self.failure("remove image \(id)")
