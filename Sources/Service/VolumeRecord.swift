@@ -18,10 +18,4 @@ public struct VolumeRecord: Codable, Equatable, Sendable, FetchableRecord, Persi
         case cloudID = "cloud_id"
         case createdAt = "created_at"
     }
-
-    public var volumeOptions: VolumeOptions {
-        get throws(CloudstorError) {
-            try VolumeOptions(parsing: options, defaultBacking: .relocatable)
-        }
-    }
 }

@@ -4,6 +4,7 @@ import CloudstorSupport
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import SwiftProtobuf
 import Testing
 
 @testable import CloudstorService
@@ -112,5 +113,3 @@ import Testing
         }
     }
 }
-
-import SwiftProtobuf
