@@ -7,7 +7,9 @@ import ServiceLifecycle
 /// The daemon's long-running part: takes the socket (refusing if another daemon
 /// holds it), restores the mounts of the last run, then serves gRPC until a
 /// graceful shutdown, which lets calls in flight finish. Runs in a ServiceGroup so
-/// SIGTERM is handled from the first instant.
+/// SIGTERM is handled from the first instant: a stop before the server exists
+/// means it is never made (the listener closes its descriptor); once made, the
+/// server owns the descriptor and the gate holds the stop until it listens.
 struct DaemonService: Service {
     let socketPath: String
     let manager: VolumeManager
@@ -22,15 +24,25 @@ struct DaemonService: Service {
         }
         defer { listener.close() }
 
-        await manager.reconcile()
-        let server = GRPCServer(
-            transport: .http2NIOPosix(listeningSocketDescriptor: Int(listener.descriptor), transportSecurity: .plaintext),
-            services: [VolumesService(manager: manager), HealthService(), try ReflectionService()])
+        let gate = ServerGate<HTTP2ServerTransport.Posix>()
         try await withGracefulShutdownHandler {
-            logger.info("serving", metadata: ["socket": "\(socketPath)"])
-            try await server.serve()
+            await manager.reconcile()
+            let services: [any RegistrableRPCService] = [VolumesService(manager: manager), HealthService(), try ReflectionService()]
+            guard
+                let server = gate.start({
+                    GRPCServer(
+                        transport: .http2NIOPosix(listeningSocketDescriptor: Int(listener.handOff()), transportSecurity: .plaintext),
+                        services: services)
+                })
+            else { return logger.info("stopped while starting") }
+            try await withThrowingDiscardingTaskGroup { group in
+                group.addTask { try await server.serve() }
+                let bound = (try? await server.listeningAddress) != nil
+                gate.listening()
+                if bound { logger.info("serving", metadata: ["socket": "\(socketPath)"]) }
+            }
         } onGracefulShutdown: {
-            server.beginGracefulShutdown()
+            gate.stop()
         }
     }
 }

@@ -25,13 +25,19 @@ public struct PluginServer: Service {
     public func run() async throws {
         let listener = try UnixListener(path: socketPath, mode: 0o660)
         defer { listener.close() }
+        // From here NIO owns the descriptor and closes it with the channel.
+        let descriptor = listener.handOff()
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             // A client that sends its request and shuts down its side still gets the answer.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .bind(NIOBSDSocket.Handle(listener.descriptor)) { channel in
+            .bind(NIOBSDSocket.Handle(descriptor)) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(wrappingChannelSynchronously: channel)
+                    // A connection accepted while the server stops is dropped by the
+                    // ending accept sequence unserved; only a channel that closes on
+                    // deinit survives that (the other kind traps). Served ones are
+                    // closed explicitly by executeThenClose all the same.
+                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(synchronouslyWrapping: channel)
                 }
             }
         logger.info("serving Docker", metadata: ["socket": "\(listener.path)"])

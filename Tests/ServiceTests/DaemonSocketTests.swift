@@ -20,7 +20,7 @@ import Testing
         let listener = try UnixListener(path: "\(dir)/d.sock")
         defer { listener.close() }
         let server = GRPCServer(
-            transport: .http2NIOPosix(listeningSocketDescriptor: Int(listener.descriptor), transportSecurity: .plaintext),
+            transport: .http2NIOPosix(listeningSocketDescriptor: Int(listener.handOff()), transportSecurity: .plaintext),
             services: [VolumesService(manager: fixture.manager), HealthService(), try ReflectionService()])
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await server.serve() }
