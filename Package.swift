@@ -83,6 +83,16 @@ let package = Package(
             ],
             path: "Sources/Service"
         ),
+        // The AWS provider: EBS volumes as relocatable volumes, their records in tags.
+        .target(
+            name: "CloudstorAWSProvider",
+            dependencies: [
+                "CloudstorAWS", "CloudstorService",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Sources/AWSProvider"
+        ),
         .target(
             name: "CloudstorShim",
             dependencies: [
@@ -107,7 +117,7 @@ let package = Package(
         .executableTarget(
             name: "cloudstord",
             dependencies: [
-                "CloudstorService",
+                "CloudstorService", "CloudstorAWSProvider", "CloudstorSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

@@ -83,11 +83,15 @@ def test_bad_settings_are_refused_with_a_reason(workdir):
         assert not os.path.exists(os.path.join(workdir, "x.sock"))
 
 
-def test_the_aws_provider_is_not_silently_local(workdir):
+def test_the_aws_provider_off_ec2_says_what_is_missing(workdir):
+    """Off EC2, with no instance metadata reachable, the AWS provider does not start
+    (and never falls back to local volumes): it says how to tell it who it is."""
+    env = dict(os.environ, AWS_EC2_METADATA_SERVICE_ENDPOINT="http://127.0.0.1:9")
     result = subprocess.run([binary("cloudstord"), "--provider", "aws", "--socket", os.path.join(workdir, "a.sock"),
-                             "--state-dir", os.path.join(workdir, "st")], capture_output=True, text=True, timeout=30)
-    assert result.returncode != 0
-    assert "provider aws is not available" in result.stderr
+                             "--state-dir", os.path.join(workdir, "st")], capture_output=True, text=True, timeout=60, env=env)
+    assert result.returncode == 1, result.stderr
+    assert "cannot tell which EC2 instance this is" in result.stderr and "--instance-id" in result.stderr, result.stderr
+    assert not os.path.exists(os.path.join(workdir, "a.sock"))
 
 
 def test_one_daemon_per_state_directory(workdir):

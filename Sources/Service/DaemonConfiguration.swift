@@ -10,18 +10,26 @@ public struct DaemonConfiguration: Sendable {
     public var mountRoot: String?
     /// Defaults to `<stateDirectory>/shared`.
     public var sharedRoot: String?
-    /// Defaults to relocatable on the local provider.
+    /// Defaults to relocatable.
     public var defaultBacking: Backing = .relocatable
     public var provider: Provider = .local
     public var stackID = ""
-    public var nodeID: String
+    /// This node's name; on AWS the instance id unless set.
+    public var nodeID: String?
+    /// Where attached volumes' device links appear.
+    public var deviceDirectory = "/dev/disk/by-id"
+    public var takeoverWait: Duration = .seconds(60)
+    public var mountWait: Duration = .seconds(100)
+    /// Defaults to 30 s on a cloud, 0 on the local provider (a loop device costs nothing to attach).
+    public var detachDelay: Duration?
+    public var snapshotInterval: Duration = .seconds(3600)
+    public var snapshotRetention = 2
+    public var maxAttachments = 25
 
-    public init(nodeID: String) {
-        self.nodeID = nodeID
-    }
+    public init() {}
 
-    var resolvedMountRoot: String { mountRoot ?? "\(stateDirectory)/mnt" }
-    var resolvedSharedRoot: String { sharedRoot ?? "\(stateDirectory)/shared" }
-    var imageDirectory: String { "\(stateDirectory)/images" }
-    var cataloguePath: String { "\(stateDirectory)/catalogue.sqlite" }
+    public var resolvedMountRoot: String { mountRoot ?? "\(stateDirectory)/mnt" }
+    public var resolvedSharedRoot: String { sharedRoot ?? "\(stateDirectory)/shared" }
+    public var imageDirectory: String { "\(stateDirectory)/images" }
+    public var databasePath: String { "\(stateDirectory)/catalogue.sqlite" }
 }

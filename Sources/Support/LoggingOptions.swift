@@ -35,4 +35,20 @@ public enum Setting {
         }
         return value
     }
+
+    /// A duration: seconds ("90", "0.5") or with a unit ("500ms", "30s", "5m", "1h").
+    public static func duration(_ text: String, option: String) throws -> Duration {
+        let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600)]
+        var number = text
+        var scale = 1.0
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            number = String(text.dropLast(suffix.count))
+            scale = factor
+            break
+        }
+        guard let value = Double(number), value >= 0, value.isFinite, value * scale <= 31_536_000 else {
+            throw ValidationError("\(option) must be a duration such as 90, 0.5, 500ms, 30s, 5m or 1h, not \(text)")
+        }
+        return .milliseconds(Int64((value * scale * 1000).rounded()))
+    }
 }

@@ -1,22 +1,27 @@
 import ArgumentParser
+import CloudstorAWSProvider
 import CloudstorService
 import CloudstorSupport
 import Foundation
 import Logging
 
-/// `cloudstord`: parses flags and runs the daemon. Every flag has an environment
-/// variable; the flag wins.
+/// `cloudstord`: parses flags, picks the provider and runs the daemon. Every flag
+/// has an environment variable; the flag wins.
 @main
 struct Cloudstord: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cloudstord",
         abstract: "The Cloudstor daemon: persistent Docker volumes, served over gRPC on a unix socket.",
-        discussion: "Every option may also be set by the environment variable named in its help; the option wins.")
+        discussion: """
+            Every option may also be set by the environment variable named in its help; the option wins. \
+            On AWS the standard variables apply too: AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, \
+            AWS_SESSION_TOKEN, AWS_PROFILE, AWS_ENDPOINT_URL, AWS_EC2_METADATA_SERVICE_ENDPOINT.
+            """)
 
     @Option(help: "gRPC unix socket to serve (env CLOUDSTOR_SOCKET; default /run/cloudstor/cloudstor.sock).")
     var socket: String?
 
-    @Option(help: "State directory: catalogue, images (env CLOUDSTOR_STATE_DIR; default /var/lib/cloudstor).")
+    @Option(help: "State directory: node database, images (env CLOUDSTOR_STATE_DIR; default /var/lib/cloudstor).")
     var stateDir: String?
 
     @Option(help: "Where relocatable volumes are mounted (env CLOUDSTOR_MOUNT_ROOT; default STATE_DIR/mnt).")
@@ -31,17 +36,45 @@ struct Cloudstord: AsyncParsableCommand {
     @Option(help: "Storage provider: local or aws (env CLOUDSTOR_PROVIDER; default local).")
     var provider: String?
 
-    @Option(help: "Stack id this daemon's volumes belong to (env CLOUDSTOR_STACK_ID).")
+    @Option(help: "Stack id this daemon's volumes belong to; volumes are tagged StackID=md5(id) (env CLOUDSTOR_STACK_ID).")
     var stackId: String?
 
-    @Option(help: "This node's name in volume status (env CLOUDSTOR_NODE_ID; default the host name).")
+    @Option(help: "This node's name in volume status (env CLOUDSTOR_NODE_ID; default the host name, on AWS the instance id).")
     var nodeId: String?
+
+    @Option(help: "AWS: this instance's id (env CLOUDSTOR_INSTANCE_ID; default from instance metadata).")
+    var instanceId: String?
+
+    @Option(help: "AWS: this instance's availability zone (env CLOUDSTOR_AVAILABILITY_ZONE; default from instance metadata).")
+    var availabilityZone: String?
+
+    @Option(help: "Where attached volumes' device links appear (env CLOUDSTOR_DEVICE_DIR; default /dev/disk/by-id).")
+    var deviceDir: String?
+
+    @Option(help: "How long a Mount waits for another running node to release a volume (env CLOUDSTOR_TAKEOVER_WAIT; default 60s).")
+    var takeoverWait: String?
+
+    @Option(help: "How long a Mount waits for a volume to be ready or moved before a retryable error (env CLOUDSTOR_MOUNT_WAIT; default 100s).")
+    var mountWait: String?
+
+    @Option(help: "How long a volume stays attached after its last Unmount (env CLOUDSTOR_DETACH_DELAY; default 30s on AWS, 0 locally).")
+    var detachDelay: String?
+
+    @Option(help: "AWS: interval of background snapshots of attached volumes, 0 for none (env CLOUDSTOR_SNAPSHOT_INTERVAL; default 1h).")
+    var snapshotInterval: String?
+
+    @Option(help: "AWS: background snapshots kept per volume (env CLOUDSTOR_SNAPSHOT_RETENTION; default 2).")
+    var snapshotRetention: Int?
+
+    @Option(help: "AWS: volumes this instance may have attached at once (env CLOUDSTOR_MAX_ATTACHMENTS; default 25).")
+    var maxAttachments: Int?
 
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
         func pick(_ flag: String?, _ variable: String) -> String? { Setting.pick(flag, variable) }
-        var config = DaemonConfiguration(nodeID: pick(nodeId, "CLOUDSTOR_NODE_ID") ?? ProcessInfo.processInfo.hostName)
+        var config = DaemonConfiguration()
+        config.nodeID = pick(nodeId, "CLOUDSTOR_NODE_ID")
         if let value = pick(socket, "CLOUDSTOR_SOCKET") { config.socketPath = value }
         if let value = pick(stateDir, "CLOUDSTOR_STATE_DIR") { config.stateDirectory = value }
         config.mountRoot = pick(mountRoot, "CLOUDSTOR_MOUNT_ROOT")
@@ -53,13 +86,38 @@ struct Cloudstord: AsyncParsableCommand {
             config.provider = try Setting.choice(value, of: DaemonConfiguration.Provider.self, option: "--provider")
         }
         config.stackID = pick(stackId, "CLOUDSTOR_STACK_ID") ?? ""
+        if let value = pick(deviceDir, "CLOUDSTOR_DEVICE_DIR") { config.deviceDirectory = value }
+        if let value = pick(takeoverWait, "CLOUDSTOR_TAKEOVER_WAIT") { config.takeoverWait = try Setting.duration(value, option: "--takeover-wait") }
+        if let value = pick(mountWait, "CLOUDSTOR_MOUNT_WAIT") { config.mountWait = try Setting.duration(value, option: "--mount-wait") }
+        if let value = pick(detachDelay, "CLOUDSTOR_DETACH_DELAY") { config.detachDelay = try Setting.duration(value, option: "--detach-delay") }
+        if let value = pick(snapshotInterval, "CLOUDSTOR_SNAPSHOT_INTERVAL") {
+            config.snapshotInterval = try Setting.duration(value, option: "--snapshot-interval")
+        }
+        if let value = try Self.count(snapshotRetention, "CLOUDSTOR_SNAPSHOT_RETENTION", "--snapshot-retention") { config.snapshotRetention = value }
+        if let value = try Self.count(maxAttachments, "CLOUDSTOR_MAX_ATTACHMENTS", "--max-attachments") { config.maxAttachments = value }
+        let identity = AWSProvider.Identity(
+            instanceID: pick(instanceId, "CLOUDSTOR_INSTANCE_ID"), availabilityZone: pick(availabilityZone, "CLOUDSTOR_AVAILABILITY_ZONE"))
 
         let logger = try logging.bootstrap(label: "cloudstord")
         do {
-            try await Daemon.run(config, logger: logger)
+            try await Daemon.run(config, logger: logger) { (database) async throws(CloudstorError) -> Provider in
+                switch config.provider {
+                case .local:
+                    return try Provider.local(config, database: database, node: config.nodeID ?? ProcessInfo.processInfo.hostName)
+                case .aws:
+                    return try await AWSProvider.make(config, identity: identity, environment: ProcessInfo.processInfo.environment, logger: logger)
+                }
+            }
         } catch {
             logger.critical("cannot run", metadata: ["error": "\(error)"])
             throw ExitCode.failure
         }
+    }
+
+    private static func count(_ flag: Int?, _ variable: String, _ option: String) throws -> Int? {
+        if let flag { return flag }
+        guard let text = Setting.pick(nil, variable) else { return nil }
+        guard let value = Int(text), value >= 0 else { throw ValidationError("\(option) must be a whole number, not \(text)") }
+        return value
     }
 }

@@ -17,38 +17,44 @@ final class FakeHost: NodeHost {
 
     let state = Mutex(State())
 
-    func hasFilesystem(device: String) async throws -> Bool {
+    func findDevice(serial: String, providerDevice: String) async throws(CloudstorError) -> String { providerDevice }
+
+    func frozen<T: Sendable>(_ path: String, _ body: () async throws(CloudstorError) -> T) async throws(CloudstorError) -> T {
+        try await body()
+    }
+
+    func hasFilesystem(device: String) async throws(CloudstorError) -> Bool {
         state.withLock { $0.filesystems.contains(device) }
     }
 
-    func makeFilesystem(device: String) async throws {
+    func makeFilesystem(device: String) async throws(CloudstorError) {
         state.withLock {
             $0.filesystems.insert(device)
             $0.mkfsCount += 1
         }
     }
 
-    func mount(device: String, at path: String) async throws {
-        try state.withLock {
-            guard $0.mounts[path] == nil else { throw CloudstorError(.internalError, "\(path) already mounted") }
-            $0.mounts[path] = device
-            $0.mountCount += 1
+    func mount(device: String, at path: String) async throws(CloudstorError) {
+        try state.withLock { (state) throws(CloudstorError) in
+            guard state.mounts[path] == nil else { throw CloudstorError(.internalError, "\(path) already mounted") }
+            state.mounts[path] = device
+            state.mountCount += 1
         }
     }
 
-    func unmount(_ path: String) async throws {
-        try state.withLock {
-            if $0.failUnmount { throw CloudstorError(.failedPrecondition, "unmount \(path): busy") }
-            if $0.mounts.removeValue(forKey: path) != nil { $0.unmountCount += 1 }
+    func unmount(_ path: String) async throws(CloudstorError) {
+        try state.withLock { (state) throws(CloudstorError) in
+            if state.failUnmount { throw CloudstorError(.failedPrecondition, "unmount \(path): busy") }
+            if state.mounts.removeValue(forKey: path) != nil { state.unmountCount += 1 }
         }
     }
 
-    func isMounted(_ path: String) throws -> Bool {
+    func isMounted(_ path: String) throws(CloudstorError) -> Bool {
         state.withLock { $0.mounts[path] != nil }
     }
 }
 
-/// Block storage in memory: ids are "blk-<name>", devices "/dev/fake-<name>".
+/// Block storage in memory, one node and zone: ids are "blk-<name>", devices "/dev/fake-<name>".
 final class FakeBlock: BlockBackend {
     struct State {
         var volumes: Set<String> = []
@@ -57,32 +63,45 @@ final class FakeBlock: BlockBackend {
     }
 
     let state = Mutex(State())
+    let node = "node-1"
+    let zone = "zone-1"
 
-    func create(name: String, options: VolumeOptions) async throws -> String {
+    func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String {
         state.withLock { _ = $0.volumes.insert("blk-\(name)") }
         return "blk-\(name)"
     }
 
-    func remove(id: String) async throws {
-        try state.withLock {
-            guard !$0.attached.contains(id) else { throw CloudstorError(.failedPrecondition, "\(id) attached") }
-            $0.volumes.remove(id)
+    func describe(id: String, fresh: Bool) async throws(CloudstorError) -> BlockVolume? {
+        state.withLock { state in
+            guard state.volumes.contains(id) else { return nil }
+            let attachment = state.attached.contains(id) ? BlockAttachment(node: node, device: "/dev/fake-\(id.dropFirst(4))", state: "attached") : nil
+            return BlockVolume(id: id, zone: zone, state: attachment == nil ? "available" : "in-use", attachment: attachment)
         }
     }
 
-    func attach(id: String) async throws -> DeviceAttachment {
-        try state.withLock {
-            guard $0.volumes.contains(id) else { throw CloudstorError(.notFound, "\(id) does not exist") }
-            if $0.attached.insert(id).inserted { $0.attachCount += 1 }
+    func remove(id: String) async throws(CloudstorError) {
+        try state.withLock { (state) throws(CloudstorError) in
+            guard !state.attached.contains(id) else { throw CloudstorError(.failedPrecondition, "\(id) attached") }
+            state.volumes.remove(id)
+        }
+    }
+
+    func attach(id: String, to node: String) async throws(CloudstorError) -> DeviceAttachment {
+        try state.withLock { (state) throws(CloudstorError) in
+            guard state.volumes.contains(id) else { throw CloudstorError(.notFound, "\(id) does not exist") }
+            if state.attached.insert(id).inserted { state.attachCount += 1 }
         }
         return DeviceAttachment(device: "/dev/fake-\(id.dropFirst(4))")
     }
 
-    func detach(id: String) async throws {
+    func detach(id: String, from node: String, force: Bool) async throws(CloudstorError) {
         state.withLock { _ = $0.attached.remove(id) }
     }
 
-    func attachedDevice(id: String) async throws -> String? {
+    func isRunning(node: String) async throws(CloudstorError) -> Bool { true }
+    func setHeld(id: String, _ held: Bool) async throws(CloudstorError) {}
+
+    func attachedDevice(id: String) -> String? {
         state.withLock { $0.attached.contains(id) ? "/dev/fake-\(id.dropFirst(4))" : nil }
     }
 }
@@ -91,37 +110,41 @@ final class FakeBlock: BlockBackend {
 final class FakeShared: SharedBackend {
     let directories = Mutex(Set<String>())
 
-    func create(name: String, options: VolumeOptions) async throws -> String {
+    func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String {
         directories.withLock { _ = $0.insert("/shared/\(name)") }
         return "/shared/\(name)"
     }
 
-    func remove(id: String) async throws {
+    func remove(id: String) async throws(CloudstorError) {
         directories.withLock { _ = $0.remove(id) }
     }
 
-    func mount(id: String) async throws -> String { id }
+    func mount(id: String) async throws(CloudstorError) -> String { id }
 }
 
 struct Fixture {
     let host = FakeHost()
     let block = FakeBlock()
     let shared = FakeShared()
-    let catalogue: Catalogue
+    let database: StateDatabase
+    let store: LocalVolumeStore
+    let ledger: NodeLedger
     let manager: VolumeManager
 
-    init(catalogue: Catalogue? = nil) throws {
-        self.catalogue = try catalogue ?? Catalogue(path: ":memory:")
+    init(database: StateDatabase? = nil) throws {
+        self.database = try database ?? StateDatabase(path: ":memory:")
+        store = try LocalVolumeStore(database: self.database)
+        ledger = try NodeLedger(database: self.database)
         manager = VolumeManager(
-            configuration: .init(defaultBacking: .relocatable, mountRoot: "/mnt", nodeID: "node-1"),
-            catalogue: self.catalogue, block: block, shared: shared, host: host, logger: .quiet)
+            configuration: .init(defaultBacking: .relocatable, mountRoot: "/mnt"), store: store, ledger: ledger, block: block, shared: shared,
+            host: host, logger: .quiet)
     }
 
-    /// The same catalogue with fresh fakes: what a restarted daemon sees.
-    func restarted(host: FakeHost) -> VolumeManager {
+    /// The same database with fresh fakes: what a restarted daemon sees.
+    func restarted(host: FakeHost) throws -> VolumeManager {
         VolumeManager(
-            configuration: .init(defaultBacking: .relocatable, mountRoot: "/mnt", nodeID: "node-1"),
-            catalogue: catalogue, block: block, shared: shared, host: host, logger: .quiet)
+            configuration: .init(defaultBacking: .relocatable, mountRoot: "/mnt"), store: try LocalVolumeStore(database: database),
+            ledger: try NodeLedger(database: database), block: block, shared: shared, host: host, logger: .quiet)
     }
 }
 

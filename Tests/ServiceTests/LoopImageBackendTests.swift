@@ -16,23 +16,24 @@ struct LoopImageBackendTests {
     @Test func imageAttachFormatMountAndAutoclear() async throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let backend = LoopImageBackend(directory: dir)
+        let backend = LoopImageBackend(directory: dir, node: "node-1")
         let host = LinuxHost()
         let image = try await backend.create(name: "v", options: VolumeOptions(backing: .relocatable, sizeGiB: 1, ebsType: .standard))
         #expect(image == "\(dir)/v")
         let attributes = try FileManager.default.attributesOfItem(atPath: image)
         #expect((attributes[.size] as? Int) == 1 << 30)
-        #expect(try await backend.attachedDevice(id: image) == nil)
+        #expect(try backend.attachedDevice(id: image) == nil)
 
         let mountpoint = "\(dir)/mnt"
         do {
-            let attachment = try await backend.attach(id: image)
-            #expect(attachment.device.hasPrefix("/dev/loop"))
-            #expect(try await backend.attachedDevice(id: image) == attachment.device)
-            #expect(try await !host.hasFilesystem(device: attachment.device))
-            try await host.makeFilesystem(device: attachment.device)
-            #expect(try await host.hasFilesystem(device: attachment.device))
-            try await host.mount(device: attachment.device, at: mountpoint)
+            let attachment = try await backend.attach(id: image, to: "node-1")
+            let device = try #require(attachment.device)
+            #expect(device.hasPrefix("/dev/loop"))
+            #expect(try backend.attachedDevice(id: image) == device)
+            #expect(try await !host.hasFilesystem(device: device))
+            try await host.makeFilesystem(device: device)
+            #expect(try await host.hasFilesystem(device: device))
+            try await host.mount(device: device, at: mountpoint)
         }
         #expect(try host.isMounted(mountpoint))
         try Data("kept".utf8).write(to: URL(fileURLWithPath: "\(mountpoint)/file"))
@@ -43,20 +44,21 @@ struct LoopImageBackendTests {
         #expect(total > 900 << 20 && total <= 1 << 30)
 
         try await host.unmount(mountpoint)
-        try await backend.detach(id: image)
+        try await backend.detach(id: image, from: "node-1", force: false)
         #expect(try !host.isMounted(mountpoint))
-        #expect(try await backend.attachedDevice(id: image) == nil)
+        #expect(try backend.attachedDevice(id: image) == nil)
 
         // Attached again, the filesystem and its data are found, not remade.
         do {
-            let attachment = try await backend.attach(id: image)
-            #expect(try await host.hasFilesystem(device: attachment.device))
-            try await host.mount(device: attachment.device, at: mountpoint)
+            let attachment = try await backend.attach(id: image, to: "node-1")
+            let device = try #require(attachment.device)
+            #expect(try await host.hasFilesystem(device: device))
+            try await host.mount(device: device, at: mountpoint)
         }
         #expect(try String(contentsOfFile: "\(mountpoint)/file", encoding: .utf8) == "kept")
         await #expect(throws: CloudstorError.self) { try await backend.remove(id: image) }
         try await host.unmount(mountpoint)
-        try await backend.detach(id: image)
+        try await backend.detach(id: image, from: "node-1", force: false)
         try await backend.remove(id: image)
         #expect(!FileManager.default.fileExists(atPath: image))
         try await backend.remove(id: image)  // idempotent
@@ -65,18 +67,18 @@ struct LoopImageBackendTests {
     @Test func anAttachmentReleasedUnmountedLeavesNoLoopDevice() async throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let backend = LoopImageBackend(directory: dir)
+        let backend = LoopImageBackend(directory: dir, node: "node-1")
         let image = try await backend.create(name: "w", options: VolumeOptions(backing: .relocatable, sizeGiB: 1, ebsType: .standard))
         do {
-            let attachment = try await backend.attach(id: image)
-            #expect(try await backend.attachedDevice(id: image) == attachment.device)
+            let attachment = try await backend.attach(id: image, to: "node-1")
+            #expect(try backend.attachedDevice(id: image) == attachment.device)
         }
         // Autoclear: with its last descriptor closed and nothing mounted, the kernel
         // releases the device (asynchronously on some kernels: poll briefly).
-        var attached = try await backend.attachedDevice(id: image)
+        var attached = try backend.attachedDevice(id: image)
         for _ in 0..<100 where attached != nil {
             try await Task.sleep(for: .milliseconds(20))
-            attached = try await backend.attachedDevice(id: image)
+            attached = try backend.attachedDevice(id: image)
         }
         #expect(attached == nil)
         try await backend.remove(id: image)

@@ -8,7 +8,7 @@ import Testing
         let first = try await f.manager.create(name: "v", options: ["size": "1"])
         let second = try await f.manager.create(name: "v", options: ["size": "1", "ebstype": "standard"])
         #expect(first.record == second.record)
-        #expect(try f.catalogue.volumes().count == 1)
+        #expect(f.store.volumes().count == 1)
     }
 
     @Test func createWithOtherOptionsIsRefused() async throws {
@@ -23,7 +23,7 @@ import Testing
         let f = try Fixture()
         await #expect(throws: CloudstorError.self) { try await f.manager.create(name: "../x", options: ["size": "1"]) }
         await #expect(throws: CloudstorError.self) { try await f.manager.create(name: "x", options: ["size": "0"]) }
-        #expect(try f.catalogue.volumes().isEmpty)
+        #expect(f.store.volumes().isEmpty)
         #expect(f.block.state.withLock { $0.volumes.isEmpty })
     }
 
@@ -33,7 +33,7 @@ import Testing
             for _ in 0..<20 { group.addTask { try await f.manager.create(name: "v", options: ["size": "1"]) } }
             for try await info in group { #expect(info.record.name == "v") }
         }
-        #expect(try f.catalogue.volumes().count == 1)
+        #expect(f.store.volumes().count == 1)
     }
 
     @Test func mountsAreCountedPerIDWithRepeats() async throws {
@@ -86,7 +86,7 @@ import Testing
         #expect(error?.message.contains("in use") == true)
         try await f.manager.unmount(name: "v", id: "a")
         try await f.manager.remove(name: "v")
-        #expect(try f.catalogue.volumes().isEmpty)
+        #expect(f.store.volumes().isEmpty)
         #expect(f.block.state.withLock { $0.volumes.isEmpty })
         let missing = await #expect(throws: CloudstorError.self) { try await f.manager.get(name: "v") }
         #expect(missing?.code == .notFound)
@@ -142,7 +142,7 @@ import Testing
         let rebooted = FakeHost()
         rebooted.state.withLock { $0.filesystems = f.host.state.withLock { $0.filesystems } }
         f.block.state.withLock { $0.attached = ["blk-loose"] }  // left attached by a crash mid-unmount
-        let manager = f.restarted(host: rebooted)
+        let manager = try f.restarted(host: rebooted)
         await manager.reconcile()
 
         #expect(try rebooted.isMounted("/mnt/held"))

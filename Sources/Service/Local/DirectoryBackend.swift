@@ -8,13 +8,13 @@ public struct DirectoryBackend: SharedBackend {
         self.root = root
     }
 
-    public func create(name: String, options: VolumeOptions) async throws -> String {
+    public func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String {
         let path = "\(root)/\(name)"
         try makeDirectory(path)
         return path
     }
 
-    public func remove(id: String) async throws {
+    public func remove(id: String) async throws(CloudstorError) {
         guard FileManager.default.fileExists(atPath: id) else { return }
         do {
             try FileManager.default.removeItem(atPath: id)
@@ -23,13 +23,13 @@ public struct DirectoryBackend: SharedBackend {
         }
     }
 
-    public func mount(id: String) async throws -> String {
+    public func mount(id: String) async throws(CloudstorError) -> String {
         // Recreated if someone removed it behind our back: never hand Docker a missing path.
         try makeDirectory(id)
         return id
     }
 
-    private func makeDirectory(_ path: String) throws {
+    private func makeDirectory(_ path: String) throws(CloudstorError) {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {

@@ -1,9 +1,8 @@
 import CloudstorProto
 import GRPCCore
 
-/// The `cloudstor.v1.Volumes` handlers: decode, call the manager, encode. Errors
-/// are CloudstorErrors, which map themselves to statuses; anything else is a bug
-/// and becomes INTERNAL with its description.
+/// The `cloudstor.v1.Volumes` handlers: decode, call the manager, encode. The
+/// manager throws only CloudstorErrors, which map themselves to statuses.
 public struct VolumesService: Cloudstor_V1_Volumes.SimpleServiceProtocol {
     let manager: VolumeManager
 
@@ -12,37 +11,37 @@ public struct VolumesService: Cloudstor_V1_Volumes.SimpleServiceProtocol {
     }
 
     public func create(request: Cloudstor_V1_CreateRequest, context: ServerContext) async throws -> Cloudstor_V1_CreateResponse {
-        let info = try await mapped { try await manager.create(name: request.name, options: request.options) }
+        let info = try await manager.create(name: request.name, options: request.options)
         return .with { $0.volume = Cloudstor_V1_Volume(info) }
     }
 
     public func remove(request: Cloudstor_V1_RemoveRequest, context: ServerContext) async throws -> Cloudstor_V1_RemoveResponse {
-        try await mapped { try await manager.remove(name: request.name) }
+        try await manager.remove(name: request.name)
         return .init()
     }
 
     public func get(request: Cloudstor_V1_GetRequest, context: ServerContext) async throws -> Cloudstor_V1_GetResponse {
-        let info = try await mapped { try await manager.get(name: request.name) }
+        let info = try await manager.get(name: request.name)
         return .with { $0.volume = Cloudstor_V1_Volume(info) }
     }
 
     public func list(request: Cloudstor_V1_ListRequest, context: ServerContext) async throws -> Cloudstor_V1_ListResponse {
-        let infos = try await mapped { try await manager.list() }
+        let infos = try await manager.list()
         return .with { $0.volumes = infos.map(Cloudstor_V1_Volume.init) }
     }
 
     public func mount(request: Cloudstor_V1_MountRequest, context: ServerContext) async throws -> Cloudstor_V1_MountResponse {
-        let path = try await mapped { try await manager.mount(name: request.name, id: request.id) }
+        let path = try await manager.mount(name: request.name, id: request.id)
         return .with { $0.mountpoint = path }
     }
 
     public func unmount(request: Cloudstor_V1_UnmountRequest, context: ServerContext) async throws -> Cloudstor_V1_UnmountResponse {
-        try await mapped { try await manager.unmount(name: request.name, id: request.id) }
+        try await manager.unmount(name: request.name, id: request.id)
         return .init()
     }
 
     public func path(request: Cloudstor_V1_PathRequest, context: ServerContext) async throws -> Cloudstor_V1_PathResponse {
-        let path = try await mapped { try await manager.path(name: request.name) }
+        let path = try await manager.path(name: request.name)
         return .with { $0.mountpoint = path ?? "" }
     }
 
@@ -51,23 +50,13 @@ public struct VolumesService: Cloudstor_V1_Volumes.SimpleServiceProtocol {
     {
         .with { $0.scope = "global" }
     }
-
-    private func mapped<T>(_ body: () async throws -> T) async throws -> T {
-        do {
-            return try await body()
-        } catch let error as CloudstorError {
-            throw error
-        } catch {
-            throw CloudstorError(.internalError, "unexpected error", cause: error)
-        }
-    }
 }
 
 extension Cloudstor_V1_Volume {
     init(_ info: VolumeInfo) {
         self.init()
         name = info.record.name
-        backing = Backing(rawValue: info.record.backing) == .shared ? .shared : .relocatable
+        backing = info.record.backing == .shared ? .shared : .relocatable
         options = info.record.options
         createdAt = info.record.createdAt
         status = .with {
@@ -81,6 +70,7 @@ extension Cloudstor_V1_Volume {
             $0.cloudID = info.record.cloudID
             $0.device = info.device
             $0.mountCount = UInt32(clamping: info.mountCount)
+            $0.zone = info.zone
         }
     }
 }

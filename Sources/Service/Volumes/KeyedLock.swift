@@ -4,16 +4,12 @@ actor KeyedLock {
     /// A key is locked while it has an entry; the entry queues the waiters.
     private var waiters: [String: [CheckedContinuation<Void, Never>]] = [:]
 
-    nonisolated func withLock<T: Sendable>(_ key: String, _ body: () async throws -> T) async throws -> T {
+    nonisolated func withLock<T: Sendable, E: Error>(_ key: String, _ body: () async throws(E) -> T) async throws(E) -> T {
         await acquire(key)
-        do {
-            let result = try await body()
-            await release(key)
-            return result
-        } catch {
-            await release(key)
-            throw error
-        }
+        let result: Result<T, E>
+        do { result = .success(try await body()) } catch { result = .failure(error) }
+        await release(key)
+        return try result.get()
     }
 
     private func acquire(_ key: String) async {

@@ -6,15 +6,19 @@ import Foundation
 
 /// Relocatable volumes of the local provider: a sparse image file of `size` GiB
 /// per volume, attached through a loop device. The size is a real quota: the
-/// filesystem made on it can hold no more.
+/// filesystem made on it can hold no more. One node, one zone ("local"): the
+/// images never leave this machine.
 public struct LoopImageBackend: BlockBackend {
     public let directory: String
+    public let node: String
+    public var zone: String { "local" }
 
-    public init(directory: String) {
+    public init(directory: String, node: String) {
         self.directory = directory
+        self.node = node
     }
 
-    public func create(name: String, options: VolumeOptions) async throws -> String {
+    public func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String {
         guard let sizeGiB = options.sizeGiB else {
             throw CloudstorError(.invalidArgument, "option size is required for relocatable volumes")
         }
@@ -33,15 +37,26 @@ public struct LoopImageBackend: BlockBackend {
         return path
     }
 
-    public func remove(id: String) async throws {
+    public func describe(id: String, fresh: Bool) async throws(CloudstorError) -> BlockVolume? {
+        guard access(id, F_OK) == 0 else { return nil }
+        let attachment = try attachedDevice(id: id).map { BlockAttachment(node: node, device: $0, state: "attached") }
+        return BlockVolume(id: id, zone: zone, state: attachment == nil ? "available" : "in-use", attachment: attachment)
+    }
+
+    public func isRunning(node: String) async throws(CloudstorError) -> Bool { true }
+
+    /// Holds are this node's alone here: nobody else could read the mark.
+    public func setHeld(id: String, _ held: Bool) async throws(CloudstorError) {}
+
+    public func remove(id: String) async throws(CloudstorError) {
         // Just after the last unmount the kernel may still be letting go of the
         // device (autoclear runs when its last opener closes): give it a moment.
         for _ in 0..<50 {
-            guard try await attachedDevice(id: id) != nil else { break }
-            try await detach(id: id)
-            try await Task.sleep(for: .milliseconds(20))
+            guard try attachedDevice(id: id) != nil else { break }
+            try await detach(id: id, from: node, force: false)
+            try? await Task.sleep(for: .milliseconds(20))
         }
-        if let device = try await attachedDevice(id: id) {
+        if let device = try attachedDevice(id: id) {
             throw CloudstorError(.failedPrecondition, "image \(id) is still attached to \(device); is it mounted outside cloudstor?")
         }
         if unlink(id) != 0, errno != ENOENT {
@@ -49,8 +64,8 @@ public struct LoopImageBackend: BlockBackend {
         }
     }
 
-    public func attach(id: String) async throws -> DeviceAttachment {
-        if let device = try await attachedDevice(id: id) {
+    public func attach(id: String, to node: String) async throws(CloudstorError) -> DeviceAttachment {
+        if let device = try attachedDevice(id: id) {
             return DeviceAttachment(device: device)
         }
         var name = [CChar](repeating: 0, count: 64)
@@ -63,15 +78,16 @@ public struct LoopImageBackend: BlockBackend {
         return DeviceAttachment(device: Self.string(name), descriptor: fd)
     }
 
-    public func detach(id: String) async throws {
-        guard let device = try await attachedDevice(id: id) else { return }
+    public func detach(id: String, from node: String, force: Bool) async throws(CloudstorError) {
+        guard let device = try attachedDevice(id: id) else { return }
         let rc = clinux_loop_detach(device)
         guard rc == 0 || rc == -ENXIO else {
             throw CloudstorError(.internalError, "detach \(device): \(String(cString: strerror(-rc)))")
         }
     }
 
-    public func attachedDevice(id: String) async throws -> String? {
+    /// The loop device through which the image is attached, if it is.
+    func attachedDevice(id: String) throws(CloudstorError) -> String? {
         var name = [CChar](repeating: 0, count: 64)
         let rc = clinux_loop_find(id, &name, name.count)
         switch rc {

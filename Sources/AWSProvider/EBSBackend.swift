@@ -1,0 +1,220 @@
+import CloudstorAWS
+import CloudstorService
+import Foundation
+import Logging
+import Synchronization
+
+/// Relocatable volumes on EBS, seen from one instance: create in its zone, attach
+/// to it under a free device name, detach, delete; the moves of `MovableBlockBackend`
+/// by snapshot. Every fact another node needs is a tag.
+final class EBSBackend: MovableBlockBackend {
+    let ec2: EC2Client
+    let cache: EBSVolumeCache
+    let stackHash: String
+    let node: String
+    let zone: String
+    let maxAttachments: Int
+    let logger: Logger
+    /// Device names of detaches not yet confirmed: never handed out again meanwhile.
+    private let detaching = Mutex<[String: String]>([:])  // volume id → device
+
+    init(ec2: EC2Client, cache: EBSVolumeCache, stackHash: String, node: String, zone: String, maxAttachments: Int, logger: Logger) {
+        self.ec2 = ec2
+        self.cache = cache
+        self.stackHash = stackHash
+        self.node = node
+        self.zone = zone
+        self.maxAttachments = maxAttachments
+        self.logger = logger
+    }
+
+    func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String {
+        let encoded = EBSTags.encode(options.dictionary)
+        // The same name from two nodes at the same instant is one volume: one token.
+        let minute = Int(Date().timeIntervalSince1970 / 60)
+        let input = EC2Client.CreateVolumeInput(
+            availabilityZone: zone, sizeGiB: options.sizeGiB, volumeType: (options.ebsType ?? .standard).rawValue, iops: options.iops,
+            tags: tags(name: name, generation: 1) + [
+                AWSTag(EBSTags.backing, options.backing.rawValue), AWSTag(EBSTags.options, encoded),
+                AWSTag(EBSTags.created, Date().formatted(.iso8601)),
+            ],
+            clientToken: EBSTags.md5("\(stackHash)/\(name)/\(encoded)/\(minute)"))
+        do {
+            let made = try await ec2.createVolume(input)
+            await cache.put(made)
+        } catch {
+            // Another node made it first with other options: the look-up below tells.
+            guard error.code == "IdempotentParameterMismatch" else { throw CloudstorError(error, "create EBS volume for \(name)") }
+        }
+        // Two creates of one name that got two volumes (a token of another minute):
+        // every node keeps the first made and the others delete their own.
+        let all = try await cache.refresh(name: name)
+        guard let winner = EBSTags.live(all) else {
+            throw CloudstorError(.unavailable, "volume \(name) was created but EC2 does not list it yet; try again")
+        }
+        for loser in all where loser.volumeID != winner.volumeID && loser.tags[EBSTags.movedFrom] == nil && !EBSTags.isGone(loser)
+            && EBSTags.generation(of: loser) == 1 && loser.attachments.isEmpty
+        {
+            try? await ec2.deleteVolume(volumeID: loser.volumeID)
+            await cache.forget(id: loser.volumeID)
+        }
+        return winner.volumeID
+    }
+
+    func describe(id: String, fresh: Bool) async throws(CloudstorError) -> BlockVolume? {
+        if !fresh, let known = await cache.volume(id: id) { return EBSTags.block(of: known) }
+        return try await describeNow(id).map(EBSTags.block)
+    }
+
+    private func describeNow(_ id: String) async throws(CloudstorError) -> EC2Volume? {
+        do {
+            guard let volume = try await ec2.describeVolumes(ids: [id]).items.first else { return nil }
+            await cache.put(volume)
+            return EBSTags.isGone(volume) ? nil : volume
+        } catch {
+            guard error.code == "InvalidVolume.NotFound" else { throw CloudstorError(error, "describe EBS volume \(id)") }
+            await cache.forget(id: id)
+            return nil
+        }
+    }
+
+    func attach(id: String, to node: String) async throws(CloudstorError) -> DeviceAttachment {
+        if let volume = try await describeNow(id), let attachment = volume.attachments.first(where: { $0.instanceID == node && $0.state != "detached" }) {
+            try await waitAttached(id, node: node)
+            return DeviceAttachment(serial: id, providerDevice: attachment.device)
+        }
+        var taken = try await devicesInUse(on: node, known: false)
+        guard taken.count - 1 < maxAttachments else {  // the root device counts in `taken`, not against the limit
+            throw CloudstorError(.failedPrecondition, "instance \(node) has \(taken.count - 1) volumes attached, the most allowed (--max-attachments \(maxAttachments)); unmount some first")
+        }
+        for _ in 0..<4 {
+            guard let device = Self.deviceNames.first(where: { !taken.contains($0) }) else { break }
+            do {
+                _ = try await ec2.attachVolume(volumeID: id, instanceID: node, device: device)
+            } catch {
+                guard error.code == "InvalidParameterValue" else { throw CloudstorError(error, "attach EBS volume \(id) to \(node)") }
+                // The slot is used by something this node does not track (another stack, a root device).
+                taken = try await devicesInUse(on: node, known: true).union(taken).union([device])
+                continue
+            }
+            try await waitAttached(id, node: node)
+            return DeviceAttachment(serial: id, providerDevice: device)
+        }
+        throw CloudstorError(.failedPrecondition, "no free device name on instance \(node) to attach \(id)")
+    }
+
+    /// /dev/xvdf…/dev/xvdz, then /dev/xvdba…: the names EC2 accepts for data volumes.
+    static let deviceNames: [String] =
+        (UInt8(ascii: "f")...UInt8(ascii: "z")).map { "/dev/xvd\(Character(UnicodeScalar($0)))" }
+        + (UInt8(ascii: "a")...UInt8(ascii: "z")).map { "/dev/xvdb\(Character(UnicodeScalar($0)))" }
+
+    /// Device names in use on the instance: its stack volumes as this node knows
+    /// them (or, when `known`, as EC2 lists them) plus detaches still pending.
+    private func devicesInUse(on node: String, known asked: Bool) async throws(CloudstorError) -> Set<String> {
+        var used = Set(detaching.withLock { Array($0.values) })
+        used.insert("/dev/xvda")
+        if asked {
+            do {
+                for instance in try await ec2.describeInstances(ids: [node]) {
+                    used.formUnion(instance.blockDevices.keys.map { $0.replacingOccurrences(of: "/dev/sd", with: "/dev/xvd") })
+                }
+            } catch {
+                throw CloudstorError(error, "describe instance \(node)")
+            }
+        }
+        for volumes in try await cache.all().values {
+            for volume in volumes {
+                for attachment in volume.attachments where attachment.instanceID == node {
+                    used.insert(attachment.device.replacingOccurrences(of: "/dev/sd", with: "/dev/xvd"))
+                }
+            }
+        }
+        return used
+    }
+
+    private func waitAttached(_ id: String, node: String) async throws(CloudstorError) {
+        for attempt in 0..<600 {
+            if attempt > 0 { try await pause(.milliseconds(200)) }
+            guard let volume = try await describeNow(id) else { throw CloudstorError(.notFound, "EBS volume \(id) is gone") }
+            guard let attachment = volume.attachments.first(where: { $0.instanceID == node }) else {
+                throw CloudstorError(.unavailable, "EBS volume \(id) did not stay attached to \(node); try again")
+            }
+            if attachment.state == "attached" { return }
+        }
+        throw CloudstorError(.unavailable, "EBS volume \(id) is still attaching to \(node) after 2 minutes; try again")
+    }
+
+    func detach(id: String, from node: String, force: Bool) async throws(CloudstorError) {
+        guard let volume = try await describeNow(id), let attachment = volume.attachments.first(where: { $0.instanceID == node }) else { return }
+        detaching.withLock { $0[id] = attachment.device }
+        defer { detaching.withLock { _ = $0.removeValue(forKey: id) } }
+        if attachment.state != "detaching" || force {
+            do {
+                _ = try await ec2.detachVolume(volumeID: id, instanceID: node, force: force)
+            } catch {
+                // IncorrectState, InvalidAttachment.NotFound: detached meanwhile.
+                guard error.code == "IncorrectState" || error.code == "InvalidAttachment.NotFound" else {
+                    throw CloudstorError(error, "detach EBS volume \(id) from \(node)")
+                }
+            }
+        }
+        for attempt in 0..<600 {
+            if attempt > 0 { try await pause(.milliseconds(200)) }
+            guard let now = try await describeNow(id), now.attachments.contains(where: { $0.instanceID == node && $0.state != "detached" }) else {
+                return
+            }
+        }
+        throw CloudstorError(.unavailable, "EBS volume \(id) is still detaching from \(node) after 2 minutes (is it mounted there?); try again")
+    }
+
+    func remove(id: String) async throws(CloudstorError) {
+        let name = await cache.volume(id: id)?.tags[EBSTags.volume]
+        do {
+            try await ec2.deleteVolume(volumeID: id)
+        } catch {
+            guard error.code == "InvalidVolume.NotFound" else { throw CloudstorError(error, "delete EBS volume \(id)") }
+        }
+        await cache.forget(id: id)
+        guard let name else { return }
+        // Every snapshot Cloudstor made of this volume goes with it.
+        do {
+            let snapshots = try await ec2.describeSnapshots(filters: [.tag(EBSTags.stack, stackHash), .tag(EBSTags.volume, name)]).items
+            for snapshot in snapshots { try? await ec2.deleteSnapshot(snapshotID: snapshot.snapshotID) }
+        } catch {
+            logger.warning("cannot delete the snapshots of a removed volume", metadata: ["volume": "\(name)", "error": "\(error)"])
+        }
+    }
+
+    func isRunning(node: String) async throws(CloudstorError) -> Bool {
+        do {
+            return try await ec2.describeInstances(ids: [node]).first?.state == "running"
+        } catch {
+            guard error.code == "InvalidInstanceID.NotFound" else { throw CloudstorError(error, "describe instance \(node)") }
+            return false
+        }
+    }
+
+    func setHeld(id: String, _ held: Bool) async throws(CloudstorError) {
+        do {
+            if held {
+                try await ec2.createTags(resourceIDs: [id], tags: [AWSTag(EBSTags.holder, node)])
+            } else {
+                try await ec2.deleteTags(resourceIDs: [id], keys: [EBSTags.holder])
+            }
+        } catch {
+            throw CloudstorError(error, "tag EBS volume \(id)")
+        }
+        if var known = await cache.volume(id: id) {
+            known.tags[EBSTags.holder] = held ? node : nil
+            await cache.put(known)
+        }
+    }
+
+    func tags(name: String, generation: Int) -> [AWSTag] {
+        [AWSTag(EBSTags.volume, name), AWSTag(EBSTags.stack, stackHash), AWSTag(EBSTags.generation, String(generation))]
+    }
+
+    func pause(_ duration: Duration) async throws(CloudstorError) {
+        do { try await Task.sleep(for: duration) } catch { throw CloudstorError(.unavailable, "cancelled: the daemon is stopping; try again") }
+    }
+}

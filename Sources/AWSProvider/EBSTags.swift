@@ -1,0 +1,84 @@
+import CloudstorAWS
+import CloudstorService
+import Crypto
+import Foundation
+
+/// How Cloudstor's facts are written on EBS volumes and snapshots: tags, so that
+/// every node reads the same truth. A volume name can have several EBS volumes at
+/// once while it moves; `live(_:)` says which one holds the volume now.
+enum EBSTags {
+    static let volume = "CloudstorVolume"
+    static let stack = "StackID"
+    static let generation = "CloudstorGeneration"
+    static let backing = "CloudstorBacking"
+    static let options = "CloudstorOptions"
+    static let created = "CloudstorCreated"
+    /// The instance whose filesystem holds the volume mounted; absent when none.
+    static let holder = "CloudstorHolder"
+    /// On the volume a move came from: the new volume that replaces it (the commit mark).
+    static let superseded = "CloudstorSuperseded"
+    /// On the volume a move made: the volume it was made from.
+    static let movedFrom = "CloudstorMovedFrom"
+    /// On snapshots: move or periodic.
+    static let kind = "CloudstorKind"
+    static let sourceVolume = "CloudstorSourceVolume"
+
+    /// Lowercase hex MD5 of the stack id, as the original Cloudstor tagged volumes.
+    static func stackHash(_ stackID: String) -> String {
+        Insecure.MD5.hash(data: Data(stackID.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func md5(_ text: String) -> String { stackHash(text) }
+
+    /// The options as one tag value, without the backing (it has its own tag).
+    static func encode(_ options: [String: String]) -> String {
+        options.filter { $0.key != "backing" }.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+    }
+
+    static func decode(_ text: String, backing: Backing) -> [String: String] {
+        var out = ["backing": backing.rawValue]
+        for pair in text.split(separator: ",") {
+            let parts = pair.split(separator: "=", maxSplits: 1)
+            if parts.count == 2 { out[String(parts[0])] = String(parts[1]) }
+        }
+        return out
+    }
+
+    static func generation(of volume: EC2Volume) -> Int { Int(volume.tags[generation] ?? "") ?? 1 }
+
+    static func isGone(_ volume: EC2Volume) -> Bool { volume.state == "deleting" || volume.state == "deleted" }
+
+    /// The volume that holds the data of a name now: not superseded, not the
+    /// uncommitted target of a move whose source still exists, the highest
+    /// generation; of two made by a create race, the first made.
+    static func live(_ volumes: [EC2Volume]) -> EC2Volume? {
+        let present = volumes.filter { !isGone($0) }
+        let ids = Dictionary(present.map { ($0.volumeID, $0) }, uniquingKeysWith: { a, _ in a })
+        let candidates = present.filter { volume in
+            if volume.tags[superseded] != nil, ids[volume.tags[superseded]!] != nil { return false }
+            if let source = volume.tags[movedFrom].flatMap({ ids[$0] }), source.tags[superseded] != volume.volumeID { return false }
+            return true
+        }
+        return candidates.min { a, b in
+            let (ga, gb) = (generation(of: a), generation(of: b))
+            if ga != gb { return ga > gb }
+            if a.createTime != b.createTime { return a.createTime < b.createTime }
+            return a.volumeID < b.volumeID
+        }
+    }
+
+    static func record(of volume: EC2Volume) -> VolumeRecord? {
+        guard let name = volume.tags[Self.volume] else { return nil }
+        let backing = Backing(rawValue: volume.tags[Self.backing] ?? "relocatable") ?? .relocatable
+        return VolumeRecord(
+            name: name, backing: backing, options: decode(volume.tags[options] ?? "", backing: backing), cloudID: volume.volumeID,
+            createdAt: volume.tags[created] ?? volume.createTime)
+    }
+
+    static func block(of volume: EC2Volume) -> BlockVolume {
+        let attachment = volume.attachments.first { $0.state != "detached" }.map {
+            BlockAttachment(node: $0.instanceID, device: $0.device, state: $0.state)
+        }
+        return BlockVolume(id: volume.volumeID, zone: volume.availabilityZone, state: volume.state, attachment: attachment, holder: volume.tags[holder])
+    }
+}

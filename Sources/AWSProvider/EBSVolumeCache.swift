@@ -1,0 +1,112 @@
+import CloudstorAWS
+import CloudstorService
+
+/// What this node knows of its stack's EBS volumes, grouped by volume name. Filled
+/// by one paged, tag-filtered DescribeVolumes (500 a page), shared by concurrent
+/// callers, refreshed when older than `lifetime`; a name it does not know costs
+/// one targeted look-up, and a name found missing is remembered briefly. The
+/// daemon's own changes update it as they happen.
+actor EBSVolumeCache {
+    let ec2: EC2Client
+    let stackHash: String
+    let lifetime: Duration
+    let negativeLifetime: Duration
+    private var byName: [String: [EC2Volume]] = [:]
+    private var filledAt: ContinuousClock.Instant?
+    private var filling: Task<[EC2Volume], any Error>?
+    private var missing: [String: ContinuousClock.Instant] = [:]
+
+    init(ec2: EC2Client, stackHash: String, lifetime: Duration = .seconds(30), negativeLifetime: Duration = .seconds(2)) {
+        self.ec2 = ec2
+        self.stackHash = stackHash
+        self.lifetime = lifetime
+        self.negativeLifetime = negativeLifetime
+    }
+
+    private var isFresh: Bool { filledAt.map { ContinuousClock.now - $0 < lifetime } ?? false }
+
+    /// Every volume of the stack, by name.
+    func all() async throws(CloudstorError) -> [String: [EC2Volume]] {
+        if !isFresh { try await fill() }
+        return byName
+    }
+
+    /// The EBS volumes carrying this name (any state).
+    func volumes(named name: String) async throws(CloudstorError) -> [EC2Volume] {
+        if filledAt == nil { try await fill() }
+        if let known = byName[name], isFresh || !known.isEmpty { return known }
+        if let at = missing[name], ContinuousClock.now - at < negativeLifetime { return [] }
+        return try await refresh(name: name)
+    }
+
+    /// Asks EC2 for the volumes of one name now.
+    @discardableResult
+    func refresh(name: String) async throws(CloudstorError) -> [EC2Volume] {
+        let found: [EC2Volume]
+        do {
+            found = try await ec2.describeAllVolumes(filters: [.tag(EBSTags.stack, stackHash), .tag(EBSTags.volume, name)])
+        } catch {
+            throw CloudstorError(error, "look up volume \(name) in EC2")
+        }
+        byName[name] = found.isEmpty ? nil : found
+        missing[name] = found.isEmpty ? .now : nil
+        return found
+    }
+
+    /// The last seen state of one EBS volume, if this node has seen it.
+    func volume(id: String) -> EC2Volume? {
+        for volumes in byName.values {
+            if let found = volumes.first(where: { $0.volumeID == id }) { return found }
+        }
+        return nil
+    }
+
+    /// Records a volume as just seen (or made).
+    func put(_ volume: EC2Volume) {
+        guard let name = volume.tags[EBSTags.volume] else { return }
+        var list = byName[name] ?? []
+        list.removeAll { $0.volumeID == volume.volumeID }
+        list.append(volume)
+        byName[name] = list
+        missing[name] = nil
+    }
+
+    func forget(id: String) {
+        for (name, volumes) in byName where volumes.contains(where: { $0.volumeID == id }) {
+            let rest = volumes.filter { $0.volumeID != id }
+            byName[name] = rest.isEmpty ? nil : rest
+        }
+    }
+
+    func forget(name: String) {
+        byName[name] = nil
+        missing[name] = .now
+    }
+
+    private func fill() async throws(CloudstorError) {
+        let task: Task<[EC2Volume], any Error>
+        if let filling {
+            task = filling
+        } else {
+            let ec2 = self.ec2
+            let filters = [EC2Filter.tag(EBSTags.stack, stackHash)]
+            task = Task { try await ec2.describeAllVolumes(filters: filters, pageSize: 500) }
+            filling = task
+        }
+        let result = await task.result
+        filling = nil
+        switch result {
+        case .success(let volumes):
+            var grouped: [String: [EC2Volume]] = [:]
+            for volume in volumes {
+                if let name = volume.tags[EBSTags.volume] { grouped[name, default: []].append(volume) }
+            }
+            byName = grouped
+            filledAt = .now
+            missing = [:]
+        case .failure(let error):
+            if let error = error as? AWSError { throw CloudstorError(error, "list this stack's volumes in EC2") }
+            throw CloudstorError(.unavailable, "list this stack's volumes in EC2", cause: error)
+        }
+    }
+}

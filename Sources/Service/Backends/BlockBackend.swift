@@ -1,0 +1,95 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Block storage for relocatable volumes: one device per volume, attached to one
+/// node at a time, in one zone. The node and the zone are explicit: a volume in
+/// another zone must be moved (`MovableBlockBackend`), one attached to another
+/// node detached from it first. The local provider's is `LoopImageBackend`
+/// (one node, one zone); AWS's is EBS.
+public protocol BlockBackend: Sendable {
+    /// This node as the provider names it (EC2: the instance id).
+    var node: String { get }
+    /// This node's zone.
+    var zone: String { get }
+    /// Creates a new volume's storage in this node's zone and returns its id.
+    /// Idempotent for a name whose earlier create was interrupted or raced.
+    func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String
+    /// The volume as the provider sees it, nil if it is gone. `fresh` asks the
+    /// provider itself rather than what this node last saw.
+    func describe(id: String, fresh: Bool) async throws(CloudstorError) -> BlockVolume?
+    /// Attaches the volume to `node` and waits until it is attached there.
+    func attach(id: String, to node: String) async throws(CloudstorError) -> DeviceAttachment
+    /// Detaches the volume from `node` and waits until it is gone; `force` yanks it
+    /// (only for a node that is not running). Succeeds if it is not attached there.
+    func detach(id: String, from node: String, force: Bool) async throws(CloudstorError)
+    /// Deletes the storage. Succeeds if it is already gone; refused while attached.
+    func remove(id: String) async throws(CloudstorError)
+    /// Whether a node is alive (EC2: the instance is running).
+    func isRunning(node: String) async throws(CloudstorError) -> Bool
+    /// Records, where every node can see it, whether this node holds the volume mounted.
+    func setHeld(id: String, _ held: Bool) async throws(CloudstorError)
+}
+
+/// A block volume as its provider sees it now.
+public struct BlockVolume: Sendable, Equatable {
+    public var id: String
+    public var zone: String
+    /// creating, available, in-use, deleting, error
+    public var state: String
+    public var attachment: BlockAttachment?
+    /// The node that records holding it mounted, if any.
+    public var holder: String?
+
+    public init(id: String, zone: String, state: String, attachment: BlockAttachment? = nil, holder: String? = nil) {
+        self.id = id
+        self.zone = zone
+        self.state = state
+        self.attachment = attachment
+        self.holder = holder
+    }
+}
+
+public struct BlockAttachment: Sendable, Equatable {
+    public var node: String
+    /// The device name the provider gave it (EBS: /dev/xvdf).
+    public var device: String
+    /// attaching, attached, detaching, busy
+    public var state: String
+
+    public init(node: String, device: String, state: String) {
+        self.node = node
+        self.device = device
+        self.state = state
+    }
+}
+
+/// A device attached for a volume. Either the backend knows the device node
+/// (`device`: a loop device) or the host finds it (`serial`, falling back to
+/// `providerDevice`). Some attachments (loop devices with autoclear) last only
+/// while a descriptor is open: this object holds it until it is released, by
+/// which time the mount holds the device.
+public final class DeviceAttachment: Sendable {
+    public let device: String?
+    public let serial: String?
+    public let providerDevice: String?
+    private let descriptor: Int32?
+
+    public init(device: String, descriptor: Int32? = nil) {
+        self.device = device
+        self.serial = nil
+        self.providerDevice = nil
+        self.descriptor = descriptor
+    }
+
+    public init(serial: String, providerDevice: String) {
+        self.device = nil
+        self.serial = serial
+        self.providerDevice = providerDevice
+        self.descriptor = nil
+    }
+
+    deinit {
+        if let descriptor { close(descriptor) }
+    }
+}

@@ -1,0 +1,145 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// The real host: blkid and mkfs.ext4 as tools, mount(2), umount2(2) and the
+/// FIFREEZE/FITHAW ioctls directly; attached volumes found under `deviceDirectory`.
+public struct LinuxHost: NodeHost {
+    private let blkid = Command.locate("blkid")
+    private let mkfs = Command.locate("mkfs.ext4")
+    private let fsfreeze = Command.locate("fsfreeze")
+    /// Where device links named by serial live (`/dev/disk/by-id`).
+    public let deviceDirectory: String
+
+    public init(deviceDirectory: String = "/dev/disk/by-id") {
+        self.deviceDirectory = deviceDirectory
+    }
+
+    public func findDevice(serial: String, providerDevice: String) async throws(CloudstorError) -> String {
+        // EBS on Nitro: an NVMe device whose serial is the volume id without its dash.
+        let link = "\(deviceDirectory)/nvme-Amazon_Elastic_Block_Store_\(serial.replacingOccurrences(of: "-", with: ""))"
+        let xen = providerDevice.replacingOccurrences(of: "/dev/sd", with: "/dev/xvd")
+        for _ in 0..<300 {
+            for candidate in [link, xen] {
+                if let resolved = Self.blockDevice(candidate) { return resolved }
+            }
+            do { try await Task.sleep(for: .milliseconds(100)) } catch { break }
+        }
+        throw CloudstorError(.unavailable, "volume \(serial) is attached but no device for it appeared (looked for \(link) and \(xen)); try again")
+    }
+
+    /// The resolved path if path leads to a block device.
+    private static func blockDevice(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFBLK else { return nil }
+        return (try? FileManager.default.destinationOfSymbolicLink(atPath: path)).map {
+            $0.hasPrefix("/") ? $0 : URL(fileURLWithPath: path).deletingLastPathComponent().appendingPathComponent($0).standardized.path
+        } ?? path
+    }
+
+    public func hasFilesystem(device: String) async throws(CloudstorError) -> Bool {
+        // -p probes the device itself rather than a cache; exit 2 means nothing found.
+        let result = try await Command.run(blkid, ["-p", "-o", "value", "-s", "TYPE", device])
+        switch result.status {
+        case 0: return true
+        case 2: return false
+        default:
+            throw CloudstorError(.internalError, "blkid \(device) failed (exit \(result.status)): \(result.output)")
+        }
+    }
+
+    public func makeFilesystem(device: String) async throws(CloudstorError) {
+        // Lazy initialisation keeps mkfs of a large, sparse device quick.
+        let result = try await Command.run(mkfs, ["-q", "-m", "0", "-E", "lazy_itable_init=1,lazy_journal_init=1", device])
+        guard result.status == 0 else {
+            throw CloudstorError(.internalError, "mkfs.ext4 \(device) failed (exit \(result.status)): \(result.output)")
+        }
+    }
+
+    public func mount(device: String, at path: String) async throws(CloudstorError) {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw CloudstorError(.internalError, "cannot create mount point \(path)", cause: error)
+        }
+        guard Glibc.mount(device, path, "ext4", 0, nil) == 0 else {
+            let err = errno
+            rmdir(path)
+            throw CloudstorError(.internalError, "mount \(device) at \(path): \(String(cString: strerror(err)))")
+        }
+    }
+
+    public func unmount(_ path: String) async throws(CloudstorError) {
+        if try isMounted(path) {
+            // umount flushes the filesystem; a sync first makes the flush not depend on it.
+            sync()
+            if umount2(path, 0) != 0 {
+                let err = errno
+                // EINVAL: raced with another unmount, nothing is mounted.
+                if err != EINVAL {
+                    let code: CloudstorError.Code = err == EBUSY ? .failedPrecondition : .internalError
+                    throw CloudstorError(code, "unmount \(path): \(String(cString: strerror(err)))")
+                }
+            }
+        }
+        // The empty mount point goes too; one that is not empty is left as found.
+        rmdir(path)
+    }
+
+    public func isMounted(_ path: String) throws(CloudstorError) -> Bool {
+        guard let table = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else {
+            throw CloudstorError(.internalError, "cannot read /proc/self/mountinfo")
+        }
+        return MountTable(mountinfo: table).mountPoints.contains(path)
+    }
+
+    public func frozen<T: Sendable>(_ path: String, _ body: () async throws(CloudstorError) -> T) async throws(CloudstorError) -> T {
+        let freeze = try await Command.run(fsfreeze, ["--freeze", path])
+        guard freeze.status == 0 else {
+            throw CloudstorError(.internalError, "fsfreeze --freeze \(path) failed (exit \(freeze.status)): \(freeze.output)")
+        }
+        let result: Result<T, CloudstorError>
+        do { result = .success(try await body()) } catch { result = .failure(error) }
+        // Thawing must happen whatever the body did: a frozen filesystem blocks every writer.
+        let thaw = try await Command.run(fsfreeze, ["--unfreeze", path])
+        guard thaw.status == 0 else {
+            throw CloudstorError(.internalError, "fsfreeze --unfreeze \(path) failed (exit \(thaw.status)): \(thaw.output)")
+        }
+        return try result.get()
+    }
+}
+
+/// The mount points of /proc/self/mountinfo (field 5, octal escapes decoded).
+struct MountTable {
+    var mountPoints: Set<String>
+
+    init(mountinfo: String) {
+        var points = Set<String>()
+        for line in mountinfo.split(separator: "\n") {
+            let fields = line.split(separator: " ", omittingEmptySubsequences: false)
+            if fields.count > 4 { points.insert(Self.unescape(fields[4])) }
+        }
+        mountPoints = points
+    }
+
+    /// The kernel writes space, tab, newline and backslash as \040, \011, \012, \134.
+    static func unescape(_ field: Substring) -> String {
+        guard field.contains("\\") else { return String(field) }
+        var bytes: [UInt8] = []
+        let raw = Array(field.utf8)
+        var i = 0
+        while i < raw.count {
+            if raw[i] == 0x5C, i + 3 < raw.count,
+                let value = UInt8(String(decoding: raw[(i + 1)...(i + 3)], as: UTF8.self), radix: 8)
+            {
+                bytes.append(value)
+                i += 4
+            } else {
+                bytes.append(raw[i])
+                i += 1
+            }
+        }
+        return String(decoding: bytes, as: UTF8.self)
+    }
+}

@@ -1,0 +1,21 @@
+/// What the daemon does to the node itself: devices, filesystems and mounts. A
+/// protocol so the volume logic is tested with a fake; `LinuxHost` is the real one.
+public protocol NodeHost: Sendable {
+    /// The device node of an attached volume: by its serial among the device links
+    /// (`nvme-Amazon_Elastic_Block_Store_vol…`), else the provider's device name
+    /// (`/dev/xvdf`). Waits a while for the kernel to show it.
+    func findDevice(serial: String, providerDevice: String) async throws(CloudstorError) -> String
+    /// Whether the device holds a filesystem (of any type) already.
+    func hasFilesystem(device: String) async throws(CloudstorError) -> Bool
+    /// Makes an ext4 filesystem. Callers ask `hasFilesystem` first: never reformat.
+    func makeFilesystem(device: String) async throws(CloudstorError)
+    /// Mounts the device's ext4 filesystem at path, making the mount point.
+    func mount(device: String, at path: String) async throws(CloudstorError)
+    /// Flushes and unmounts path, then removes the mount point if it is empty;
+    /// succeeds if nothing is mounted there.
+    func unmount(_ path: String) async throws(CloudstorError)
+    /// Whether a filesystem is mounted exactly at path.
+    func isMounted(_ path: String) throws(CloudstorError) -> Bool
+    /// Freezes the filesystem at path for the duration of body (a snapshot's start).
+    func frozen<T: Sendable>(_ path: String, _ body: () async throws(CloudstorError) -> T) async throws(CloudstorError) -> T
+}

@@ -1,0 +1,107 @@
+import Foundation
+import GRDB
+import Synchronization
+
+/// This node's own facts, crash-safe: which volumes it holds mounted, by which
+/// Docker mount ids and how many times each (Docker may send one id twice), and
+/// which moves of volumes it has in flight. Each write is one transaction; reads
+/// come from an in-memory copy changed only after the write commits, under the
+/// same lock, so the copy never holds what the file does not.
+public final class NodeLedger: Sendable {
+    private struct Contents {
+        var holds: [String: [String: Int]] = [:]
+        var moves: [String: String] = [:]  // volume → target zone
+    }
+
+    private let database: StateDatabase
+    private let contents: Mutex<Contents>
+
+    public init(database: StateDatabase) throws(CloudstorError) {
+        self.database = database
+        let loaded = try database.read { db in
+            var contents = Contents()
+            for row in try Row.fetchAll(db, sql: "SELECT volume, mount_id, count FROM node_hold") {
+                contents.holds[row["volume"] as String, default: [:]][row["mount_id"] as String] = row["count"] as Int
+            }
+            for row in try Row.fetchAll(db, sql: "SELECT volume, to_zone FROM move") {
+                contents.moves[row["volume"] as String] = row["to_zone"] as String
+            }
+            return contents
+        }
+        contents = Mutex(loaded)
+    }
+
+    /// The holds on one volume: mount id → count.
+    public func holds(on name: String) -> [String: Int] {
+        contents.withLock { $0.holds[name] ?? [:] }
+    }
+
+    /// How many times the volume is held here, repeats counted: the one accessor.
+    public func holdCount(_ name: String) -> Int {
+        contents.withLock { $0.holds[name]?.values.reduce(0, +) ?? 0 }
+    }
+
+    /// Every held volume with its hold count.
+    public func holdCounts() -> [String: Int] {
+        contents.withLock { $0.holds.mapValues { $0.values.reduce(0, +) } }
+    }
+
+    /// Adds one hold by mount id; returns the volume's new count.
+    @discardableResult
+    public func addHold(on name: String, id: String) throws(CloudstorError) -> Int {
+        try locked { contents throws(CloudstorError) in
+            try database.write { db in
+                try db.execute(
+                    sql: "INSERT INTO node_hold (volume, mount_id, count) VALUES (?, ?, 1) ON CONFLICT (volume, mount_id) DO UPDATE SET count = count + 1",
+                    arguments: [name, id])
+            }
+            contents.holds[name, default: [:]][id, default: 0] += 1
+            return contents.holds[name]!.values.reduce(0, +)
+        }
+    }
+
+    /// Releases one hold by mount id. Returns false if the id held nothing.
+    @discardableResult
+    public func releaseHold(on name: String, id: String) throws(CloudstorError) -> Bool {
+        try locked { contents throws(CloudstorError) in
+            guard let count = contents.holds[name]?[id] else { return false }
+            try database.write { db in
+                if count > 1 {
+                    try db.execute(sql: "UPDATE node_hold SET count = count - 1 WHERE volume = ? AND mount_id = ?", arguments: [name, id])
+                } else {
+                    try db.execute(sql: "DELETE FROM node_hold WHERE volume = ? AND mount_id = ?", arguments: [name, id])
+                }
+            }
+            contents.holds[name]![id] = count > 1 ? count - 1 : nil
+            if contents.holds[name]!.isEmpty { contents.holds[name] = nil }
+            return true
+        }
+    }
+
+    /// Moves this node started and has not finished: volume → target zone.
+    public func moves() -> [String: String] {
+        contents.withLock { $0.moves }
+    }
+
+    public func recordMove(of name: String, to zone: String) throws(CloudstorError) {
+        try locked { contents throws(CloudstorError) in
+            try database.write { db in
+                try db.execute(
+                    sql: "INSERT INTO move (volume, to_zone, started_at) VALUES (?, ?, ?) ON CONFLICT (volume) DO UPDATE SET to_zone = excluded.to_zone",
+                    arguments: [name, zone, Date().formatted(.iso8601)])
+            }
+            contents.moves[name] = zone
+        }
+    }
+
+    public func finishMove(of name: String) throws(CloudstorError) {
+        try locked { contents throws(CloudstorError) in
+            try database.write { db in try db.execute(sql: "DELETE FROM move WHERE volume = ?", arguments: [name]) }
+            contents.moves[name] = nil
+        }
+    }
+
+    private func locked<T>(_ body: (inout Contents) throws(CloudstorError) -> T) throws(CloudstorError) -> T {
+        try contents.withLock { (contents) throws(CloudstorError) -> T in try body(&contents) }
+    }
+}

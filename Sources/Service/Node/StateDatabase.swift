@@ -1,0 +1,81 @@
+import GRDB
+
+/// The node's SQLite file (`catalogue.sqlite` in the state directory) and its
+/// schema. The node ledger keeps its holds and moves here; the local provider's
+/// volume store its volume table (empty on other providers).
+public final class StateDatabase: Sendable {
+    let queue: DatabaseQueue
+
+    /// Opens (creating if needed) the database at path; ":memory:" for tests.
+    public init(path: String) throws(CloudstorError) {
+        do {
+            var config = Configuration()
+            config.busyMode = .timeout(5)
+            queue = path == ":memory:" ? try DatabaseQueue(configuration: config) : try DatabaseQueue(path: path, configuration: config)
+            try Self.migrator.migrate(queue)
+        } catch {
+            throw CloudstorError(.internalError, "cannot open the state database at \(path)", cause: error)
+        }
+    }
+
+    private static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.create(table: "volume") { t in
+                t.primaryKey("name", .text)
+                t.column("backing", .text).notNull()
+                t.column("options", .text).notNull()
+                t.column("cloud_id", .text).notNull()
+                t.column("created_at", .text).notNull()
+            }
+            try db.create(table: "hold") { t in
+                t.column("volume", .text).notNull().references("volume", onDelete: .restrict)
+                t.column("mount_id", .text).notNull()
+                t.column("count", .integer).notNull().check { $0 > 0 }
+                t.primaryKey(["volume", "mount_id"])
+            }
+        }
+        // Holds belong to the node, volumes to the provider (on AWS, to EBS tags):
+        // a hold no longer needs a row in the volume table.
+        migrator.registerMigration("v2") { db in
+            try db.create(table: "node_hold") { t in
+                t.column("volume", .text).notNull()
+                t.column("mount_id", .text).notNull()
+                t.column("count", .integer).notNull().check { $0 > 0 }
+                t.primaryKey(["volume", "mount_id"])
+            }
+            try db.execute(sql: "INSERT INTO node_hold (volume, mount_id, count) SELECT volume, mount_id, count FROM hold")
+            try db.drop(table: "hold")
+            try db.create(table: "move") { t in
+                t.primaryKey("volume", .text)
+                t.column("to_zone", .text).notNull()
+                t.column("started_at", .text).notNull()
+            }
+        }
+        return migrator
+    }
+
+    func write<T>(_ body: (Database) throws -> T) throws(CloudstorError) -> T {
+        do {
+            return try queue.write(body)
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    func read<T>(_ body: (Database) throws -> T) throws(CloudstorError) -> T {
+        do {
+            return try queue.read(body)
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    static func map(_ error: any Error) -> CloudstorError {
+        if let error = error as? CloudstorError { return error }
+        if let error = error as? DatabaseError, error.resultCode == .SQLITE_BUSY {
+            return CloudstorError(.unavailable, "the state database is busy; try again", cause: error)
+        }
+        return CloudstorError(.internalError, "state database error", cause: error)
+    }
+}

@@ -1,0 +1,47 @@
+/// A block backend whose volumes can change zone: snapshot, create from the
+/// snapshot in this node's zone, mark the old volume superseded, delete it. Every
+/// step is recorded where every node sees it (EBS tags), so `observeMove` can tell
+/// how far a move got whoever started it and whenever they stopped.
+public protocol MovableBlockBackend: BlockBackend {
+    /// What exists of a move of the volume into this node's zone.
+    func observeMove(of record: VolumeRecord) async throws(CloudstorError) -> MoveState
+    /// Starts the snapshot that carries the data (the volume must be detached).
+    func startMoveSnapshot(of record: VolumeRecord) async throws(CloudstorError)
+    /// Creates the volume of the next generation in this node's zone from the snapshot (idempotent).
+    func createMoveTarget(of record: VolumeRecord, from snapshot: String) async throws(CloudstorError)
+    /// The commit point: the source is marked superseded by the target.
+    func supersede(_ source: String, by target: String) async throws(CloudstorError)
+    /// Deletes what the finished move left: the source volume and the move's snapshot.
+    func cleanUpMove(source: String?, snapshot: String?) async throws(CloudstorError)
+}
+
+/// The parts of a move as they exist now.
+public struct MoveState: Sendable, Equatable {
+    public struct Snapshot: Sendable, Equatable {
+        public var id: String
+        /// pending, completed, error
+        public var state: String
+        public var percent: Int
+
+        public init(id: String, state: String, percent: Int) {
+            self.id = id
+            self.state = state
+            self.percent = percent
+        }
+    }
+
+    /// The volume being moved; nil once deleted (after the commit).
+    public var source: BlockVolume?
+    public var snapshot: Snapshot?
+    /// The next generation's volume in this node's zone.
+    public var target: BlockVolume?
+    /// The source carries the commit mark naming the target.
+    public var committed: Bool
+
+    public init(source: BlockVolume?, snapshot: Snapshot?, target: BlockVolume?, committed: Bool) {
+        self.source = source
+        self.snapshot = snapshot
+        self.target = target
+        self.committed = committed
+    }
+}

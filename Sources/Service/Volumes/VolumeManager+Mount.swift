@@ -1,0 +1,214 @@
+import Logging
+
+extension VolumeManager {
+    private enum MountStep: Sendable {
+        case mounted(String)
+        case move(VolumeRecord)
+    }
+
+    /// Mounts the volume on this node for one holder (a Docker mount id) and returns
+    /// the mount point. The first holder attaches and mounts; later ones count. A
+    /// volume in another zone is moved here first; the move runs outside the
+    /// volume's lock, and a Mount that outwaits `mountWait` answers a retryable
+    /// error while the move goes on.
+    public func mount(name: String, id: String) async throws(CloudstorError) -> String {
+        try VolumeName.validate(name)
+        try Self.validateMountID(id)
+        while true {
+            let step = try await locks.withLock(name) { () async throws(CloudstorError) -> MountStep in
+                let record = try await existing(name)
+                let path: String
+                switch record.backing {
+                case .shared:
+                    path = try await shared.mount(id: record.cloudID)
+                case .relocatable:
+                    guard let mounted = try await mountBlock(record) else { return .move(record) }
+                    path = mounted
+                }
+                await detaches.cancel(name)
+                let total = try ledger.addHold(on: name, id: id)
+                logger.info("mounted volume", metadata: ["volume": "\(name)", "id": "\(id)", "holds": "\(total)"])
+                return .mounted(path)
+            }
+            switch step {
+            case .mounted(let path):
+                return path
+            case .move(let record):
+                guard let relocator else {
+                    throw CloudstorError(.failedPrecondition, "volume \(name) is in another zone and this provider cannot move volumes")
+                }
+                try await relocator.move(record, wait: configuration.mountWait)
+            }
+        }
+    }
+
+    /// Releases one hold by mount id; the last one unmounts at once and detaches
+    /// after the detach delay. Releasing an id that holds nothing succeeds and
+    /// changes nothing (Docker may repeat itself).
+    public func unmount(name: String, id: String) async throws(CloudstorError) {
+        try VolumeName.validate(name)
+        try Self.validateMountID(id)
+        try await locks.withLock(name) { () async throws(CloudstorError) in
+            let record = try await existing(name)
+            guard let held = ledger.holds(on: name)[id] else {
+                logger.notice("unmount by an id that holds nothing", metadata: ["volume": "\(name)", "id": "\(id)"])
+                return
+            }
+            // The last hold goes only once the volume is unmounted, so the ledger
+            // never says unmounted while the kernel still has it mounted.
+            if held == 1, ledger.holdCount(name) == 1 {
+                try await release(record)
+            }
+            try ledger.releaseHold(on: name, id: id)
+            logger.info("unmounted volume", metadata: ["volume": "\(name)", "id": "\(id)"])
+        }
+    }
+
+    /// Brings the node in line with its ledger after a restart or a crash: held
+    /// volumes are mounted again, unheld relocatable ones attached here are
+    /// unmounted and detached, and moves this node had in flight go on.
+    public func reconcile() async {
+        let held = ledger.holdCounts()
+        let records: [VolumeRecord]
+        do {
+            records = try await store.volumes()
+        } catch {
+            logger.error("cannot list volumes to restore them", metadata: ["error": "\(error)"])
+            return
+        }
+        for record in records {
+            do {
+                try await locks.withLock(record.name) { () async throws(CloudstorError) in
+                    if held[record.name, default: 0] > 0 {
+                        if record.backing == .relocatable, try await mountBlock(record) == nil {
+                            logger.error("a held volume is in another zone", metadata: ["volume": "\(record.name)"])
+                        } else if record.backing == .shared {
+                            _ = try await shared.mount(id: record.cloudID)
+                        }
+                    } else if record.backing == .relocatable {
+                        try await host.unmount(mountpoint(of: record))
+                        if let attachment = try await block.describe(id: record.cloudID, fresh: false)?.attachment, attachment.node == node {
+                            try await block.setHeld(id: record.cloudID, false)
+                            try await block.detach(id: record.cloudID, from: node, force: false)
+                        }
+                    }
+                }
+            } catch {
+                logger.error("cannot restore volume", metadata: ["volume": "\(record.name)", "error": "\(error)"])
+            }
+        }
+        for (name, _) in ledger.moves() {
+            guard let relocator, let record = records.first(where: { $0.name == name }) else { continue }
+            logger.info("resuming a move", metadata: ["volume": "\(name)"])
+            relocator.start(record)
+        }
+    }
+
+    /// Detaches the volumes whose detach delay has passed, unless mounted again.
+    func detachDue() async {
+        for name in await detaches.takeDue() {
+            do {
+                try await locks.withLock(name) { () async throws(CloudstorError) in
+                    guard ledger.holdCount(name) == 0, let record = try await store.volume(named: name) else { return }
+                    logger.debug("detaching after the delay", metadata: ["volume": "\(name)"])
+                    try await block.detach(id: record.cloudID, from: node, force: false)
+                }
+            } catch {
+                logger.error("cannot detach", metadata: ["volume": "\(name)", "error": "\(error)"])
+            }
+        }
+    }
+
+    /// Mounts a relocatable volume here and returns the path, or nil when its
+    /// storage is in another zone (it must be moved first).
+    private func mountBlock(_ record: VolumeRecord) async throws(CloudstorError) -> String? {
+        let path = mountpoint(of: record)
+        if try host.isMounted(path) { return path }
+        var volume = try await current(record)
+        guard volume.zone == block.zone else { return nil }
+        let clock = ContinuousClock()
+        let ready = clock.now + configuration.mountWait
+        while volume.state == "creating" {
+            guard clock.now < ready else {
+                throw CloudstorError(.unavailable, "volume \(record.name) is still being created (\(record.cloudID)); try again")
+            }
+            try await pause(.milliseconds(500))
+            volume = try await current(record)
+        }
+        try await takeOver(record, volume)
+        let attachment = try await block.attach(id: record.cloudID, to: node)
+        let device: String
+        if let known = attachment.device {
+            device = known
+        } else {
+            device = try await host.findDevice(serial: attachment.serial ?? record.cloudID, providerDevice: attachment.providerDevice ?? "")
+        }
+        // Marked held before it is mounted: a node that sees the mark never detaches it from under a filesystem.
+        try await block.setHeld(id: record.cloudID, true)
+        if try await !host.hasFilesystem(device: device) {
+            logger.info("making a filesystem", metadata: ["volume": "\(record.name)", "device": "\(device)"])
+            try await host.makeFilesystem(device: device)
+        }
+        try await host.mount(device: device, at: path)
+        withExtendedLifetime(attachment) {}
+        return path
+    }
+
+    /// Waits until no other node has the volume attached: a node that is not
+    /// running is force-detached; one that is running but does not hold the volume
+    /// is detached; one that holds it gets `takeoverWait` to let go, then the Mount
+    /// is refused (two writers on one block device lose data).
+    private func takeOver(_ record: VolumeRecord, _ observed: BlockVolume) async throws(CloudstorError) {
+        let clock = ContinuousClock()
+        let deadline = clock.now + configuration.takeoverWait
+        var volume = observed
+        while let attachment = volume.attachment, attachment.node != node {
+            if try await !block.isRunning(node: attachment.node) {
+                logger.notice("force-detaching from a node that is not running", metadata: ["volume": "\(record.name)", "node": "\(attachment.node)"])
+                try await block.detach(id: record.cloudID, from: attachment.node, force: true)
+            } else if volume.holder != attachment.node {
+                logger.info("detaching from a node that does not hold it", metadata: ["volume": "\(record.name)", "node": "\(attachment.node)"])
+                try await block.detach(id: record.cloudID, from: attachment.node, force: false)
+            } else if clock.now >= deadline {
+                throw CloudstorError(
+                    .failedPrecondition,
+                    "volume \(record.name) is in use on \(attachment.node), which is running and holds it mounted: stop the task using it there (or wait for its Unmount), then try again")
+            } else {
+                try await pause(.seconds(1))
+            }
+            volume = try await current(record)
+        }
+    }
+
+    private func current(_ record: VolumeRecord) async throws(CloudstorError) -> BlockVolume {
+        guard let volume = try await block.describe(id: record.cloudID, fresh: true) else {
+            throw CloudstorError(.notFound, "volume \(record.name): its storage \(record.cloudID) is gone")
+        }
+        return volume
+    }
+
+    private func pause(_ duration: Duration) async throws(CloudstorError) {
+        do {
+            try await Task.sleep(for: duration)
+        } catch {
+            throw CloudstorError(.unavailable, "cancelled: the daemon is stopping; try again")
+        }
+    }
+
+    private func release(_ record: VolumeRecord) async throws(CloudstorError) {
+        guard record.backing == .relocatable else { return }
+        try await host.unmount(mountpoint(of: record))
+        try await block.setHeld(id: record.cloudID, false)
+        if configuration.detachDelay == .zero {
+            try await block.detach(id: record.cloudID, from: node, force: false)
+        } else {
+            await detaches.schedule(record.name, after: configuration.detachDelay)
+        }
+    }
+
+    static func validateMountID(_ id: String) throws(CloudstorError) {
+        guard !id.isEmpty, id.utf8.count <= 1024 else {
+            throw CloudstorError(.invalidArgument, "mount id must be 1 to 1024 characters long")
+        }
+    }
+}

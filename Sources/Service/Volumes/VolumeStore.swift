@@ -1,0 +1,14 @@
+/// Where volume records live. The local provider keeps them in the node's SQLite
+/// database; AWS keeps them in EBS tags, shared by every node, behind a cache.
+/// A store answers for its own stack only.
+public protocol VolumeStore: Sendable {
+    /// The volume of this name, or nil. May ask the source of truth when the cache
+    /// does not know the name (another node may have made it).
+    func volume(named name: String) async throws(CloudstorError) -> VolumeRecord?
+    /// Every volume, in name order.
+    func volumes() async throws(CloudstorError) -> [VolumeRecord]
+    /// Records a volume its backend has just made (or re-points it after a move).
+    func save(_ record: VolumeRecord) async throws(CloudstorError)
+    /// Forgets a volume whose storage is gone.
+    func delete(named name: String) async throws(CloudstorError)
+}

@@ -1,0 +1,63 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import CloudstorService
+
+@Suite struct NodeLedgerTests {
+    let record = VolumeRecord(
+        name: "v", backing: .relocatable, options: ["size": "1"], cloudID: "/img/v.img", createdAt: "2026-01-01T00:00:00Z")
+
+    @Test func holdsCountRepeatsAndSurviveReopening() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+
+        do {
+            let database = try StateDatabase(path: "\(dir)/c.sqlite")
+            try LocalVolumeStore(database: database).save(record)
+            let ledger = try NodeLedger(database: database)
+            #expect(try ledger.addHold(on: "v", id: "a") == 1)
+            #expect(try ledger.addHold(on: "v", id: "a") == 2)
+            #expect(try ledger.addHold(on: "v", id: "b") == 3)
+            try ledger.recordMove(of: "v", to: "zone-2")
+        }
+        let database = try StateDatabase(path: "\(dir)/c.sqlite")
+        #expect(try LocalVolumeStore(database: database).volume(named: "v") == record)
+        let reopened = try NodeLedger(database: database)
+        #expect(reopened.holds(on: "v") == ["a": 2, "b": 1])
+        #expect(reopened.moves() == ["v": "zone-2"])
+        #expect(try reopened.releaseHold(on: "v", id: "a"))
+        #expect(try !reopened.releaseHold(on: "v", id: "nobody"))
+        #expect(reopened.holdCounts() == ["v": 2])
+        #expect(reopened.holdCount("v") == 2)
+    }
+
+    /// A state directory of the previous release: holds in the old table survive the upgrade.
+    @Test func holdsOfTheFirstSchemaAreKept() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let queue = try DatabaseQueue(path: "\(dir)/c.sqlite")
+        try queue.write { db in
+            try db.execute(sql: """
+                CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+                INSERT INTO grdb_migrations VALUES ('v1');
+                CREATE TABLE volume (name TEXT PRIMARY KEY, backing TEXT NOT NULL, options TEXT NOT NULL, cloud_id TEXT NOT NULL, created_at TEXT NOT NULL);
+                CREATE TABLE hold (volume TEXT NOT NULL REFERENCES volume(name) ON DELETE RESTRICT, mount_id TEXT NOT NULL,
+                    count INTEGER NOT NULL CHECK (count > 0), PRIMARY KEY (volume, mount_id));
+                INSERT INTO volume VALUES ('v', 'relocatable', '{"size":"1"}', '/img/v.img', '2026-01-01T00:00:00Z');
+                INSERT INTO hold VALUES ('v', 'a', 2);
+                """)
+        }
+        try queue.close()
+        let database = try StateDatabase(path: "\(dir)/c.sqlite")
+        #expect(try LocalVolumeStore(database: database).volume(named: "v") == record)
+        #expect(try NodeLedger(database: database).holds(on: "v") == ["a": 2])
+    }
+
+    @Test func anUnopenableDatabaseSaysWhere() {
+        let error = #expect(throws: CloudstorError.self) { try StateDatabase(path: "/proc/no/such/dir/c.sqlite") }
+        #expect(error?.message.contains("/proc/no/such/dir/c.sqlite") == true)
+    }
+}
