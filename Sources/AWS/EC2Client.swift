@@ -50,7 +50,7 @@ public struct EC2Client: Sendable {
     }
 
     /// Follows NextToken until the last page.
-    static func allPages<Item>(_ fetch: (String?) async throws(AWSError) -> EC2Page<Item>) async throws(AWSError) -> [Item] {
+    public static func allPages<Item>(_ fetch: (String?) async throws(AWSError) -> EC2Page<Item>) async throws(AWSError) -> [Item] {
         var items: [Item] = []
         var token: String?
         repeat {

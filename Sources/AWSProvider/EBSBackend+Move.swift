@@ -7,25 +7,36 @@ import CloudstorService
 extension EBSBackend {
     func observeMove(of record: VolumeRecord) async throws(CloudstorError) -> MoveState {
         let all = try await cache.refresh(name: record.name).filter { !EBSTags.isGone($0) }
-        // The source: the volume the record names, or whichever is live now.
-        guard let source = all.first(where: { $0.volumeID == record.cloudID }) ?? EBSTags.live(all) else {
+        let live = EBSTags.live(all)
+        if let live, let parent = live.tags[EBSTags.movedFrom] {
+            // The live volume came from a move not cleaned up yet; its source may be gone already.
+            let source = all.first { $0.volumeID == parent }
+            return MoveState(
+                source: source.map(EBSTags.block), snapshot: try await moveSnapshot(name: record.name, source: parent),
+                target: EBSTags.block(of: live), committed: true)
+        }
+        // The source: the live volume (or, while nothing is live, the one the record names).
+        guard let source = live ?? all.first(where: { $0.volumeID == record.cloudID }) else {
             return MoveState(source: nil, snapshot: nil, target: nil, committed: false)
         }
         let target = all.first { $0.tags[EBSTags.movedFrom] == source.volumeID }
+        return MoveState(
+            source: EBSTags.block(of: source), snapshot: try await moveSnapshot(name: record.name, source: source.volumeID),
+            target: target.map(EBSTags.block),
+            committed: target.map { source.tags[EBSTags.superseded] == $0.volumeID } ?? false)
+    }
+
+    private func moveSnapshot(name: String, source: String) async throws(CloudstorError) -> MoveState.Snapshot? {
         let snapshots: [EC2Snapshot]
         do {
             snapshots = try await ec2.describeSnapshots(filters: [
-                .tag(EBSTags.stack, stackHash), .tag(EBSTags.sourceVolume, source.volumeID), .tag(EBSTags.kind, "move"),
+                .tag(EBSTags.stack, stackHash), .tag(EBSTags.sourceVolume, source), .tag(EBSTags.kind, "move"),
             ]).items
         } catch {
-            throw CloudstorError(error, "look up the move snapshot of \(record.name)")
+            throw CloudstorError(error, "look up the move snapshot of \(name)")
         }
         let snapshot = snapshots.filter { $0.state != "error" }.max { $0.startTime < $1.startTime } ?? snapshots.first
-        return MoveState(
-            source: EBSTags.block(of: source),
-            snapshot: snapshot.map { .init(id: $0.snapshotID, state: $0.state, percent: Int($0.progress.dropLast()) ?? 0) },
-            target: target.map(EBSTags.block),
-            committed: target.map { source.tags[EBSTags.superseded] == $0.volumeID } ?? false)
+        return snapshot.map { .init(id: $0.snapshotID, state: $0.state, percent: Int($0.progress.dropLast()) ?? 0) }
     }
 
     private func moveSource(of record: VolumeRecord) async throws(CloudstorError) -> EC2Volume {
@@ -40,7 +51,9 @@ extension EBSBackend {
         let source = try await moveSource(of: record)
         do {
             _ = try await ec2.createSnapshot(
-                volumeID: source.volumeID, description: "Cloudstor: moving \(record.name) to \(zone)",
+                // No description: moto 5.2 fails the signature of a body with a space in it
+                // (AuthFailure), and the tags say everything a description would.
+                volumeID: source.volumeID,
                 tags: tags(name: record.name, generation: EBSTags.generation(of: source)) + [
                     AWSTag(EBSTags.kind, "move"), AWSTag(EBSTags.sourceVolume, source.volumeID),
                 ])
@@ -73,14 +86,49 @@ extension EBSBackend {
         }
     }
 
-    func cleanUpMove(source: String?, snapshot: String?) async throws(CloudstorError) {
-        if let source { try await remove(id: source) }
+    func cleanUpMove(source: String?, snapshot: String?, target: String) async throws(CloudstorError) {
+        if let source {
+            do {
+                try await ec2.deleteVolume(volumeID: source)
+            } catch {
+                guard error.code == "InvalidVolume.NotFound" else { throw CloudstorError(error, "delete \(source), the volume moved from") }
+            }
+            await cache.forget(id: source)
+        }
         if let snapshot {
             do {
                 try await ec2.deleteSnapshot(snapshotID: snapshot)
             } catch {
                 guard error.code == "InvalidSnapshot.NotFound" else { throw CloudstorError(error, "delete the move snapshot \(snapshot)") }
             }
+        }
+        do {
+            try await ec2.deleteTags(resourceIDs: [target], keys: [EBSTags.movedFrom])
+        } catch {
+            throw CloudstorError(error, "clear the move mark of \(target)")
+        }
+        if var known = await cache.volume(id: target) {
+            known.tags[EBSTags.movedFrom] = nil
+            await cache.put(known)
+        }
+    }
+
+    func periodicSnapshot(of record: VolumeRecord, keep: Int) async throws(CloudstorError) {
+        let source = try await moveSource(of: record)
+        do {
+            _ = try await ec2.createSnapshot(
+                volumeID: source.volumeID,
+                tags: tags(name: record.name, generation: EBSTags.generation(of: source)) + [
+                    AWSTag(EBSTags.kind, "periodic"), AWSTag(EBSTags.sourceVolume, source.volumeID),
+                ])
+            let all = try await ec2.describeSnapshots(filters: [
+                .tag(EBSTags.stack, stackHash), .tag(EBSTags.volume, record.name), .tag(EBSTags.kind, "periodic"),
+            ]).items
+            for old in all.sorted(by: { $0.startTime > $1.startTime }).dropFirst(keep) {
+                try await ec2.deleteSnapshot(snapshotID: old.snapshotID)
+            }
+        } catch {
+            throw CloudstorError(error, "background snapshot of \(record.name)")
         }
     }
 }

@@ -79,7 +79,8 @@ final class EBSBackend: MovableBlockBackend {
     }
 
     func attach(id: String, to node: String) async throws(CloudstorError) -> DeviceAttachment {
-        if let volume = try await describeNow(id), let attachment = volume.attachments.first(where: { $0.instanceID == node && $0.state != "detached" }) {
+        // The caller has just looked at the volume: what the cache holds is current.
+        if let volume = await cache.volume(id: id), let attachment = volume.attachments.first(where: { $0.instanceID == node && $0.state != "detached" }) {
             try await waitAttached(id, node: node)
             return DeviceAttachment(serial: id, providerDevice: attachment.device)
         }
@@ -133,8 +134,9 @@ final class EBSBackend: MovableBlockBackend {
     }
 
     private func waitAttached(_ id: String, node: String) async throws(CloudstorError) {
-        for attempt in 0..<600 {
-            if attempt > 0 { try await pause(.milliseconds(200)) }
+        for _ in 0..<600 {
+            // An attach takes seconds on EBS: asking at once would only cost a call.
+            try await pause(.milliseconds(200))
             guard let volume = try await describeNow(id) else { throw CloudstorError(.notFound, "EBS volume \(id) is gone") }
             guard let attachment = volume.attachments.first(where: { $0.instanceID == node }) else {
                 throw CloudstorError(.unavailable, "EBS volume \(id) did not stay attached to \(node); try again")
@@ -158,8 +160,8 @@ final class EBSBackend: MovableBlockBackend {
                 }
             }
         }
-        for attempt in 0..<600 {
-            if attempt > 0 { try await pause(.milliseconds(200)) }
+        for _ in 0..<600 {
+            try await pause(.milliseconds(200))
             guard let now = try await describeNow(id), now.attachments.contains(where: { $0.instanceID == node && $0.state != "detached" }) else {
                 return
             }

@@ -79,6 +79,7 @@ enum EBSTags {
         let attachment = volume.attachments.first { $0.state != "detached" }.map {
             BlockAttachment(node: $0.instanceID, device: $0.device, state: $0.state)
         }
-        return BlockVolume(id: volume.volumeID, zone: volume.availabilityZone, state: volume.state, attachment: attachment, holder: volume.tags[holder])
+        return BlockVolume(id: volume.volumeID, zone: volume.availabilityZone, state: volume.state, attachment: attachment, holder: volume.tags[holder],
+            movedFrom: volume.tags[movedFrom])
     }
 }

@@ -51,6 +51,11 @@ struct RPCMethod: Sendable {
         unary(
             Cloudstor_V1_Volumes.Method.Capabilities.descriptor, Cloudstor_V1_CapabilitiesRequest.self,
             Cloudstor_V1_CapabilitiesResponse.self),
+        unary(
+            Cloudstor_V1_Volumes.Method.ListOrphans.descriptor, Cloudstor_V1_ListOrphansRequest.self, Cloudstor_V1_ListOrphansResponse.self),
+        unary(
+            Cloudstor_V1_Volumes.Method.PruneOrphans.descriptor, Cloudstor_V1_PruneOrphansRequest.self,
+            Cloudstor_V1_PruneOrphansResponse.self),
         unary(Grpc_Health_V1_Health.Method.Check.descriptor, Grpc_Health_V1_HealthCheckRequest.self, Grpc_Health_V1_HealthCheckResponse.self),
     ]
 

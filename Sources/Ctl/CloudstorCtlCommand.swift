@@ -21,10 +21,10 @@ public struct CloudstorCtlCommand: AsyncParsableCommand {
 struct VolumeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "volume",
-        abstract: "Create, list, inspect, mount, unmount and remove volumes.",
+        abstract: "Create, list, inspect, mount, unmount and remove volumes; list and prune orphans.",
         subcommands: [
             VolumeCreateCommand.self, VolumeListCommand.self, VolumeInspectCommand.self, VolumeRemoveCommand.self,
-            VolumeMountCommand.self, VolumeUnmountCommand.self, VolumePathCommand.self,
+            VolumeMountCommand.self, VolumeUnmountCommand.self, VolumePathCommand.self, VolumePruneCommand.self,
         ])
     @OptionGroup var global: GlobalOptions
 }

@@ -19,11 +19,19 @@ enum Output {
                 String(volume.status.mountCount), volume.status.mountpoint,
             ])
         }
+        return render(rows)
+    }
+
+    private static func render(_ rows: [[String]]) -> String {
         let widths = (0..<rows[0].count).map { column in rows.map { $0[column].count }.max() ?? 0 }
         return rows.map { row in
             row.enumerated().map { column, cell in
                 column == row.count - 1 ? cell : cell.padding(toLength: widths[column] + 2, withPad: " ", startingAt: 0)
             }.joined()
         }.joined(separator: "\n")
+    }
+
+    static func table(_ orphans: [Cloudstor_V1_Orphan]) -> String {
+        render([["ID", "KIND", "NAME", "ZONE", "REASON"]] + orphans.map { [$0.id, $0.kind, $0.name, $0.zone, $0.reason] })
     }
 }

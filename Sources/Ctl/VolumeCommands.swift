@@ -29,8 +29,14 @@ struct VolumeListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ls", abstract: "List volumes.", aliases: ["list"])
     @OptionGroup var global: GlobalOptions
     @Flag(help: "Print a JSON array.") var json = false
+    @Flag(help: "List storage of this stack that no live volume uses (what moves left) instead.") var orphans = false
 
     func run() async throws {
+        if orphans {
+            let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).listOrphans(.init()) }
+            print(json ? "[" + (try reply.orphans.map { try Output.json($0) }).joined(separator: ",\n") + "]" : Output.table(reply.orphans))
+            return
+        }
         let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).list(.init()) }
         if json {
             print("[" + (try reply.volumes.map { try Output.json($0) }).joined(separator: ",\n") + "]")
@@ -94,5 +100,31 @@ struct VolumePathCommand: AsyncParsableCommand {
     func run() async throws {
         let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).path(.with { $0.name = name }) }
         print(reply.mountpoint)
+    }
+}
+
+struct VolumePruneCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "prune", abstract: "Delete storage of this stack that no live volume uses (see ls --orphans).")
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Orphan ids to delete; none: every orphan found now.") var ids: [String] = []
+    @Flag(help: "Do not ask for confirmation.") var yes = false
+
+    func run() async throws {
+        if !yes {
+            let found = try await global.call { try await DaemonClient.Volumes(wrapping: $0).listOrphans(.init()) }.orphans
+            let chosen = ids.isEmpty ? found : found.filter { ids.contains($0.id) }
+            guard !chosen.isEmpty else {
+                print("no orphans")
+                return
+            }
+            print(Output.table(chosen))
+            print("delete \(chosen.count) of them? [y/N] ", terminator: "")
+            guard let answer = readLine(), ["y", "yes"].contains(answer.lowercased()) else {
+                throw ValidationError("nothing deleted (answer y, or pass --yes)")
+            }
+        }
+        let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).pruneOrphans(.with { $0.ids = ids }) }
+        for id in reply.removed { print(id) }
     }
 }

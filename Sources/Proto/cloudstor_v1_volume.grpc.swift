@@ -127,6 +127,32 @@ public enum Cloudstor_V1_Volumes: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ListOrphans" metadata.
+        public enum ListOrphans: Sendable {
+            /// Request type for "ListOrphans".
+            public typealias Input = Cloudstor_V1_ListOrphansRequest
+            /// Response type for "ListOrphans".
+            public typealias Output = Cloudstor_V1_ListOrphansResponse
+            /// Descriptor for "ListOrphans".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "cloudstor.v1.Volumes"),
+                method: "ListOrphans",
+                type: .unary
+            )
+        }
+        /// Namespace for "PruneOrphans" metadata.
+        public enum PruneOrphans: Sendable {
+            /// Request type for "PruneOrphans".
+            public typealias Input = Cloudstor_V1_PruneOrphansRequest
+            /// Response type for "PruneOrphans".
+            public typealias Output = Cloudstor_V1_PruneOrphansResponse
+            /// Descriptor for "PruneOrphans".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "cloudstor.v1.Volumes"),
+                method: "PruneOrphans",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "cloudstor.v1.Volumes" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Create.descriptor,
@@ -136,7 +162,9 @@ public enum Cloudstor_V1_Volumes: Sendable {
             Mount.descriptor,
             Unmount.descriptor,
             Path.descriptor,
-            Capabilities.descriptor
+            Capabilities.descriptor,
+            ListOrphans.descriptor,
+            PruneOrphans.descriptor
         ]
     }
 }
@@ -296,6 +324,42 @@ extension Cloudstor_V1_Volumes {
             request: GRPCCore.StreamingServerRequest<Cloudstor_V1_CapabilitiesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Cloudstor_V1_CapabilitiesResponse>
+
+        /// Handle the "ListOrphans" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Storage of this stack that no live volume uses (see Orphan).
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Cloudstor_V1_ListOrphansRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Cloudstor_V1_ListOrphansResponse` messages.
+        func listOrphans(
+            request: GRPCCore.StreamingServerRequest<Cloudstor_V1_ListOrphansRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Cloudstor_V1_ListOrphansResponse>
+
+        /// Handle the "PruneOrphans" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes orphans; never a live volume or the data of one.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Cloudstor_V1_PruneOrphansRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Cloudstor_V1_PruneOrphansResponse` messages.
+        func pruneOrphans(
+            request: GRPCCore.StreamingServerRequest<Cloudstor_V1_PruneOrphansRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Cloudstor_V1_PruneOrphansResponse>
     }
 
     /// Service protocol for the "cloudstor.v1.Volumes" service.
@@ -439,6 +503,42 @@ extension Cloudstor_V1_Volumes {
             request: GRPCCore.ServerRequest<Cloudstor_V1_CapabilitiesRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Cloudstor_V1_CapabilitiesResponse>
+
+        /// Handle the "ListOrphans" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Storage of this stack that no live volume uses (see Orphan).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Cloudstor_V1_ListOrphansRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Cloudstor_V1_ListOrphansResponse` message.
+        func listOrphans(
+            request: GRPCCore.ServerRequest<Cloudstor_V1_ListOrphansRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Cloudstor_V1_ListOrphansResponse>
+
+        /// Handle the "PruneOrphans" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes orphans; never a live volume or the data of one.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Cloudstor_V1_PruneOrphansRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Cloudstor_V1_PruneOrphansResponse` message.
+        func pruneOrphans(
+            request: GRPCCore.ServerRequest<Cloudstor_V1_PruneOrphansRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Cloudstor_V1_PruneOrphansResponse>
     }
 
     /// Simple service protocol for the "cloudstor.v1.Volumes" service.
@@ -580,6 +680,42 @@ extension Cloudstor_V1_Volumes {
             request: Cloudstor_V1_CapabilitiesRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Cloudstor_V1_CapabilitiesResponse
+
+        /// Handle the "ListOrphans" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Storage of this stack that no live volume uses (see Orphan).
+        ///
+        /// - Parameters:
+        ///   - request: A `Cloudstor_V1_ListOrphansRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Cloudstor_V1_ListOrphansResponse` to respond with.
+        func listOrphans(
+            request: Cloudstor_V1_ListOrphansRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Cloudstor_V1_ListOrphansResponse
+
+        /// Handle the "PruneOrphans" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes orphans; never a live volume or the data of one.
+        ///
+        /// - Parameters:
+        ///   - request: A `Cloudstor_V1_PruneOrphansRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Cloudstor_V1_PruneOrphansResponse` to respond with.
+        func pruneOrphans(
+            request: Cloudstor_V1_PruneOrphansRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Cloudstor_V1_PruneOrphansResponse
     }
 }
 
@@ -675,6 +811,28 @@ extension Cloudstor_V1_Volumes.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Cloudstor_V1_Volumes.Method.ListOrphans.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Cloudstor_V1_ListOrphansRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Cloudstor_V1_ListOrphansResponse>(),
+            handler: { request, context in
+                try await self.listOrphans(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Cloudstor_V1_Volumes.Method.PruneOrphans.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Cloudstor_V1_PruneOrphansRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Cloudstor_V1_PruneOrphansResponse>(),
+            handler: { request, context in
+                try await self.pruneOrphans(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -763,6 +921,28 @@ extension Cloudstor_V1_Volumes.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Cloudstor_V1_CapabilitiesResponse> {
         let response = try await self.capabilities(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listOrphans(
+        request: GRPCCore.StreamingServerRequest<Cloudstor_V1_ListOrphansRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Cloudstor_V1_ListOrphansResponse> {
+        let response = try await self.listOrphans(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func pruneOrphans(
+        request: GRPCCore.StreamingServerRequest<Cloudstor_V1_PruneOrphansRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Cloudstor_V1_PruneOrphansResponse> {
+        let response = try await self.pruneOrphans(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -870,6 +1050,32 @@ extension Cloudstor_V1_Volumes.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Cloudstor_V1_CapabilitiesResponse> {
         return GRPCCore.ServerResponse<Cloudstor_V1_CapabilitiesResponse>(
             message: try await self.capabilities(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listOrphans(
+        request: GRPCCore.ServerRequest<Cloudstor_V1_ListOrphansRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Cloudstor_V1_ListOrphansResponse> {
+        return GRPCCore.ServerResponse<Cloudstor_V1_ListOrphansResponse>(
+            message: try await self.listOrphans(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func pruneOrphans(
+        request: GRPCCore.ServerRequest<Cloudstor_V1_PruneOrphansRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Cloudstor_V1_PruneOrphansResponse> {
+        return GRPCCore.ServerResponse<Cloudstor_V1_PruneOrphansResponse>(
+            message: try await self.pruneOrphans(
                 request: request.message,
                 context: context
             ),
@@ -1059,6 +1265,52 @@ extension Cloudstor_V1_Volumes {
             deserializer: some GRPCCore.MessageDeserializer<Cloudstor_V1_CapabilitiesResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Cloudstor_V1_CapabilitiesResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListOrphans" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Storage of this stack that no live volume uses (see Orphan).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Cloudstor_V1_ListOrphansRequest` message.
+        ///   - serializer: A serializer for `Cloudstor_V1_ListOrphansRequest` messages.
+        ///   - deserializer: A deserializer for `Cloudstor_V1_ListOrphansResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listOrphans<Result>(
+            request: GRPCCore.ClientRequest<Cloudstor_V1_ListOrphansRequest>,
+            serializer: some GRPCCore.MessageSerializer<Cloudstor_V1_ListOrphansRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Cloudstor_V1_ListOrphansResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Cloudstor_V1_ListOrphansResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "PruneOrphans" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes orphans; never a live volume or the data of one.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Cloudstor_V1_PruneOrphansRequest` message.
+        ///   - serializer: A serializer for `Cloudstor_V1_PruneOrphansRequest` messages.
+        ///   - deserializer: A deserializer for `Cloudstor_V1_PruneOrphansResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func pruneOrphans<Result>(
+            request: GRPCCore.ClientRequest<Cloudstor_V1_PruneOrphansRequest>,
+            serializer: some GRPCCore.MessageSerializer<Cloudstor_V1_PruneOrphansRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Cloudstor_V1_PruneOrphansResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Cloudstor_V1_PruneOrphansResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1339,6 +1591,74 @@ extension Cloudstor_V1_Volumes {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ListOrphans" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Storage of this stack that no live volume uses (see Orphan).
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Cloudstor_V1_ListOrphansRequest` message.
+        ///   - serializer: A serializer for `Cloudstor_V1_ListOrphansRequest` messages.
+        ///   - deserializer: A deserializer for `Cloudstor_V1_ListOrphansResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listOrphans<Result>(
+            request: GRPCCore.ClientRequest<Cloudstor_V1_ListOrphansRequest>,
+            serializer: some GRPCCore.MessageSerializer<Cloudstor_V1_ListOrphansRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Cloudstor_V1_ListOrphansResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Cloudstor_V1_ListOrphansResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Cloudstor_V1_Volumes.Method.ListOrphans.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "PruneOrphans" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Deletes orphans; never a live volume or the data of one.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Cloudstor_V1_PruneOrphansRequest` message.
+        ///   - serializer: A serializer for `Cloudstor_V1_PruneOrphansRequest` messages.
+        ///   - deserializer: A deserializer for `Cloudstor_V1_PruneOrphansResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func pruneOrphans<Result>(
+            request: GRPCCore.ClientRequest<Cloudstor_V1_PruneOrphansRequest>,
+            serializer: some GRPCCore.MessageSerializer<Cloudstor_V1_PruneOrphansRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Cloudstor_V1_PruneOrphansResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Cloudstor_V1_PruneOrphansResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Cloudstor_V1_Volumes.Method.PruneOrphans.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1556,6 +1876,64 @@ extension Cloudstor_V1_Volumes.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Cloudstor_V1_CapabilitiesRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Cloudstor_V1_CapabilitiesResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListOrphans" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Storage of this stack that no live volume uses (see Orphan).
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Cloudstor_V1_ListOrphansRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listOrphans<Result>(
+        request: GRPCCore.ClientRequest<Cloudstor_V1_ListOrphansRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Cloudstor_V1_ListOrphansResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listOrphans(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Cloudstor_V1_ListOrphansRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Cloudstor_V1_ListOrphansResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PruneOrphans" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Deletes orphans; never a live volume or the data of one.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Cloudstor_V1_PruneOrphansRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func pruneOrphans<Result>(
+        request: GRPCCore.ClientRequest<Cloudstor_V1_PruneOrphansRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Cloudstor_V1_PruneOrphansResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.pruneOrphans(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Cloudstor_V1_PruneOrphansRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Cloudstor_V1_PruneOrphansResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1807,6 +2185,72 @@ extension Cloudstor_V1_Volumes.ClientProtocol {
             metadata: metadata
         )
         return try await self.capabilities(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListOrphans" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Storage of this stack that no live volume uses (see Orphan).
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listOrphans<Result>(
+        _ message: Cloudstor_V1_ListOrphansRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Cloudstor_V1_ListOrphansResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Cloudstor_V1_ListOrphansRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listOrphans(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "PruneOrphans" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Deletes orphans; never a live volume or the data of one.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func pruneOrphans<Result>(
+        _ message: Cloudstor_V1_PruneOrphansRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Cloudstor_V1_PruneOrphansResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Cloudstor_V1_PruneOrphansRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.pruneOrphans(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -75,7 +75,12 @@ public enum Daemon {
             .init(service: DaemonService(socketPath: config.socketPath, manager: manager, logger: logger)),
             .init(service: DetachService(manager: manager)),
         ]
-        if let relocator { services.append(.init(service: relocator)) }
+        if let relocator {
+            services.append(.init(service: relocator))
+            services.append(.init(service: SnapshotScheduler(
+                manager: manager, backend: relocator.backend, interval: config.snapshotInterval, retention: config.snapshotRetention,
+                logger: logger)))
+        }
         logger.info(
             "starting",
             metadata: [

@@ -100,6 +100,8 @@ final class FakeBlock: BlockBackend {
 
     func isRunning(node: String) async throws(CloudstorError) -> Bool { true }
     func setHeld(id: String, _ held: Bool) async throws(CloudstorError) {}
+    func orphans(moving: Set<String>) async throws(CloudstorError) -> [Orphan] { [] }
+    func prune(ids: [String], moving: Set<String>) async throws(CloudstorError) -> [String] { [] }
 
     func attachedDevice(id: String) -> String? {
         state.withLock { $0.attached.contains(id) ? "/dev/fake-\(id.dropFirst(4))" : nil }

@@ -29,6 +29,12 @@ public protocol BlockBackend: Sendable {
     func isRunning(node: String) async throws(CloudstorError) -> Bool
     /// Records, where every node can see it, whether this node holds the volume mounted.
     func setHeld(id: String, _ held: Bool) async throws(CloudstorError)
+    /// Storage that no live volume uses, leaving out the volumes named in `moving`
+    /// (their moves are in flight here).
+    func orphans(moving: Set<String>) async throws(CloudstorError) -> [Orphan]
+    /// Deletes these orphans (all of them if `ids` is empty), each checked again
+    /// first; returns the ids deleted.
+    func prune(ids: [String], moving: Set<String>) async throws(CloudstorError) -> [String]
 }
 
 /// A block volume as its provider sees it now.
@@ -40,13 +46,16 @@ public struct BlockVolume: Sendable, Equatable {
     public var attachment: BlockAttachment?
     /// The node that records holding it mounted, if any.
     public var holder: String?
+    /// Set on the volume a move made until that move is cleaned up.
+    public var movedFrom: String?
 
-    public init(id: String, zone: String, state: String, attachment: BlockAttachment? = nil, holder: String? = nil) {
+    public init(id: String, zone: String, state: String, attachment: BlockAttachment? = nil, holder: String? = nil, movedFrom: String? = nil) {
         self.id = id
         self.zone = zone
         self.state = state
         self.attachment = attachment
         self.holder = holder
+        self.movedFrom = movedFrom
     }
 }
 

@@ -31,7 +31,7 @@ public final class LocalVolumeStore: VolumeStore {
         records = Mutex(loaded)
     }
 
-    public func volume(named name: String) -> VolumeRecord? {
+    public func volume(named name: String, fresh: Bool = false) -> VolumeRecord? {
         records.withLock { $0[name] }
     }
 

@@ -48,6 +48,14 @@ public struct LoopImageBackend: BlockBackend {
     /// Holds are this node's alone here: nobody else could read the mark.
     public func setHeld(id: String, _ held: Bool) async throws(CloudstorError) {}
 
+    /// An image never outlives its record here: nothing is ever orphaned.
+    public func orphans(moving: Set<String>) async throws(CloudstorError) -> [Orphan] { [] }
+
+    public func prune(ids: [String], moving: Set<String>) async throws(CloudstorError) -> [String] {
+        if let id = ids.first { throw CloudstorError(.notFound, "\(id) is not an orphan of this stack") }
+        return []
+    }
+
     public func remove(id: String) async throws(CloudstorError) {
         // Just after the last unmount the kernel may still be letting go of the
         // device (autoclear runs when its last opener closes): give it a moment.

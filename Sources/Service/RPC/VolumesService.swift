@@ -50,6 +50,29 @@ public struct VolumesService: Cloudstor_V1_Volumes.SimpleServiceProtocol {
     {
         .with { $0.scope = "global" }
     }
+
+    public func listOrphans(request: Cloudstor_V1_ListOrphansRequest, context: ServerContext) async throws -> Cloudstor_V1_ListOrphansResponse {
+        let orphans = try await manager.orphans()
+        return .with {
+            $0.orphans = orphans.map { orphan in
+                .with {
+                    $0.id = orphan.id
+                    $0.kind = orphan.kind
+                    $0.name = orphan.name
+                    $0.zone = orphan.zone
+                    $0.reason = orphan.reason
+                    $0.createdAt = orphan.createdAt
+                }
+            }
+        }
+    }
+
+    public func pruneOrphans(request: Cloudstor_V1_PruneOrphansRequest, context: ServerContext) async throws
+        -> Cloudstor_V1_PruneOrphansResponse
+    {
+        let removed = try await manager.pruneOrphans(ids: request.ids)
+        return .with { $0.removed = removed }
+    }
 }
 
 extension Cloudstor_V1_Volume {
@@ -71,6 +94,8 @@ extension Cloudstor_V1_Volume {
             $0.device = info.device
             $0.mountCount = UInt32(clamping: info.mountCount)
             $0.zone = info.zone
+            $0.attachmentState = info.attachmentState
+            $0.move = info.move
         }
     }
 }

@@ -11,8 +11,12 @@ public protocol MovableBlockBackend: BlockBackend {
     func createMoveTarget(of record: VolumeRecord, from snapshot: String) async throws(CloudstorError)
     /// The commit point: the source is marked superseded by the target.
     func supersede(_ source: String, by target: String) async throws(CloudstorError)
-    /// Deletes what the finished move left: the source volume and the move's snapshot.
-    func cleanUpMove(source: String?, snapshot: String?) async throws(CloudstorError)
+    /// Deletes what the finished move left (the source volume and the move's
+    /// snapshot), then clears the target's mark of a move in progress.
+    func cleanUpMove(source: String?, snapshot: String?, target: String) async throws(CloudstorError)
+    /// Starts a background snapshot of the volume (returns once it has started:
+    /// the moment its content is fixed) and deletes all but the newest `keep` of them.
+    func periodicSnapshot(of record: VolumeRecord, keep: Int) async throws(CloudstorError)
 }
 
 /// The parts of a move as they exist now.

@@ -45,6 +45,11 @@ public final class Relocator: Service, Sendable {
         moves.withLock { $0[name]?.outcome == nil && $0[name] != nil }
     }
 
+    /// The volumes whose moves are in flight here.
+    public func moving() -> Set<String> {
+        moves.withLock { Set($0.filter { $0.value.outcome == nil }.keys) }
+    }
+
     /// "moving v from us-east-1a to us-east-1b: snapshot 40%", while one is in flight.
     public func progress(of name: String) -> String? {
         moves.withLock { $0[name].flatMap { $0.outcome == nil ? $0.progress : nil } }
@@ -115,13 +120,13 @@ public final class Relocator: Service, Sendable {
                     report(record, from: fromZone, "cleaning up")
                     try await store.save(VolumeRecord(
                         name: record.name, backing: record.backing, options: record.options, cloudID: target.id, createdAt: record.createdAt))
-                    try await backend.cleanUpMove(source: state.source?.id, snapshot: state.snapshot?.id)
+                    try await backend.cleanUpMove(source: state.source?.id, snapshot: state.snapshot?.id, target: target.id)
                     return
                 }
                 guard let source = state.source else {
                     throw CloudstorError(.notFound, "volume \(record.name): its storage \(record.cloudID) is gone and no moved copy exists")
                 }
-                if source.zone == backend.zone, state.target == nil {
+                if source.zone == backend.zone, state.target == nil, source.movedFrom == nil {
                     return  // nothing to move (another node moved it here, or it never left)
                 }
                 if let target = state.target {

@@ -16,7 +16,8 @@ extension VolumeManager {
         try Self.validateMountID(id)
         while true {
             let step = try await locks.withLock(name) { () async throws(CloudstorError) -> MountStep in
-                let record = try await existing(name)
+                // Asked afresh: another node may have moved or removed it since this one last looked.
+                let record = try await existing(name, fresh: true)
                 let path: String
                 switch record.backing {
                 case .shared:
@@ -104,12 +105,23 @@ extension VolumeManager {
         }
     }
 
+    /// Runs body with the record and mount point of a relocatable volume mounted
+    /// here, under its lock (so it is not unmounted meanwhile); does nothing otherwise.
+    func snapshot(_ name: String, _ body: (VolumeRecord, String) async throws(CloudstorError) -> Void) async throws(CloudstorError) {
+        try await locks.withLock(name) { () async throws(CloudstorError) in
+            guard ledger.holdCount(name) > 0, let record = try await store.volume(named: name, fresh: false), record.backing == .relocatable else { return }
+            let path = mountpoint(of: record)
+            guard try host.isMounted(path) else { return }
+            try await body(record, path)
+        }
+    }
+
     /// Detaches the volumes whose detach delay has passed, unless mounted again.
     func detachDue() async {
         for name in await detaches.takeDue() {
             do {
                 try await locks.withLock(name) { () async throws(CloudstorError) in
-                    guard ledger.holdCount(name) == 0, let record = try await store.volume(named: name) else { return }
+                    guard ledger.holdCount(name) == 0, let record = try await store.volume(named: name, fresh: false) else { return }
                     logger.debug("detaching after the delay", metadata: ["volume": "\(name)"])
                     try await block.detach(id: record.cloudID, from: node, force: false)
                 }
@@ -124,8 +136,10 @@ extension VolumeManager {
     private func mountBlock(_ record: VolumeRecord) async throws(CloudstorError) -> String? {
         let path = mountpoint(of: record)
         if try host.isMounted(path) { return path }
-        var volume = try await current(record)
-        guard volume.zone == block.zone else { return nil }
+        // The record was just read afresh, and the volume with it.
+        var volume = try await current(record, fresh: false)
+        // Another zone, or a move that is done but not cleaned up: the relocator's work.
+        guard volume.zone == block.zone, volume.movedFrom == nil else { return nil }
         let clock = ContinuousClock()
         let ready = clock.now + configuration.mountWait
         while volume.state == "creating" {
@@ -174,14 +188,14 @@ extension VolumeManager {
                     .failedPrecondition,
                     "volume \(record.name) is in use on \(attachment.node), which is running and holds it mounted: stop the task using it there (or wait for its Unmount), then try again")
             } else {
-                try await pause(.seconds(1))
+                try await pause(.seconds(2))
             }
             volume = try await current(record)
         }
     }
 
-    private func current(_ record: VolumeRecord) async throws(CloudstorError) -> BlockVolume {
-        guard let volume = try await block.describe(id: record.cloudID, fresh: true) else {
+    private func current(_ record: VolumeRecord, fresh: Bool = true) async throws(CloudstorError) -> BlockVolume {
+        guard let volume = try await block.describe(id: record.cloudID, fresh: fresh) else {
             throw CloudstorError(.notFound, "volume \(record.name): its storage \(record.cloudID) is gone")
         }
         return volume

@@ -57,7 +57,7 @@ public final class VolumeManager: Sendable {
         try VolumeName.validate(name)
         let options = try VolumeOptions(parsing: raw, defaultBacking: configuration.defaultBacking)
         return try await locks.withLock(name) { () async throws(CloudstorError) -> VolumeInfo in
-            if let existing = try await store.volume(named: name) {
+            if let existing = try await store.volume(named: name, fresh: false) {
                 try Self.check(existing, matches: options)
                 return try await info(existing)
             }
@@ -70,7 +70,7 @@ public final class VolumeManager: Sendable {
                 name: name, backing: options.backing, options: options.dictionary, cloudID: id, createdAt: Date().formatted(.iso8601))
             try await store.save(record)
             // On a shared store another node may have won the race: answer with what is there.
-            let saved = try await store.volume(named: name) ?? record
+            let saved = try await store.volume(named: name, fresh: false) ?? record
             try Self.check(saved, matches: options)
             logger.info("created volume", metadata: ["volume": "\(name)", "id": "\(saved.cloudID)", "options": "\(Self.describe(saved.options))"])
             return try await info(saved)
@@ -89,7 +89,7 @@ public final class VolumeManager: Sendable {
     public func remove(name: String) async throws(CloudstorError) {
         try VolumeName.validate(name)
         try await locks.withLock(name) { () async throws(CloudstorError) in
-            let record = try await existing(name)
+            let record = try await existing(name, fresh: true)
             let holds = ledger.holdCount(name)
             guard holds == 0 else {
                 throw CloudstorError(.failedPrecondition, "volume \(name) is in use: mounted \(holds) time(s) on \(node); unmount it first")
@@ -136,8 +136,20 @@ public final class VolumeManager: Sendable {
         return info.mountCount > 0 ? info.mountpoint : nil
     }
 
-    func existing(_ name: String) async throws(CloudstorError) -> VolumeRecord {
-        guard let record = try await store.volume(named: name) else { throw Self.notFound(name) }
+    /// Storage of this stack that no live volume uses.
+    public func orphans() async throws(CloudstorError) -> [Orphan] {
+        try await block.orphans(moving: relocator?.moving() ?? [])
+    }
+
+    /// Deletes orphans (every one found now if `ids` is empty); returns what went.
+    public func pruneOrphans(ids: [String]) async throws(CloudstorError) -> [String] {
+        let removed = try await block.prune(ids: ids, moving: relocator?.moving() ?? [])
+        if !removed.isEmpty { logger.info("pruned orphans", metadata: ["ids": "\(removed.joined(separator: ","))"]) }
+        return removed
+    }
+
+    func existing(_ name: String, fresh: Bool = false) async throws(CloudstorError) -> VolumeRecord {
+        guard let record = try await store.volume(named: name, fresh: fresh) else { throw Self.notFound(name) }
         return record
     }
 

@@ -3,11 +3,13 @@
 /// A store answers for its own stack only.
 public protocol VolumeStore: Sendable {
     /// The volume of this name, or nil. May ask the source of truth when the cache
-    /// does not know the name (another node may have made it).
-    func volume(named name: String) async throws(CloudstorError) -> VolumeRecord?
+    /// does not know the name (another node may have made it); `fresh` asks it
+    /// whatever the cache knows (another node may have moved or removed it).
+    func volume(named name: String, fresh: Bool) async throws(CloudstorError) -> VolumeRecord?
     /// Every volume, in name order.
     func volumes() async throws(CloudstorError) -> [VolumeRecord]
-    /// Records a volume its backend has just made (or re-points it after a move).
+    /// Records a volume its backend has just made (or re-points it after a move);
+    /// where the backend's storage is the record (EBS tags), there is nothing to do.
     func save(_ record: VolumeRecord) async throws(CloudstorError)
     /// Forgets a volume whose storage is gone.
     func delete(named name: String) async throws(CloudstorError)

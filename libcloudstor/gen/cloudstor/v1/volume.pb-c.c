@@ -829,7 +829,232 @@ void   cloudstor__v1__capabilities_response__free_unpacked
   assert(message->base.descriptor == &cloudstor__v1__capabilities_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor cloudstor__v1__volume_status__field_descriptors[7] =
+void   cloudstor__v1__orphan__init
+                     (Cloudstor__V1__Orphan         *message)
+{
+  static const Cloudstor__V1__Orphan init_value = CLOUDSTOR__V1__ORPHAN__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__orphan__get_packed_size
+                     (const Cloudstor__V1__Orphan *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__orphan__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__orphan__pack
+                     (const Cloudstor__V1__Orphan *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__orphan__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__orphan__pack_to_buffer
+                     (const Cloudstor__V1__Orphan *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__orphan__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__Orphan *
+       cloudstor__v1__orphan__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__Orphan *)
+     protobuf_c_message_unpack (&cloudstor__v1__orphan__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__orphan__free_unpacked
+                     (Cloudstor__V1__Orphan *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__orphan__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   cloudstor__v1__list_orphans_request__init
+                     (Cloudstor__V1__ListOrphansRequest         *message)
+{
+  static const Cloudstor__V1__ListOrphansRequest init_value = CLOUDSTOR__V1__LIST_ORPHANS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__list_orphans_request__get_packed_size
+                     (const Cloudstor__V1__ListOrphansRequest *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__list_orphans_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__list_orphans_request__pack
+                     (const Cloudstor__V1__ListOrphansRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__list_orphans_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__list_orphans_request__pack_to_buffer
+                     (const Cloudstor__V1__ListOrphansRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__list_orphans_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__ListOrphansRequest *
+       cloudstor__v1__list_orphans_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__ListOrphansRequest *)
+     protobuf_c_message_unpack (&cloudstor__v1__list_orphans_request__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__list_orphans_request__free_unpacked
+                     (Cloudstor__V1__ListOrphansRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__list_orphans_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   cloudstor__v1__list_orphans_response__init
+                     (Cloudstor__V1__ListOrphansResponse         *message)
+{
+  static const Cloudstor__V1__ListOrphansResponse init_value = CLOUDSTOR__V1__LIST_ORPHANS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__list_orphans_response__get_packed_size
+                     (const Cloudstor__V1__ListOrphansResponse *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__list_orphans_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__list_orphans_response__pack
+                     (const Cloudstor__V1__ListOrphansResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__list_orphans_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__list_orphans_response__pack_to_buffer
+                     (const Cloudstor__V1__ListOrphansResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__list_orphans_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__ListOrphansResponse *
+       cloudstor__v1__list_orphans_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__ListOrphansResponse *)
+     protobuf_c_message_unpack (&cloudstor__v1__list_orphans_response__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__list_orphans_response__free_unpacked
+                     (Cloudstor__V1__ListOrphansResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__list_orphans_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   cloudstor__v1__prune_orphans_request__init
+                     (Cloudstor__V1__PruneOrphansRequest         *message)
+{
+  static const Cloudstor__V1__PruneOrphansRequest init_value = CLOUDSTOR__V1__PRUNE_ORPHANS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__prune_orphans_request__get_packed_size
+                     (const Cloudstor__V1__PruneOrphansRequest *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__prune_orphans_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__prune_orphans_request__pack
+                     (const Cloudstor__V1__PruneOrphansRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__prune_orphans_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__prune_orphans_request__pack_to_buffer
+                     (const Cloudstor__V1__PruneOrphansRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__prune_orphans_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__PruneOrphansRequest *
+       cloudstor__v1__prune_orphans_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__PruneOrphansRequest *)
+     protobuf_c_message_unpack (&cloudstor__v1__prune_orphans_request__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__prune_orphans_request__free_unpacked
+                     (Cloudstor__V1__PruneOrphansRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__prune_orphans_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   cloudstor__v1__prune_orphans_response__init
+                     (Cloudstor__V1__PruneOrphansResponse         *message)
+{
+  static const Cloudstor__V1__PruneOrphansResponse init_value = CLOUDSTOR__V1__PRUNE_ORPHANS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__prune_orphans_response__get_packed_size
+                     (const Cloudstor__V1__PruneOrphansResponse *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__prune_orphans_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__prune_orphans_response__pack
+                     (const Cloudstor__V1__PruneOrphansResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__prune_orphans_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__prune_orphans_response__pack_to_buffer
+                     (const Cloudstor__V1__PruneOrphansResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__prune_orphans_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__PruneOrphansResponse *
+       cloudstor__v1__prune_orphans_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__PruneOrphansResponse *)
+     protobuf_c_message_unpack (&cloudstor__v1__prune_orphans_response__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__prune_orphans_response__free_unpacked
+                     (Cloudstor__V1__PruneOrphansResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__prune_orphans_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor cloudstor__v1__volume_status__field_descriptors[9] =
 {
   {
     "state",
@@ -915,12 +1140,38 @@ static const ProtobufCFieldDescriptor cloudstor__v1__volume_status__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "attachment_state",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__VolumeStatus, attachment_state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "move",
+    9,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__VolumeStatus, move),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned cloudstor__v1__volume_status__field_indices_by_name[] = {
+  7,   /* field[7] = attachment_state */
   4,   /* field[4] = cloud_id */
   6,   /* field[6] = device */
   5,   /* field[5] = mount_count */
   2,   /* field[2] = mountpoint */
+  8,   /* field[8] = move */
   1,   /* field[1] = node */
   0,   /* field[0] = state */
   3,   /* field[3] = zone */
@@ -928,7 +1179,7 @@ static const unsigned cloudstor__v1__volume_status__field_indices_by_name[] = {
 static const ProtobufCIntRange cloudstor__v1__volume_status__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 7 }
+  { 0, 9 }
 };
 const ProtobufCMessageDescriptor cloudstor__v1__volume_status__descriptor =
 {
@@ -938,7 +1189,7 @@ const ProtobufCMessageDescriptor cloudstor__v1__volume_status__descriptor =
   "Cloudstor__V1__VolumeStatus",
   "cloudstor.v1",
   sizeof(Cloudstor__V1__VolumeStatus),
-  7,
+  9,
   cloudstor__v1__volume_status__field_descriptors,
   cloudstor__v1__volume_status__field_indices_by_name,
   1,  cloudstor__v1__volume_status__number_ranges,
@@ -1704,6 +1955,241 @@ const ProtobufCMessageDescriptor cloudstor__v1__capabilities_response__descripto
   (ProtobufCMessageInit) cloudstor__v1__capabilities_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor cloudstor__v1__orphan__field_descriptors[6] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__Orphan, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kind",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__Orphan, kind),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "name",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__Orphan, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "zone",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__Orphan, zone),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "reason",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__Orphan, reason),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__Orphan, created_at),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned cloudstor__v1__orphan__field_indices_by_name[] = {
+  5,   /* field[5] = created_at */
+  0,   /* field[0] = id */
+  1,   /* field[1] = kind */
+  2,   /* field[2] = name */
+  4,   /* field[4] = reason */
+  3,   /* field[3] = zone */
+};
+static const ProtobufCIntRange cloudstor__v1__orphan__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 6 }
+};
+const ProtobufCMessageDescriptor cloudstor__v1__orphan__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.Orphan",
+  "Orphan",
+  "Cloudstor__V1__Orphan",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__Orphan),
+  6,
+  cloudstor__v1__orphan__field_descriptors,
+  cloudstor__v1__orphan__field_indices_by_name,
+  1,  cloudstor__v1__orphan__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__orphan__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define cloudstor__v1__list_orphans_request__field_descriptors NULL
+#define cloudstor__v1__list_orphans_request__field_indices_by_name NULL
+#define cloudstor__v1__list_orphans_request__number_ranges NULL
+const ProtobufCMessageDescriptor cloudstor__v1__list_orphans_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.ListOrphansRequest",
+  "ListOrphansRequest",
+  "Cloudstor__V1__ListOrphansRequest",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__ListOrphansRequest),
+  0,
+  cloudstor__v1__list_orphans_request__field_descriptors,
+  cloudstor__v1__list_orphans_request__field_indices_by_name,
+  0,  cloudstor__v1__list_orphans_request__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__list_orphans_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor cloudstor__v1__list_orphans_response__field_descriptors[1] =
+{
+  {
+    "orphans",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Cloudstor__V1__ListOrphansResponse, n_orphans),
+    offsetof(Cloudstor__V1__ListOrphansResponse, orphans),
+    &cloudstor__v1__orphan__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned cloudstor__v1__list_orphans_response__field_indices_by_name[] = {
+  0,   /* field[0] = orphans */
+};
+static const ProtobufCIntRange cloudstor__v1__list_orphans_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor cloudstor__v1__list_orphans_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.ListOrphansResponse",
+  "ListOrphansResponse",
+  "Cloudstor__V1__ListOrphansResponse",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__ListOrphansResponse),
+  1,
+  cloudstor__v1__list_orphans_response__field_descriptors,
+  cloudstor__v1__list_orphans_response__field_indices_by_name,
+  1,  cloudstor__v1__list_orphans_response__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__list_orphans_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor cloudstor__v1__prune_orphans_request__field_descriptors[1] =
+{
+  {
+    "ids",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Cloudstor__V1__PruneOrphansRequest, n_ids),
+    offsetof(Cloudstor__V1__PruneOrphansRequest, ids),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned cloudstor__v1__prune_orphans_request__field_indices_by_name[] = {
+  0,   /* field[0] = ids */
+};
+static const ProtobufCIntRange cloudstor__v1__prune_orphans_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor cloudstor__v1__prune_orphans_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.PruneOrphansRequest",
+  "PruneOrphansRequest",
+  "Cloudstor__V1__PruneOrphansRequest",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__PruneOrphansRequest),
+  1,
+  cloudstor__v1__prune_orphans_request__field_descriptors,
+  cloudstor__v1__prune_orphans_request__field_indices_by_name,
+  1,  cloudstor__v1__prune_orphans_request__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__prune_orphans_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor cloudstor__v1__prune_orphans_response__field_descriptors[1] =
+{
+  {
+    "removed",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Cloudstor__V1__PruneOrphansResponse, n_removed),
+    offsetof(Cloudstor__V1__PruneOrphansResponse, removed),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned cloudstor__v1__prune_orphans_response__field_indices_by_name[] = {
+  0,   /* field[0] = removed */
+};
+static const ProtobufCIntRange cloudstor__v1__prune_orphans_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor cloudstor__v1__prune_orphans_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.PruneOrphansResponse",
+  "PruneOrphansResponse",
+  "Cloudstor__V1__PruneOrphansResponse",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__PruneOrphansResponse),
+  1,
+  cloudstor__v1__prune_orphans_response__field_descriptors,
+  cloudstor__v1__prune_orphans_response__field_indices_by_name,
+  1,  cloudstor__v1__prune_orphans_response__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__prune_orphans_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue cloudstor__v1__backing__enum_values_by_number[3] =
 {
   { "BACKING_UNSPECIFIED", "CLOUDSTOR__V1__BACKING__BACKING_UNSPECIFIED", 0 },
@@ -1766,7 +2252,7 @@ const ProtobufCEnumDescriptor cloudstor__v1__volume_state__descriptor =
   cloudstor__v1__volume_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor cloudstor__v1__volumes__method_descriptors[8] =
+static const ProtobufCMethodDescriptor cloudstor__v1__volumes__method_descriptors[10] =
 {
   { "Create", &cloudstor__v1__create_request__descriptor, &cloudstor__v1__create_response__descriptor },
   { "Remove", &cloudstor__v1__remove_request__descriptor, &cloudstor__v1__remove_response__descriptor },
@@ -1776,14 +2262,18 @@ static const ProtobufCMethodDescriptor cloudstor__v1__volumes__method_descriptor
   { "Unmount", &cloudstor__v1__unmount_request__descriptor, &cloudstor__v1__unmount_response__descriptor },
   { "Path", &cloudstor__v1__path_request__descriptor, &cloudstor__v1__path_response__descriptor },
   { "Capabilities", &cloudstor__v1__capabilities_request__descriptor, &cloudstor__v1__capabilities_response__descriptor },
+  { "ListOrphans", &cloudstor__v1__list_orphans_request__descriptor, &cloudstor__v1__list_orphans_response__descriptor },
+  { "PruneOrphans", &cloudstor__v1__prune_orphans_request__descriptor, &cloudstor__v1__prune_orphans_response__descriptor },
 };
 const unsigned cloudstor__v1__volumes__method_indices_by_name[] = {
   7,        /* Capabilities */
   0,        /* Create */
   2,        /* Get */
   3,        /* List */
+  8,        /* ListOrphans */
   4,        /* Mount */
   6,        /* Path */
+  9,        /* PruneOrphans */
   1,        /* Remove */
   5         /* Unmount */
 };
@@ -1794,7 +2284,7 @@ const ProtobufCServiceDescriptor cloudstor__v1__volumes__descriptor =
   "Volumes",
   "Cloudstor__V1__Volumes",
   "cloudstor.v1",
-  8,
+  10,
   cloudstor__v1__volumes__method_descriptors,
   cloudstor__v1__volumes__method_indices_by_name
 };
@@ -1861,6 +2351,22 @@ void cloudstor__v1__volumes__capabilities(ProtobufCService *service,
 {
   assert(service->descriptor == &cloudstor__v1__volumes__descriptor);
   service->invoke(service, 7, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void cloudstor__v1__volumes__list_orphans(ProtobufCService *service,
+                                          const Cloudstor__V1__ListOrphansRequest *input,
+                                          Cloudstor__V1__ListOrphansResponse_Closure closure,
+                                          void *closure_data)
+{
+  assert(service->descriptor == &cloudstor__v1__volumes__descriptor);
+  service->invoke(service, 8, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void cloudstor__v1__volumes__prune_orphans(ProtobufCService *service,
+                                           const Cloudstor__V1__PruneOrphansRequest *input,
+                                           Cloudstor__V1__PruneOrphansResponse_Closure closure,
+                                           void *closure_data)
+{
+  assert(service->descriptor == &cloudstor__v1__volumes__descriptor);
+  service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void cloudstor__v1__volumes__init (Cloudstor__V1__Volumes_Service *service,
                                    Cloudstor__V1__Volumes_ServiceDestroy destroy)

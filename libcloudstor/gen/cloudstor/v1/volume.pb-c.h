@@ -35,6 +35,11 @@ typedef struct Cloudstor__V1__PathRequest Cloudstor__V1__PathRequest;
 typedef struct Cloudstor__V1__PathResponse Cloudstor__V1__PathResponse;
 typedef struct Cloudstor__V1__CapabilitiesRequest Cloudstor__V1__CapabilitiesRequest;
 typedef struct Cloudstor__V1__CapabilitiesResponse Cloudstor__V1__CapabilitiesResponse;
+typedef struct Cloudstor__V1__Orphan Cloudstor__V1__Orphan;
+typedef struct Cloudstor__V1__ListOrphansRequest Cloudstor__V1__ListOrphansRequest;
+typedef struct Cloudstor__V1__ListOrphansResponse Cloudstor__V1__ListOrphansResponse;
+typedef struct Cloudstor__V1__PruneOrphansRequest Cloudstor__V1__PruneOrphansRequest;
+typedef struct Cloudstor__V1__PruneOrphansResponse Cloudstor__V1__PruneOrphansResponse;
 
 
 /* --- enums --- */
@@ -106,10 +111,20 @@ struct  Cloudstor__V1__VolumeStatus
    * The block device, when attached.
    */
   char *device;
+  /*
+   * The attachment as the provider reports it: attaching, attached, detaching,
+   * busy; empty when not attached.
+   */
+  char *attachment_state;
+  /*
+   * A move to another zone in flight, as a sentence:
+   * "moving v from us-east-1a to us-east-1b: snapshot 40%"; empty when none.
+   */
+  char *move;
 };
 #define CLOUDSTOR__V1__VOLUME_STATUS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__volume_status__descriptor) \
-    , CLOUDSTOR__V1__VOLUME_STATE__VOLUME_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+    , CLOUDSTOR__V1__VOLUME_STATE__VOLUME_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
 
 
 struct  Cloudstor__V1__Volume__OptionsEntry
@@ -330,6 +345,89 @@ struct  Cloudstor__V1__CapabilitiesResponse
 #define CLOUDSTOR__V1__CAPABILITIES_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__capabilities_response__descriptor) \
     , (char *)protobuf_c_empty_string }
+
+
+/*
+ * Cloud storage tagged with this stack that belongs to no live volume: what a
+ * finished or interrupted move left behind (superseded volumes, uncommitted
+ * copies, move snapshots). The data of every volume is elsewhere.
+ */
+struct  Cloudstor__V1__Orphan
+{
+  ProtobufCMessage base;
+  /*
+   * The provider's id: an EBS volume or snapshot id.
+   */
+  char *id;
+  /*
+   * "volume" or "snapshot".
+   */
+  char *kind;
+  /*
+   * The volume name it carries.
+   */
+  char *name;
+  char *zone;
+  /*
+   * Why it is an orphan, as a sentence.
+   */
+  char *reason;
+  /*
+   * RFC 3339, UTC.
+   */
+  char *created_at;
+};
+#define CLOUDSTOR__V1__ORPHAN__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__orphan__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Cloudstor__V1__ListOrphansRequest
+{
+  ProtobufCMessage base;
+};
+#define CLOUDSTOR__V1__LIST_ORPHANS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__list_orphans_request__descriptor) \
+     }
+
+
+struct  Cloudstor__V1__ListOrphansResponse
+{
+  ProtobufCMessage base;
+  size_t n_orphans;
+  Cloudstor__V1__Orphan **orphans;
+};
+#define CLOUDSTOR__V1__LIST_ORPHANS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__list_orphans_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Cloudstor__V1__PruneOrphansRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The orphans to delete; each is checked again first. Empty: every orphan found now.
+   */
+  size_t n_ids;
+  char **ids;
+};
+#define CLOUDSTOR__V1__PRUNE_ORPHANS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__prune_orphans_request__descriptor) \
+    , 0,NULL }
+
+
+struct  Cloudstor__V1__PruneOrphansResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The ids deleted.
+   */
+  size_t n_removed;
+  char **removed;
+};
+#define CLOUDSTOR__V1__PRUNE_ORPHANS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__prune_orphans_response__descriptor) \
+    , 0,NULL }
 
 
 /* Cloudstor__V1__VolumeStatus methods */
@@ -680,6 +778,101 @@ Cloudstor__V1__CapabilitiesResponse *
 void   cloudstor__v1__capabilities_response__free_unpacked
                      (Cloudstor__V1__CapabilitiesResponse *message,
                       ProtobufCAllocator *allocator);
+/* Cloudstor__V1__Orphan methods */
+void   cloudstor__v1__orphan__init
+                     (Cloudstor__V1__Orphan         *message);
+size_t cloudstor__v1__orphan__get_packed_size
+                     (const Cloudstor__V1__Orphan   *message);
+size_t cloudstor__v1__orphan__pack
+                     (const Cloudstor__V1__Orphan   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__orphan__pack_to_buffer
+                     (const Cloudstor__V1__Orphan   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__Orphan *
+       cloudstor__v1__orphan__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__orphan__free_unpacked
+                     (Cloudstor__V1__Orphan *message,
+                      ProtobufCAllocator *allocator);
+/* Cloudstor__V1__ListOrphansRequest methods */
+void   cloudstor__v1__list_orphans_request__init
+                     (Cloudstor__V1__ListOrphansRequest         *message);
+size_t cloudstor__v1__list_orphans_request__get_packed_size
+                     (const Cloudstor__V1__ListOrphansRequest   *message);
+size_t cloudstor__v1__list_orphans_request__pack
+                     (const Cloudstor__V1__ListOrphansRequest   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__list_orphans_request__pack_to_buffer
+                     (const Cloudstor__V1__ListOrphansRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__ListOrphansRequest *
+       cloudstor__v1__list_orphans_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__list_orphans_request__free_unpacked
+                     (Cloudstor__V1__ListOrphansRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Cloudstor__V1__ListOrphansResponse methods */
+void   cloudstor__v1__list_orphans_response__init
+                     (Cloudstor__V1__ListOrphansResponse         *message);
+size_t cloudstor__v1__list_orphans_response__get_packed_size
+                     (const Cloudstor__V1__ListOrphansResponse   *message);
+size_t cloudstor__v1__list_orphans_response__pack
+                     (const Cloudstor__V1__ListOrphansResponse   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__list_orphans_response__pack_to_buffer
+                     (const Cloudstor__V1__ListOrphansResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__ListOrphansResponse *
+       cloudstor__v1__list_orphans_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__list_orphans_response__free_unpacked
+                     (Cloudstor__V1__ListOrphansResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Cloudstor__V1__PruneOrphansRequest methods */
+void   cloudstor__v1__prune_orphans_request__init
+                     (Cloudstor__V1__PruneOrphansRequest         *message);
+size_t cloudstor__v1__prune_orphans_request__get_packed_size
+                     (const Cloudstor__V1__PruneOrphansRequest   *message);
+size_t cloudstor__v1__prune_orphans_request__pack
+                     (const Cloudstor__V1__PruneOrphansRequest   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__prune_orphans_request__pack_to_buffer
+                     (const Cloudstor__V1__PruneOrphansRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__PruneOrphansRequest *
+       cloudstor__v1__prune_orphans_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__prune_orphans_request__free_unpacked
+                     (Cloudstor__V1__PruneOrphansRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Cloudstor__V1__PruneOrphansResponse methods */
+void   cloudstor__v1__prune_orphans_response__init
+                     (Cloudstor__V1__PruneOrphansResponse         *message);
+size_t cloudstor__v1__prune_orphans_response__get_packed_size
+                     (const Cloudstor__V1__PruneOrphansResponse   *message);
+size_t cloudstor__v1__prune_orphans_response__pack
+                     (const Cloudstor__V1__PruneOrphansResponse   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__prune_orphans_response__pack_to_buffer
+                     (const Cloudstor__V1__PruneOrphansResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__PruneOrphansResponse *
+       cloudstor__v1__prune_orphans_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__prune_orphans_response__free_unpacked
+                     (Cloudstor__V1__PruneOrphansResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Cloudstor__V1__VolumeStatus_Closure)
@@ -742,6 +935,21 @@ typedef void (*Cloudstor__V1__CapabilitiesRequest_Closure)
 typedef void (*Cloudstor__V1__CapabilitiesResponse_Closure)
                  (const Cloudstor__V1__CapabilitiesResponse *message,
                   void *closure_data);
+typedef void (*Cloudstor__V1__Orphan_Closure)
+                 (const Cloudstor__V1__Orphan *message,
+                  void *closure_data);
+typedef void (*Cloudstor__V1__ListOrphansRequest_Closure)
+                 (const Cloudstor__V1__ListOrphansRequest *message,
+                  void *closure_data);
+typedef void (*Cloudstor__V1__ListOrphansResponse_Closure)
+                 (const Cloudstor__V1__ListOrphansResponse *message,
+                  void *closure_data);
+typedef void (*Cloudstor__V1__PruneOrphansRequest_Closure)
+                 (const Cloudstor__V1__PruneOrphansRequest *message,
+                  void *closure_data);
+typedef void (*Cloudstor__V1__PruneOrphansResponse_Closure)
+                 (const Cloudstor__V1__PruneOrphansResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -781,6 +989,14 @@ struct Cloudstor__V1__Volumes_Service
                        const Cloudstor__V1__CapabilitiesRequest *input,
                        Cloudstor__V1__CapabilitiesResponse_Closure closure,
                        void *closure_data);
+  void (*list_orphans)(Cloudstor__V1__Volumes_Service *service,
+                       const Cloudstor__V1__ListOrphansRequest *input,
+                       Cloudstor__V1__ListOrphansResponse_Closure closure,
+                       void *closure_data);
+  void (*prune_orphans)(Cloudstor__V1__Volumes_Service *service,
+                        const Cloudstor__V1__PruneOrphansRequest *input,
+                        Cloudstor__V1__PruneOrphansResponse_Closure closure,
+                        void *closure_data);
 };
 typedef void (*Cloudstor__V1__Volumes_ServiceDestroy)(Cloudstor__V1__Volumes_Service *);
 void cloudstor__v1__volumes__init (Cloudstor__V1__Volumes_Service *service,
@@ -796,7 +1012,9 @@ void cloudstor__v1__volumes__init (Cloudstor__V1__Volumes_Service *service,
       function_prefix__ ## mount,\
       function_prefix__ ## unmount,\
       function_prefix__ ## path,\
-      function_prefix__ ## capabilities  }
+      function_prefix__ ## capabilities,\
+      function_prefix__ ## list_orphans,\
+      function_prefix__ ## prune_orphans  }
 void cloudstor__v1__volumes__create(ProtobufCService *service,
                                     const Cloudstor__V1__CreateRequest *input,
                                     Cloudstor__V1__CreateResponse_Closure closure,
@@ -829,6 +1047,14 @@ void cloudstor__v1__volumes__capabilities(ProtobufCService *service,
                                           const Cloudstor__V1__CapabilitiesRequest *input,
                                           Cloudstor__V1__CapabilitiesResponse_Closure closure,
                                           void *closure_data);
+void cloudstor__v1__volumes__list_orphans(ProtobufCService *service,
+                                          const Cloudstor__V1__ListOrphansRequest *input,
+                                          Cloudstor__V1__ListOrphansResponse_Closure closure,
+                                          void *closure_data);
+void cloudstor__v1__volumes__prune_orphans(ProtobufCService *service,
+                                           const Cloudstor__V1__PruneOrphansRequest *input,
+                                           Cloudstor__V1__PruneOrphansResponse_Closure closure,
+                                           void *closure_data);
 
 /* --- descriptors --- */
 
@@ -854,6 +1080,11 @@ extern const ProtobufCMessageDescriptor cloudstor__v1__path_request__descriptor;
 extern const ProtobufCMessageDescriptor cloudstor__v1__path_response__descriptor;
 extern const ProtobufCMessageDescriptor cloudstor__v1__capabilities_request__descriptor;
 extern const ProtobufCMessageDescriptor cloudstor__v1__capabilities_response__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__orphan__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__list_orphans_request__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__list_orphans_response__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__prune_orphans_request__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__prune_orphans_response__descriptor;
 extern const ProtobufCServiceDescriptor cloudstor__v1__volumes__descriptor;
 
 PROTOBUF_C__END_DECLS
