@@ -31,6 +31,7 @@ bench: deps release
 	$(SWIFT) build -c release --product cloudstor-bench
 	$(RELEASE_BIN)/cloudstor-bench --bin $(abspath $(RELEASE_BIN))
 	$(LIBCLOUDSTOR) bench BIN=$(abspath $(RELEASE_BIN))
+	python3 tools/bench/aws_bench.py --bin $(abspath $(RELEASE_BIN))
 
 # The C client library (libcloudstor/): libcloudstor.so, libcloudstor.a, cloudstor.pc.
 libcloudstor:

@@ -156,6 +156,10 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "AWSProviderTests",
+            dependencies: ["CloudstorAWSProvider", "CloudstorAWS", "CloudstorService"]
+        ),
+        .testTarget(
             name: "AWSTests",
             dependencies: [
                 "CloudstorAWS",

@@ -9,7 +9,7 @@ import signal
 import subprocess
 import time
 
-from conftest import Daemon, Shim, binary, read, wait_for_socket
+from conftest import Daemon, PluginClient, Shim, binary, read, wait_for_socket
 
 RUNS = 200
 
@@ -65,33 +65,39 @@ def stop_while_starting(args, socket_path, log, runs=RUNS):
 
 def test_daemon_stopped_at_any_instant_of_start_up(workdir):
     d = Daemon(workdir).start()
-    # A held volume makes every start reconcile (re-mount it), so stops land there too.
-    d.ctl("volume", "create", "held", "--opt", "size=1")
-    d.ctl("volume", "mount", "held", "--id", "m1")
-    assert d.stop() == 0, read(d.log)
+    try:
+        # A held volume makes every start reconcile (re-mount it), so stops land there too.
+        d.ctl("volume", "create", "held", "--opt", "size=1")
+        d.ctl("volume", "mount", "held", "--id", "m1")
+        assert d.stop() == 0, read(d.log)
 
-    args = [binary("cloudstord"), "--socket", d.socket, "--state-dir", d.state, "--node-id", "test-node", "--log-level", "debug"]
-    stop_while_starting(args, d.socket, os.path.join(workdir, "early.log"))
+        args = [binary("cloudstord"), "--socket", d.socket, "--state-dir", d.state, "--node-id", "test-node", "--log-level", "debug"]
+        stop_while_starting(args, d.socket, os.path.join(workdir, "early.log"))
 
-    d.start()
-    assert d.ctl("volume", "inspect", "held").returncode == 0
-    d.ctl("volume", "unmount", "held", "--id", "m1")
-    d.ctl("volume", "rm", "held")
-    assert d.stop() == 0, read(d.log)
-    assert not os.path.exists(d.socket)
+        d.start()
+        assert d.ctl("volume", "inspect", "held").returncode == 0
+        d.ctl("volume", "unmount", "held", "--id", "m1")
+        d.ctl("volume", "rm", "held")
+        assert d.stop() == 0, read(d.log)
+        assert not os.path.exists(d.socket)
+    finally:
+        d.stop()
 
 
 def test_shim_stopped_at_any_instant_of_start_up(workdir):
     d = Daemon(workdir).start()
     shim = Shim(workdir, d.socket)
-    args = [binary("cloudstor-shim"), "--listen", shim.socket, "--service-socket", d.socket, "--log-level", "debug"]
-    stop_while_starting(args, shim.socket, os.path.join(workdir, "early.log"))
+    try:
+        args = [binary("cloudstor-shim"), "--listen", shim.socket, "--service-socket", d.socket, "--log-level", "debug"]
+        stop_while_starting(args, shim.socket, os.path.join(workdir, "early.log"))
 
-    shim.start()
-    from conftest import PluginClient
-    plugin = PluginClient(shim.socket)
-    status, body = plugin.call("VolumeDriver.Capabilities", {})
-    plugin.close()
-    assert (status, body) == (200, {"Capabilities": {"Scope": "global"}})
-    assert shim.stop() == 0, read(shim.log)
-    assert d.stop() == 0, read(d.log)
+        shim.start()
+        plugin = PluginClient(shim.socket)
+        status, body = plugin.call("VolumeDriver.Capabilities", {})
+        plugin.close()
+        assert (status, body) == (200, {"Capabilities": {"Scope": "global"}})
+        assert shim.stop() == 0, read(shim.log)
+        assert d.stop() == 0, read(d.log)
+    finally:
+        shim.stop()
+        d.stop()

@@ -64,7 +64,9 @@ extension EBSBackend {
 
     func createMoveTarget(of record: VolumeRecord, from snapshot: String) async throws(CloudstorError) {
         let source = try await moveSource(of: record)
-        var carried = source.tags.filter { [EBSTags.backing, EBSTags.options, EBSTags.created].contains($0.key) }.map { AWSTag($0.key, $0.value) }
+        // In a fixed order: a resumed create must send the very same request, or EC2
+        // refuses the reused token (IdempotentParameterMismatch).
+        var carried = [EBSTags.backing, EBSTags.options, EBSTags.created].compactMap { key in source.tags[key].map { AWSTag(key, $0) } }
         carried.append(AWSTag(EBSTags.movedFrom, source.volumeID))
         let input = EC2Client.CreateVolumeInput(
             availabilityZone: zone, sizeGiB: source.sizeGiB, volumeType: source.volumeType,

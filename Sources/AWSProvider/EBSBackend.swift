@@ -134,9 +134,9 @@ final class EBSBackend: MovableBlockBackend {
     }
 
     private func waitAttached(_ id: String, node: String) async throws(CloudstorError) {
-        for _ in 0..<600 {
-            // An attach takes seconds on EBS: asking at once would only cost a call.
-            try await pause(.milliseconds(200))
+        for wait in Self.polls {
+            // An attach takes seconds on EBS: each look costs a call, so they thin out.
+            try await pause(wait)
             guard let volume = try await describeNow(id) else { throw CloudstorError(.notFound, "EBS volume \(id) is gone") }
             guard let attachment = volume.attachments.first(where: { $0.instanceID == node }) else {
                 throw CloudstorError(.unavailable, "EBS volume \(id) did not stay attached to \(node); try again")
@@ -160,8 +160,8 @@ final class EBSBackend: MovableBlockBackend {
                 }
             }
         }
-        for _ in 0..<600 {
-            try await pause(.milliseconds(200))
+        for wait in Self.polls {
+            try await pause(wait)
             guard let now = try await describeNow(id), now.attachments.contains(where: { $0.instanceID == node && $0.state != "detached" }) else {
                 return
             }
@@ -211,6 +211,9 @@ final class EBSBackend: MovableBlockBackend {
             await cache.put(known)
         }
     }
+
+    /// When to look again at an attachment in progress: soon, then every 2 s, for 2 minutes.
+    static let polls: [Duration] = [.milliseconds(250), .milliseconds(500), .seconds(1)] + Array(repeating: .seconds(2), count: 60)
 
     func tags(name: String, generation: Int) -> [AWSTag] {
         [AWSTag(EBSTags.volume, name), AWSTag(EBSTags.stack, stackHash), AWSTag(EBSTags.generation, String(generation))]

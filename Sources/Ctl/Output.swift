@@ -15,7 +15,7 @@ enum Output {
         var rows = [["NAME", "BACKING", "STATE", "MOUNTS", "MOUNTPOINT"]]
         for volume in volumes {
             rows.append([
-                volume.name, volume.backing.displayName, volume.status.state.displayName,
+                volume.name, volume.backing.displayName, volume.status.move.isEmpty ? volume.status.state.displayName : "moving",
                 String(volume.status.mountCount), volume.status.mountpoint,
             ])
         }

@@ -89,7 +89,7 @@ public struct PluginHandler: Sendable {
             "Mounts": Int(volume.status.mountCount),
         ]
         for (key, value) in [("Node", volume.status.node), ("Device", volume.status.device), ("CloudID", volume.status.cloudID),
-            ("Zone", volume.status.zone)] where !value.isEmpty
+            ("Zone", volume.status.zone), ("Attachment", volume.status.attachmentState), ("Move", volume.status.move)] where !value.isEmpty
         {
             status[key] = value
         }

@@ -60,6 +60,11 @@ final class FakeBlock: BlockBackend {
         var volumes: Set<String> = []
         var attached: Set<String> = []
         var attachCount = 0
+        /// Volumes attached to other nodes: id → node, with those nodes' holds and liveness.
+        var elsewhere: [String: String] = [:]
+        var heldElsewhere: Set<String> = []
+        var stopped: Set<String> = []
+        var detaches: [(id: String, node: String, force: Bool)] = []
     }
 
     let state = Mutex(State())
@@ -74,6 +79,11 @@ final class FakeBlock: BlockBackend {
     func describe(id: String, fresh: Bool) async throws(CloudstorError) -> BlockVolume? {
         state.withLock { state in
             guard state.volumes.contains(id) else { return nil }
+            if let other = state.elsewhere[id] {
+                return BlockVolume(
+                    id: id, zone: zone, state: "in-use", attachment: BlockAttachment(node: other, device: "/dev/xvdf", state: "attached"),
+                    holder: state.heldElsewhere.contains(id) ? other : nil)
+            }
             let attachment = state.attached.contains(id) ? BlockAttachment(node: node, device: "/dev/fake-\(id.dropFirst(4))", state: "attached") : nil
             return BlockVolume(id: id, zone: zone, state: attachment == nil ? "available" : "in-use", attachment: attachment)
         }
@@ -95,10 +105,13 @@ final class FakeBlock: BlockBackend {
     }
 
     func detach(id: String, from node: String, force: Bool) async throws(CloudstorError) {
-        state.withLock { _ = $0.attached.remove(id) }
+        state.withLock { state in
+            state.detaches.append((id, node, force))
+            if node == self.node { state.attached.remove(id) } else if state.elsewhere[id] == node { state.elsewhere[id] = nil }
+        }
     }
 
-    func isRunning(node: String) async throws(CloudstorError) -> Bool { true }
+    func isRunning(node: String) async throws(CloudstorError) -> Bool { !state.withLock { $0.stopped.contains(node) } }
     func setHeld(id: String, _ held: Bool) async throws(CloudstorError) {}
     func orphans(moving: Set<String>) async throws(CloudstorError) -> [Orphan] { [] }
     func prune(ids: [String], moving: Set<String>) async throws(CloudstorError) -> [String] { [] }

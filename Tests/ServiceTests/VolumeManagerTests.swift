@@ -161,4 +161,61 @@ import Testing
         #expect(list.map(\.state) == [.created, .mounted, .created])
         try await f.manager.unmount(name: "b", id: "x")
     }
+
+    /// A manager that gives another node no time to let go.
+    func impatient(_ f: Fixture) -> VolumeManager {
+        var configuration = VolumeManager.Configuration(defaultBacking: .relocatable, mountRoot: "/mnt")
+        configuration.takeoverWait = .zero
+        return VolumeManager(
+            configuration: configuration, store: f.store, ledger: f.ledger, block: f.block, shared: f.shared, host: f.host, logger: .quiet)
+    }
+
+    @Test func aVolumeHeldByARunningNodeIsRefusedNamingIt() async throws {
+        let f = try Fixture()
+        _ = try await f.manager.create(name: "v", options: ["size": "1"])
+        f.block.state.withLock {
+            $0.elsewhere["blk-v"] = "node-2"
+            $0.heldElsewhere.insert("blk-v")
+        }
+        let error = await #expect(throws: CloudstorError.self) { try await impatient(f).mount(name: "v", id: "a") }
+        #expect(error?.code == .failedPrecondition)
+        #expect(error?.message.contains("node-2") == true)
+        #expect(f.block.state.withLock { $0.detaches.isEmpty && $0.elsewhere["blk-v"] == "node-2" })
+        #expect(f.host.state.withLock { $0.mounts.isEmpty })
+        #expect(f.ledger.holdCount("v") == 0)
+    }
+
+    @Test func aVolumeLeftOnAStoppedNodeIsForceDetached() async throws {
+        let f = try Fixture()
+        _ = try await f.manager.create(name: "v", options: ["size": "1"])
+        f.block.state.withLock {
+            $0.elsewhere["blk-v"] = "node-2"
+            $0.heldElsewhere.insert("blk-v")
+            $0.stopped.insert("node-2")
+        }
+        #expect(try await impatient(f).mount(name: "v", id: "a") == "/mnt/v")
+        let detaches = f.block.state.withLock { $0.detaches }
+        #expect(detaches.count == 1 && detaches[0].node == "node-2" && detaches[0].force)
+    }
+
+    @Test func aVolumeAttachedButUnheldElsewhereIsDetachedGently() async throws {
+        let f = try Fixture()
+        _ = try await f.manager.create(name: "v", options: ["size": "1"])
+        f.block.state.withLock { $0.elsewhere["blk-v"] = "node-2" }
+        #expect(try await impatient(f).mount(name: "v", id: "a") == "/mnt/v")
+        let detaches = f.block.state.withLock { $0.detaches }
+        #expect(detaches.count == 1 && detaches[0].node == "node-2" && !detaches[0].force)
+    }
+
+    @Test func removeOfAVolumeHeldElsewhereIsRefusedNamingTheNode() async throws {
+        let f = try Fixture()
+        _ = try await f.manager.create(name: "v", options: ["size": "1"])
+        f.block.state.withLock {
+            $0.elsewhere["blk-v"] = "node-2"
+            $0.heldElsewhere.insert("blk-v")
+        }
+        let error = await #expect(throws: CloudstorError.self) { try await f.manager.remove(name: "v") }
+        #expect(error?.code == .failedPrecondition && error?.message.contains("node-2") == true)
+        #expect(f.store.volume(named: "v") != nil)
+    }
 }

@@ -23,7 +23,7 @@ public final class Relocator: Service, Sendable {
     private let requests: AsyncStream<VolumeRecord>
     private let submit: AsyncStream<VolumeRecord>.Continuation
 
-    public init(backend: any MovableBlockBackend, store: any VolumeStore, ledger: NodeLedger, poll: Duration = .seconds(1), logger: Logger) {
+    public init(backend: any MovableBlockBackend, store: any VolumeStore, ledger: NodeLedger, poll: Duration = .milliseconds(500), logger: Logger) {
         self.backend = backend
         self.store = store
         self.ledger = ledger
@@ -112,6 +112,7 @@ public final class Relocator: Service, Sendable {
     /// Transient errors wait and observe again; others end the move.
     private func steps(_ record: VolumeRecord) async throws(CloudstorError) {
         var fromZone = "?"
+        var waited = 0
         while true {
             do throws(CloudstorError) {
                 let state = try await backend.observeMove(of: record)
@@ -137,6 +138,7 @@ public final class Relocator: Service, Sendable {
                         }
                         report(record, from: fromZone, "switching to \(target.id)")
                         try await backend.supersede(source.id, by: target.id)
+                        waited = 0
                         continue
                     }
                     report(record, from: fromZone, "creating \(target.id) in \(backend.zone)")
@@ -144,6 +146,7 @@ public final class Relocator: Service, Sendable {
                     if snapshot.state == "completed" {
                         report(record, from: fromZone, "creating the volume in \(backend.zone)")
                         try await backend.createMoveTarget(of: record, from: snapshot.id)
+                        waited = 0
                         continue
                     }
                     if snapshot.state == "error" {
@@ -163,13 +166,18 @@ public final class Relocator: Service, Sendable {
                     }
                     report(record, from: fromZone, "snapshot 0%")
                     try await backend.startMoveSnapshot(of: record)
+                    waited = 0
                     continue
                 }
             } catch {
                 guard error.code == .unavailable else { throw error }
                 logger.notice("move waits on a transient error", metadata: ["volume": "\(record.name)", "error": "\(error)"])
             }
-            do { try await Task.sleep(for: poll) } catch { throw CloudstorError(.unavailable, "the daemon is stopping; the move resumes at its next start") }
+            // A step waits on EC2 for seconds to minutes: look again soon at first, then every few seconds.
+            waited += 1
+            do { try await Task.sleep(for: poll * min(waited, 5)) } catch {
+                throw CloudstorError(.unavailable, "the daemon is stopping; the move resumes at its next start")
+            }
         }
     }
 }
