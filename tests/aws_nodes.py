@@ -56,7 +56,7 @@ class AWSNode:
     path must fit in 108 bytes)."""
 
     def __init__(self, sim, node, root, stack=STACK, takeover_wait=3, mount_wait=30, detach_delay=1,
-                 extra_args=()):
+                 snapshot_interval=0, extra_args=()):
         self.sim = sim
         self.node = node
         self.instance_id = node["instance_id"]
@@ -70,6 +70,7 @@ class AWSNode:
         self.takeover_wait = takeover_wait
         self.mount_wait = mount_wait
         self.detach_delay = detach_delay
+        self.snapshot_interval = snapshot_interval
         self.extra_args = list(extra_args)
         self.proc = None
         self.exits = []   # (signal sent, exit code) of every stop
@@ -81,7 +82,8 @@ class AWSNode:
         return [binary("cloudstord"), "--provider", "aws", "--socket", self.socket, "--state-dir", self.state,
                 "--stack-id", self.stack, "--device-dir", self.node["device_dir"],
                 "--takeover-wait", str(self.takeover_wait), "--mount-wait", str(self.mount_wait),
-                "--detach-delay", str(self.detach_delay), "--snapshot-interval", "0", "--log-level", "debug",
+                "--detach-delay", str(self.detach_delay), "--snapshot-interval", str(self.snapshot_interval),
+                "--log-level", "debug",
                 *self.extra_args]
 
     def start(self):

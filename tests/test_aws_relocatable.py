@@ -472,3 +472,46 @@ def test_two_stacks_see_only_their_own_volumes(ec2sim, aws_nodes):
     assert [v["VolumeId"] for v in tagged_volumes(ec2, "both", "s2")] == [two["VolumeId"]]
     assert s2.names() == ["both", "only2"]
     assert s1.names() == ["only1"]
+
+
+# ---- background snapshots ------------------------------------------------------------------------
+
+def periodic_snapshots(ec2, name):
+    found = ec2.describe_snapshots(OwnerIds=["self"], Filters=[
+        {"Name": "tag:CloudstorVolume", "Values": [name]}, {"Name": "tag:StackID", "Values": [stack_hash(STACK)]},
+        {"Name": "tag:CloudstorKind", "Values": ["periodic"]}])["Snapshots"]
+    return sorted(found, key=lambda s: s["StartTime"])
+
+
+def test_mounted_volumes_are_snapshotted_in_the_background_and_pruned(ec2sim, aws_nodes):
+    """--snapshot-interval snapshots what is mounted here (the filesystem frozen only
+    while each starts: writes go on after), keeps --snapshot-retention of them, takes
+    none of a volume no longer mounted, and Remove deletes them all."""
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a", snapshot_interval=1, extra_args=["--snapshot-retention", "2"])
+    a.create("snappy", **GP2)
+    point = a.mount("snappy", "m1")
+    vid = status_field(a.inspect("snappy"), "cloud_id")
+    seen = set()
+
+    def enough():
+        snaps = periodic_snapshots(ec2, "snappy")
+        seen.update(s["SnapshotId"] for s in snaps)
+        return len(seen) >= 4 and snaps
+
+    wait_for(enough, timeout=60, interval=0.2, what="four background snapshots")
+    snaps = periodic_snapshots(ec2, "snappy")
+    assert 1 <= len(snaps) <= 3, f"retention 2 (one more may be starting): {[s['SnapshotId'] for s in snaps]}"
+    for snap in snaps:
+        assert snap["VolumeId"] == vid and tags_of(snap)["CloudstorSourceVolume"] == vid, snap
+    # Thawed after each: the filesystem still takes writes.
+    digest = write_data(point, os.urandom(64 << 10))
+    assert data_digest(point) == digest
+    wait_for(lambda: len(periodic_snapshots(ec2, "snappy")) == 2, timeout=30, interval=0.2, what="pruning to two")
+    a.unmount("snappy", "m1")
+    time.sleep(0.2)
+    after = {s["SnapshotId"] for s in periodic_snapshots(ec2, "snappy")}
+    time.sleep(3)
+    assert {s["SnapshotId"] for s in periodic_snapshots(ec2, "snappy")} <= after, "snapshots of a volume no longer mounted"
+    a.ctl("volume", "rm", "snappy")
+    assert periodic_snapshots(ec2, "snappy") == []
