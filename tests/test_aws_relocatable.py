@@ -515,3 +515,19 @@ def test_mounted_volumes_are_snapshotted_in_the_background_and_pruned(ec2sim, aw
     assert {s["SnapshotId"] for s in periodic_snapshots(ec2, "snappy")} <= after, "snapshots of a volume no longer mounted"
     a.ctl("volume", "rm", "snappy")
     assert periodic_snapshots(ec2, "snappy") == []
+
+
+def test_attachments_beyond_the_limit_are_refused_clearly(ec2sim, aws_nodes):
+    """--max-attachments caps the volumes attached to one instance: the next Mount
+    is refused with a message that names the limit, and attaches nothing."""
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a", extra_args=["--max-attachments", "1"])
+    a.create("first", **GP2)
+    a.create("second", **GP2)
+    a.mount("first", "m1")
+    r = a.ctl("volume", "mount", "second", "--id", "m2", check=False)
+    assert r.returncode == CONFLICT, (r.returncode, r.stderr)
+    assert "--max-attachments 1" in r.stderr, r.stderr
+    second = status_field(a.inspect("second"), "cloud_id")
+    assert describe_volume(ec2, second)["Attachments"] == []
+    a.unmount("first", "m1")
