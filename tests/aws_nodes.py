@@ -16,14 +16,13 @@ import os
 import re
 import signal
 import subprocess
-import sys
 import time
 
 import botocore.exceptions
 import pytest
 
 from aws_fixtures import ec2sim, ec2sim_session, wait_for  # noqa: F401  (fixtures)
-from conftest import ROOT, binary, read, wait_for_socket
+from conftest import binary, read, wait_for_socket
 
 OK, INVALID, NOT_FOUND, CONFLICT, UNAVAILABLE = 0, 2, 3, 4, 5
 STACK = "stack-1"
@@ -342,29 +341,6 @@ def aws_nodes(ec2sim, workdir):
             if rc != 0:
                 bad.append(f"{n.instance_id}: exit {rc} on SIGTERM\n{n.logtext()}")
     assert not bad, "a daemon did not stop cleanly:\n" + "\n".join(bad)
-
-
-@pytest.fixture(scope="module")
-def pb(tmp_path_factory):
-    """Python gRPC stubs generated from proto/ (for call-heavy loops)."""
-    from grpc_tools import protoc
-    import importlib.resources
-
-    out = tmp_path_factory.mktemp("awsstubs")
-    well_known = str(importlib.resources.files("grpc_tools") / "_proto")
-    rc = protoc.main(["protoc", f"-I{os.path.join(ROOT, 'proto')}", f"-I{well_known}",
-                      f"--python_out={out}", f"--grpc_python_out={out}", "cloudstor/v1/volume.proto"])
-    assert rc == 0, "protoc failed on proto/cloudstor/v1/volume.proto"
-    sys.path.insert(0, str(out))
-    try:
-        from cloudstor.v1 import volume_pb2, volume_pb2_grpc
-    finally:
-        sys.path.remove(str(out))
-
-    class Stubs:
-        v = volume_pb2
-        vg = volume_pb2_grpc
-    return Stubs
 
 
 class GrpcClient:

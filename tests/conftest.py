@@ -8,6 +8,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -218,3 +219,52 @@ def plugin(shim):
     c = PluginClient(shim.socket)
     yield c
     c.close()
+
+
+# grpc.health.v1 is not in proto/ (the daemon serves the standard one); Debian's
+# grpc-proto package ships it, and this copy stands in where it is missing.
+HEALTH_PROTO_SYSTEM = "/usr/share/grpc-proto/grpc/health/v1/health.proto"
+HEALTH_PROTO = """syntax = "proto3";
+package grpc.health.v1;
+message HealthCheckRequest { string service = 1; }
+message HealthCheckResponse {
+  enum ServingStatus { UNKNOWN = 0; SERVING = 1; NOT_SERVING = 2; SERVICE_UNKNOWN = 3; }
+  ServingStatus status = 1;
+}
+service Health {
+  rpc Check(HealthCheckRequest) returns (HealthCheckResponse);
+  rpc Watch(HealthCheckRequest) returns (stream HealthCheckResponse);
+}
+"""
+
+
+@pytest.fixture(scope="session")
+def pb(tmp_path_factory):
+    """Generates the Python stubs into a temporary directory and imports them."""
+    from grpc_tools import protoc
+    import importlib.resources
+
+    out = tmp_path_factory.mktemp("stubs")
+    extra = tmp_path_factory.mktemp("protos")
+    # Not under grpc/...: that package name belongs to grpcio itself.
+    (extra / "health_v1").mkdir()
+    text = read(HEALTH_PROTO_SYSTEM) or HEALTH_PROTO
+    (extra / "health_v1" / "health.proto").write_text(text)
+    well_known = str(importlib.resources.files("grpc_tools") / "_proto")
+    rc = protoc.main(["protoc", f"-I{os.path.join(ROOT, 'proto')}", f"-I{extra}", f"-I{well_known}",
+                      f"--python_out={out}", f"--grpc_python_out={out}",
+                      "cloudstor/v1/volume.proto", "health_v1/health.proto"])
+    assert rc == 0, "protoc failed on proto/cloudstor/v1/volume.proto"
+    sys.path.insert(0, str(out))
+    try:
+        from cloudstor.v1 import volume_pb2, volume_pb2_grpc
+        from health_v1 import health_pb2, health_pb2_grpc
+    finally:
+        sys.path.remove(str(out))
+
+    class Stubs:
+        v = volume_pb2
+        vg = volume_pb2_grpc
+        h = health_pb2
+        hg = health_pb2_grpc
+    return Stubs

@@ -15,7 +15,7 @@ import pytest
 
 from aws_fixtures import ec2sim, ec2sim_session, wait_for  # noqa: F401  (fixtures)
 from aws_nodes import (CONFLICT, CTL_TIMEOUT, INVALID, MOVE_WORDS, NOT_FOUND, OK, STACK, UNAVAILABLE, GrpcClient, assert_tags,  # noqa: F401
-                       aws_nodes, data_digest, describe_volume, ec2_calls, fs_uuid, live_volumes, pb,
+                       aws_nodes, data_digest, describe_volume, ec2_calls, fs_uuid, live_volumes,
                        snapshots_of, stack_hash, stack_volumes, status_field, tagged_volumes, tags_of,
                        write_data)
 

@@ -89,21 +89,8 @@ extension EBSBackend {
     }
 
     func cleanUpMove(source: String?, snapshot: String?, target: String) async throws(CloudstorError) {
-        if let source {
-            do {
-                try await ec2.deleteVolume(volumeID: source)
-            } catch {
-                guard error.code == "InvalidVolume.NotFound" else { throw CloudstorError(error, "delete \(source), the volume moved from") }
-            }
-            await cache.forget(id: source)
-        }
-        if let snapshot {
-            do {
-                try await ec2.deleteSnapshot(snapshotID: snapshot)
-            } catch {
-                guard error.code == "InvalidSnapshot.NotFound" else { throw CloudstorError(error, "delete the move snapshot \(snapshot)") }
-            }
-        }
+        if let source { try await deleteVolume(source, "delete \(source), the volume moved from") }
+        if let snapshot { try await deleteSnapshot(snapshot, "delete the move snapshot \(snapshot)") }
         do {
             try await ec2.deleteTags(resourceIDs: [target], keys: [EBSTags.movedFrom])
         } catch {

@@ -171,12 +171,7 @@ final class EBSBackend: MovableBlockBackend {
 
     func remove(id: String) async throws(CloudstorError) {
         let name = await cache.volume(id: id)?.tags[EBSTags.volume]
-        do {
-            try await ec2.deleteVolume(volumeID: id)
-        } catch {
-            guard error.code == "InvalidVolume.NotFound" else { throw CloudstorError(error, "delete EBS volume \(id)") }
-        }
-        await cache.forget(id: id)
+        try await deleteVolume(id, "delete EBS volume \(id)")
         guard let name else { return }
         // Every snapshot Cloudstor made of this volume goes with it.
         do {
@@ -209,6 +204,25 @@ final class EBSBackend: MovableBlockBackend {
         if var known = await cache.volume(id: id) {
             known.tags[EBSTags.holder] = held ? node : nil
             await cache.put(known)
+        }
+    }
+
+    /// Deletes an EBS volume (one already gone is fine) and forgets it.
+    func deleteVolume(_ id: String, _ doing: String) async throws(CloudstorError) {
+        do {
+            try await ec2.deleteVolume(volumeID: id)
+        } catch {
+            guard error.code == "InvalidVolume.NotFound" else { throw CloudstorError(error, doing) }
+        }
+        await cache.forget(id: id)
+    }
+
+    /// Deletes a snapshot; one already gone is fine.
+    func deleteSnapshot(_ id: String, _ doing: String) async throws(CloudstorError) {
+        do {
+            try await ec2.deleteSnapshot(snapshotID: id)
+        } catch {
+            guard error.code == "InvalidSnapshot.NotFound" else { throw CloudstorError(error, doing) }
         }
     }
 

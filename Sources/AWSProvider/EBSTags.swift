@@ -24,11 +24,12 @@ enum EBSTags {
     static let sourceVolume = "CloudstorSourceVolume"
 
     /// Lowercase hex MD5 of the stack id, as the original Cloudstor tagged volumes.
-    static func stackHash(_ stackID: String) -> String {
-        Insecure.MD5.hash(data: Data(stackID.utf8)).map { String(format: "%02x", $0) }.joined()
-    }
+    static func stackHash(_ stackID: String) -> String { md5(stackID) }
 
-    static func md5(_ text: String) -> String { stackHash(text) }
+    /// Lowercase hex MD5 (stack tags, client tokens).
+    static func md5(_ text: String) -> String {
+        Insecure.MD5.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
 
     /// The options as one tag value, without the backing (it has its own tag).
     static func encode(_ options: [String: String]) -> String {

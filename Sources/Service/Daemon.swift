@@ -92,13 +92,12 @@ public enum Daemon {
         // connection open without reading (libcurl between calls) cannot stall a stop.
         groupConfiguration.maximumGracefulShutdownDuration = .seconds(10)
         let group = ServiceGroup(configuration: groupConfiguration)
-        do {
-            try await group.run()
-        } catch {
-            await provider.shutdown()
+        let outcome: Result<Void, any Error>
+        do { outcome = .success(try await group.run()) } catch { outcome = .failure(error) }
+        await provider.shutdown()
+        if case .failure(let error) = outcome {
             throw error as? CloudstorError ?? CloudstorError(.internalError, "the daemon failed", cause: error)
         }
-        await provider.shutdown()
         logger.info("stopped")
     }
 }

@@ -42,7 +42,7 @@ public final class Relocator: Service, Sendable {
 
     /// Whether a move of the volume is in flight here.
     public func isMoving(_ name: String) -> Bool {
-        moves.withLock { $0[name]?.outcome == nil && $0[name] != nil }
+        moves.withLock { $0[name].map { $0.outcome == nil } ?? false }
     }
 
     /// The volumes whose moves are in flight here.
@@ -58,7 +58,7 @@ public final class Relocator: Service, Sendable {
     /// Starts a move unless one is in flight.
     func start(_ record: VolumeRecord) {
         let fresh = moves.withLock { moves in
-            guard moves[record.name]?.outcome == nil, moves[record.name] == nil else { return false }
+            guard moves[record.name] == nil else { return false }
             moves[record.name] = Move(progress: "moving \(record.name) to \(backend.zone): starting")
             return true
         }

@@ -80,13 +80,16 @@ extension VolumeManager {
         for record in records {
             do {
                 try await locks.withLock(record.name) { () async throws(CloudstorError) in
-                    if held[record.name, default: 0] > 0 {
-                        if record.backing == .relocatable, try await mountBlock(record) == nil {
+                    switch (record.backing, held[record.name, default: 0] > 0) {
+                    case (.shared, true):
+                        _ = try await shared.mount(id: record.cloudID)
+                    case (.shared, false):
+                        break
+                    case (.relocatable, true):
+                        if try await mountBlock(record) == nil {
                             logger.error("a held volume is in another zone", metadata: ["volume": "\(record.name)"])
-                        } else if record.backing == .shared {
-                            _ = try await shared.mount(id: record.cloudID)
                         }
-                    } else if record.backing == .relocatable {
+                    case (.relocatable, false):
                         try await host.unmount(mountpoint(of: record))
                         if let attachment = try await block.describe(id: record.cloudID, fresh: false)?.attachment, attachment.node == node {
                             try await block.setHeld(id: record.cloudID, false)
