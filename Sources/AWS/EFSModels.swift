@@ -4,6 +4,7 @@ public struct EFSFileSystem: Sendable, Equatable, Codable {
     public var LifeCycleState: String?
     public var PerformanceMode: String?
     public var Name: String?
+    public var Tags: [EFSTag]?
 }
 
 public struct EFSMountTarget: Sendable, Equatable, Codable {

@@ -3,9 +3,10 @@ import CloudstorService
 import Foundation
 import Logging
 
-/// The AWS provider: relocatable volumes on EBS, their records in EBS tags. Who
-/// this node is (instance, zone, region) comes from instance metadata (IMDSv2)
-/// unless flags say; credentials from the standard chain.
+/// The AWS provider: relocatable volumes on EBS, their records in EBS tags;
+/// shared volumes on EFS, mounted here over NFS. Who this node is (instance,
+/// zone, region) comes from instance metadata (IMDSv2) unless flags say;
+/// credentials from the standard chain.
 public enum AWSProvider {
     public struct Identity: Sendable {
         public var instanceID: String?
@@ -18,7 +19,7 @@ public enum AWSProvider {
     }
 
     public static func make(
-        _ config: DaemonConfiguration, identity: Identity, environment: [String: String], logger: Logger
+        _ config: DaemonConfiguration, identity: Identity, environment: [String: String], host: any NodeHost, logger: Logger
     ) async throws(CloudstorError) -> Provider {
         let metadata = InstanceMetadataClient(environment: environment)
         let instance: String
@@ -44,11 +45,63 @@ public enum AWSProvider {
         let block = EBSBackend(
             ec2: ec2, cache: cache, stackHash: stack, node: instance, zone: zone, maxAttachments: config.maxAttachments, logger: logger)
         logger.info("on AWS", metadata: ["instance": "\(instance)", "zone": "\(zone)", "region": "\(region)", "stack": "\(stack)"])
+        let shutdown: @Sendable () async -> Void = {
+            try? await transport.shutdown()
+            try? await metadata.shutdown()
+        }
+        let shared: SharedBackend?
+        do throws(CloudstorError) {
+            shared = try await sharedVolumes(
+                config, efs: EFSClient(transport: transport), stackHash: stack, node: instance, region: region, zone: zone, host: host,
+                logger: logger)
+        } catch {
+            await shutdown()
+            throw error
+        }
         return Provider(
-            store: EBSVolumeStore(cache: cache), block: block, shared: DirectoryBackend(root: config.resolvedSharedRoot),
-            shutdown: {
-                try? await transport.shutdown()
-                try? await metadata.shutdown()
-            })
+            store: EBSVolumeStore(cache: cache), block: block, shared: shared, defaultBacking: shared == nil ? .relocatable : .shared,
+            shutdown: shutdown)
+    }
+
+    /// The shared volumes' file systems: the EFS ids given, else the stack's
+    /// found by tag, mounted at the shared roots; or a root the operator mounted
+    /// (`--shared-root` without an id). nil when there is none.
+    static func sharedVolumes(
+        _ config: DaemonConfiguration, efs: EFSClient, stackHash: String, node: String, region: String, zone: String, host: any NodeHost,
+        logger: Logger
+    ) async throws(CloudstorError) -> SharedBackend? {
+        var found = EFSFileSystems.Found(general: config.efsFileSystemID, maxio: config.efsMaxioFileSystemID)
+        if found == EFSFileSystems.Found() {
+            found = try await EFSFileSystems.discover(efs, stackHash: stackHash, logger: logger)
+        }
+        guard found.general != nil || config.sharedRoot != nil else {
+            if let maxio = found.maxio {
+                throw CloudstorError(
+                    .failedPrecondition,
+                    "the Max I/O EFS file system \(maxio) needs a general-purpose one beside it: give --efs-filesystem-id (or tag one with StackID=\(stackHash))")
+            }
+            logger.info("no EFS file system: shared volumes are off")
+            return nil
+        }
+        let root = config.resolvedSharedRoot
+        let maxioRoot = config.sharedMaxioRoot ?? found.maxio.map { _ in "\(config.stateDirectory)/shared-maxio" }
+        for (id, path) in [(found.general, root), (found.maxio, maxioRoot)] {
+            guard let path else { continue }
+            if let id {
+                try await EFSFileSystems.mount(id, at: path, region: region, zone: zone, host: host, efs: efs, logger: logger)
+            } else if !isDirectory(path) {
+                throw CloudstorError(.failedPrecondition, "the shared root \(path) is not a directory: mount the shared file system there")
+            }
+        }
+        logger.info(
+            "shared volumes on EFS",
+            metadata: ["filesystem": "\(found.general ?? "-")", "root": "\(root)", "maxio": "\(found.maxio ?? "-")", "maxio-root": "\(maxioRoot ?? "-")"])
+        return try SharedBackend(
+            root: root, fileSystemID: found.general, maxioRoot: maxioRoot, maxioFileSystemID: found.maxio, node: node, logger: logger)
+    }
+
+    private static func isDirectory(_ path: String) -> Bool {
+        var directory: ObjCBool = false
+        return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
     }
 }

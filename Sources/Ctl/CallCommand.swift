@@ -56,6 +56,7 @@ struct RPCMethod: Sendable {
         unary(
             Cloudstor_V1_Volumes.Method.PruneOrphans.descriptor, Cloudstor_V1_PruneOrphansRequest.self,
             Cloudstor_V1_PruneOrphansResponse.self),
+        unary(Cloudstor_V1_Volumes.Method.ClearHolds.descriptor, Cloudstor_V1_ClearHoldsRequest.self, Cloudstor_V1_ClearHoldsResponse.self),
         unary(Grpc_Health_V1_Health.Method.Check.descriptor, Grpc_Health_V1_HealthCheckRequest.self, Grpc_Health_V1_HealthCheckResponse.self),
     ]
 

@@ -7,7 +7,7 @@ struct VolumeCreateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a volume (idempotent).")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Volume name.") var name: String
-    @Option(name: [.customShort("o"), .customLong("opt")], help: "An option as key=value: backing, size, ebstype, iops, perfmode.")
+    @Option(name: [.customShort("o"), .customLong("opt")], help: "An option as key=value: backing, size, ebstype, iops, perfmode, uid, gid, mode.")
     var options: [String] = []
     @Flag(help: "Print the volume as JSON.") var json = false
 
@@ -82,13 +82,33 @@ struct VolumeMountCommand: AsyncParsableCommand {
 }
 
 struct VolumeUnmountCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "unmount", abstract: "Release one holder's mount of a volume.")
+    static let configuration = CommandConfiguration(
+        commandName: "unmount",
+        abstract: "Release one holder's mount of a volume, or every hold a dead node left on shared volumes.",
+        usage: """
+            cloudstorctl volume unmount NAME --id ID
+            cloudstorctl volume unmount --node NODE --all
+            """)
     @OptionGroup var global: GlobalOptions
-    @Argument(help: "Volume name.") var name: String
-    @Option(help: "The holder's mount id, as given to mount.") var id: String
+    @Argument(help: "Volume name.") var name: String?
+    @Option(help: "The holder's mount id, as given to mount.") var id: String?
+    @Option(help: "A node that died holding shared volumes (with --all): its holds are forgotten.") var node: String?
+    @Flag(help: "Every hold of --node.") var all = false
+
+    func validate() throws {
+        switch (name, id, node, all) {
+        case (_?, _?, nil, false), (nil, nil, _?, true): break
+        default: throw ValidationError("give a volume NAME and --id ID, or --node NODE --all")
+        }
+    }
 
     func run() async throws {
-        _ = try await global.call { try await DaemonClient.Volumes(wrapping: $0).unmount(.with { $0.name = name; $0.id = id }) }
+        if let node {
+            let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).clearHolds(.with { $0.node = node }) }
+            for volume in reply.volumes { print(volume) }
+            return
+        }
+        _ = try await global.call { try await DaemonClient.Volumes(wrapping: $0).unmount(.with { $0.name = name!; $0.id = id! }) }
     }
 }
 

@@ -153,6 +153,19 @@ public enum Cloudstor_V1_Volumes: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "ClearHolds" metadata.
+        public enum ClearHolds: Sendable {
+            /// Request type for "ClearHolds".
+            public typealias Input = Cloudstor_V1_ClearHoldsRequest
+            /// Response type for "ClearHolds".
+            public typealias Output = Cloudstor_V1_ClearHoldsResponse
+            /// Descriptor for "ClearHolds".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "cloudstor.v1.Volumes"),
+                method: "ClearHolds",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "cloudstor.v1.Volumes" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Create.descriptor,
@@ -164,7 +177,8 @@ public enum Cloudstor_V1_Volumes: Sendable {
             Path.descriptor,
             Capabilities.descriptor,
             ListOrphans.descriptor,
-            PruneOrphans.descriptor
+            PruneOrphans.descriptor,
+            ClearHolds.descriptor
         ]
     }
 }
@@ -360,6 +374,26 @@ extension Cloudstor_V1_Volumes {
             request: GRPCCore.StreamingServerRequest<Cloudstor_V1_PruneOrphansRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Cloudstor_V1_PruneOrphansResponse>
+
+        /// Handle the "ClearHolds" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forgets the holds another node left on shared volumes when it died, so
+        /// > that they can be removed. Refused for the answering node itself and for a
+        /// > node the provider sees running.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Cloudstor_V1_ClearHoldsRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Cloudstor_V1_ClearHoldsResponse` messages.
+        func clearHolds(
+            request: GRPCCore.StreamingServerRequest<Cloudstor_V1_ClearHoldsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Cloudstor_V1_ClearHoldsResponse>
     }
 
     /// Service protocol for the "cloudstor.v1.Volumes" service.
@@ -539,6 +573,26 @@ extension Cloudstor_V1_Volumes {
             request: GRPCCore.ServerRequest<Cloudstor_V1_PruneOrphansRequest>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Cloudstor_V1_PruneOrphansResponse>
+
+        /// Handle the "ClearHolds" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forgets the holds another node left on shared volumes when it died, so
+        /// > that they can be removed. Refused for the answering node itself and for a
+        /// > node the provider sees running.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Cloudstor_V1_ClearHoldsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Cloudstor_V1_ClearHoldsResponse` message.
+        func clearHolds(
+            request: GRPCCore.ServerRequest<Cloudstor_V1_ClearHoldsRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Cloudstor_V1_ClearHoldsResponse>
     }
 
     /// Simple service protocol for the "cloudstor.v1.Volumes" service.
@@ -716,6 +770,26 @@ extension Cloudstor_V1_Volumes {
             request: Cloudstor_V1_PruneOrphansRequest,
             context: GRPCCore.ServerContext
         ) async throws -> Cloudstor_V1_PruneOrphansResponse
+
+        /// Handle the "ClearHolds" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forgets the holds another node left on shared volumes when it died, so
+        /// > that they can be removed. Refused for the answering node itself and for a
+        /// > node the provider sees running.
+        ///
+        /// - Parameters:
+        ///   - request: A `Cloudstor_V1_ClearHoldsRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Cloudstor_V1_ClearHoldsResponse` to respond with.
+        func clearHolds(
+            request: Cloudstor_V1_ClearHoldsRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Cloudstor_V1_ClearHoldsResponse
     }
 }
 
@@ -833,6 +907,17 @@ extension Cloudstor_V1_Volumes.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Cloudstor_V1_Volumes.Method.ClearHolds.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Cloudstor_V1_ClearHoldsRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Cloudstor_V1_ClearHoldsResponse>(),
+            handler: { request, context in
+                try await self.clearHolds(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -943,6 +1028,17 @@ extension Cloudstor_V1_Volumes.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Cloudstor_V1_PruneOrphansResponse> {
         let response = try await self.pruneOrphans(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func clearHolds(
+        request: GRPCCore.StreamingServerRequest<Cloudstor_V1_ClearHoldsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Cloudstor_V1_ClearHoldsResponse> {
+        let response = try await self.clearHolds(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -1076,6 +1172,19 @@ extension Cloudstor_V1_Volumes.SimpleServiceProtocol {
     ) async throws -> GRPCCore.ServerResponse<Cloudstor_V1_PruneOrphansResponse> {
         return GRPCCore.ServerResponse<Cloudstor_V1_PruneOrphansResponse>(
             message: try await self.pruneOrphans(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func clearHolds(
+        request: GRPCCore.ServerRequest<Cloudstor_V1_ClearHoldsRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Cloudstor_V1_ClearHoldsResponse> {
+        return GRPCCore.ServerResponse<Cloudstor_V1_ClearHoldsResponse>(
+            message: try await self.clearHolds(
                 request: request.message,
                 context: context
             ),
@@ -1311,6 +1420,31 @@ extension Cloudstor_V1_Volumes {
             deserializer: some GRPCCore.MessageDeserializer<Cloudstor_V1_PruneOrphansResponse>,
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Cloudstor_V1_PruneOrphansResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ClearHolds" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forgets the holds another node left on shared volumes when it died, so
+        /// > that they can be removed. Refused for the answering node itself and for a
+        /// > node the provider sees running.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Cloudstor_V1_ClearHoldsRequest` message.
+        ///   - serializer: A serializer for `Cloudstor_V1_ClearHoldsRequest` messages.
+        ///   - deserializer: A deserializer for `Cloudstor_V1_ClearHoldsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func clearHolds<Result>(
+            request: GRPCCore.ClientRequest<Cloudstor_V1_ClearHoldsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Cloudstor_V1_ClearHoldsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Cloudstor_V1_ClearHoldsResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Cloudstor_V1_ClearHoldsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
     }
 
@@ -1659,6 +1793,42 @@ extension Cloudstor_V1_Volumes {
                 onResponse: handleResponse
             )
         }
+
+        /// Call the "ClearHolds" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Forgets the holds another node left on shared volumes when it died, so
+        /// > that they can be removed. Refused for the answering node itself and for a
+        /// > node the provider sees running.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Cloudstor_V1_ClearHoldsRequest` message.
+        ///   - serializer: A serializer for `Cloudstor_V1_ClearHoldsRequest` messages.
+        ///   - deserializer: A deserializer for `Cloudstor_V1_ClearHoldsResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func clearHolds<Result>(
+            request: GRPCCore.ClientRequest<Cloudstor_V1_ClearHoldsRequest>,
+            serializer: some GRPCCore.MessageSerializer<Cloudstor_V1_ClearHoldsRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Cloudstor_V1_ClearHoldsResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Cloudstor_V1_ClearHoldsResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Cloudstor_V1_Volumes.Method.ClearHolds.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
     }
 }
 
@@ -1934,6 +2104,37 @@ extension Cloudstor_V1_Volumes.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<Cloudstor_V1_PruneOrphansRequest>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Cloudstor_V1_PruneOrphansResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ClearHolds" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Forgets the holds another node left on shared volumes when it died, so
+    /// > that they can be removed. Refused for the answering node itself and for a
+    /// > node the provider sees running.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Cloudstor_V1_ClearHoldsRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func clearHolds<Result>(
+        request: GRPCCore.ClientRequest<Cloudstor_V1_ClearHoldsRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Cloudstor_V1_ClearHoldsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.clearHolds(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Cloudstor_V1_ClearHoldsRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Cloudstor_V1_ClearHoldsResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -2251,6 +2452,41 @@ extension Cloudstor_V1_Volumes.ClientProtocol {
             metadata: metadata
         )
         return try await self.pruneOrphans(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ClearHolds" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Forgets the holds another node left on shared volumes when it died, so
+    /// > that they can be removed. Refused for the answering node itself and for a
+    /// > node the provider sees running.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func clearHolds<Result>(
+        _ message: Cloudstor_V1_ClearHoldsRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Cloudstor_V1_ClearHoldsResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Cloudstor_V1_ClearHoldsRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.clearHolds(
             request: request,
             options: options,
             onResponse: handleResponse

@@ -150,6 +150,10 @@ public nonisolated struct Cloudstor_V1_VolumeStatus: Sendable {
   /// "moving v from us-east-1a to us-east-1b: snapshot 40%"; empty when none.
   public var move: String = String()
 
+  /// The nodes that hold it mounted, in name order (filled by Get; a shared
+  /// volume may be held by many).
+  public var holders: [String] = []
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -430,6 +434,32 @@ public nonisolated struct Cloudstor_V1_Orphan: Sendable {
   public init() {}
 }
 
+public nonisolated struct Cloudstor_V1_ClearHoldsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// A node that died while it held shared volumes (its EC2 instance id on AWS).
+  public var node: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Cloudstor_V1_ClearHoldsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The volumes it held.
+  public var volumes: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 public nonisolated struct Cloudstor_V1_ListOrphansRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -492,7 +522,7 @@ nonisolated extension Cloudstor_V1_VolumeState: SwiftProtobuf._ProtoNameProvidin
 
 nonisolated extension Cloudstor_V1_VolumeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".VolumeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{1}node\0\u{1}mountpoint\0\u{1}zone\0\u{3}cloud_id\0\u{3}mount_count\0\u{1}device\0\u{3}attachment_state\0\u{1}move\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{1}node\0\u{1}mountpoint\0\u{1}zone\0\u{3}cloud_id\0\u{3}mount_count\0\u{1}device\0\u{3}attachment_state\0\u{1}move\0\u{1}holders\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -509,6 +539,7 @@ nonisolated extension Cloudstor_V1_VolumeStatus: SwiftProtobuf.Message, SwiftPro
       case 7: try { try decoder.decodeSingularStringField(value: &self.device) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.attachmentState) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.move) }()
+      case 10: try { try decoder.decodeRepeatedStringField(value: &self.holders) }()
       default: break
       }
     }
@@ -542,6 +573,9 @@ nonisolated extension Cloudstor_V1_VolumeStatus: SwiftProtobuf.Message, SwiftPro
     if !self.move.isEmpty {
       try visitor.visitSingularStringField(value: self.move, fieldNumber: 9)
     }
+    if !self.holders.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.holders, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -555,6 +589,7 @@ nonisolated extension Cloudstor_V1_VolumeStatus: SwiftProtobuf.Message, SwiftPro
     if lhs.device != rhs.device {return false}
     if lhs.attachmentState != rhs.attachmentState {return false}
     if lhs.move != rhs.move {return false}
+    if lhs.holders != rhs.holders {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1123,6 +1158,66 @@ nonisolated extension Cloudstor_V1_Orphan: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.zone != rhs.zone {return false}
     if lhs.reason != rhs.reason {return false}
     if lhs.createdAt != rhs.createdAt {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Cloudstor_V1_ClearHoldsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ClearHoldsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.node) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.node.isEmpty {
+      try visitor.visitSingularStringField(value: self.node, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Cloudstor_V1_ClearHoldsRequest, rhs: Cloudstor_V1_ClearHoldsRequest) -> Bool {
+    if lhs.node != rhs.node {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Cloudstor_V1_ClearHoldsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ClearHoldsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}volumes\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.volumes) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.volumes.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.volumes, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Cloudstor_V1_ClearHoldsResponse, rhs: Cloudstor_V1_ClearHoldsResponse) -> Bool {
+    if lhs.volumes != rhs.volumes {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -5,25 +5,43 @@ import ServiceLifecycle
 
 /// What a provider gives the daemon: where records live and the backends.
 public struct Provider: Sendable {
+    /// The relocatable volumes' records.
     public var store: any VolumeStore
     public var block: any BlockBackend
-    public var shared: any SharedBackend
+    /// nil when there is no shared file system.
+    public var shared: SharedBackend?
+    /// The backing of a volume created without `backing=`, unless the operator chose.
+    public var defaultBacking: Backing
     /// Releases the provider's connections when the daemon stops.
     public var shutdown: @Sendable () async -> Void
 
-    public init(store: any VolumeStore, block: any BlockBackend, shared: any SharedBackend, shutdown: @escaping @Sendable () async -> Void = {}) {
+    public init(
+        store: any VolumeStore, block: any BlockBackend, shared: SharedBackend?, defaultBacking: Backing = .relocatable,
+        shutdown: @escaping @Sendable () async -> Void = {}
+    ) {
         self.store = store
         self.block = block
         self.shared = shared
+        self.defaultBacking = defaultBacking
         self.shutdown = shutdown
     }
 
-    /// The embedded provider: volume records in the node's database, loop-mounted
-    /// images and directories, on one node.
-    public static func local(_ config: DaemonConfiguration, database: StateDatabase, node: String) throws(CloudstorError) -> Provider {
-        Provider(
-            store: try LocalVolumeStore(database: database), block: LoopImageBackend(directory: config.imageDirectory, node: node),
-            shared: DirectoryBackend(root: config.resolvedSharedRoot))
+    /// The embedded provider: relocatable volumes as loop-mounted images with
+    /// their records in the node's database; shared volumes on the shared root,
+    /// which several nodes may mount (NFS).
+    public static func local(_ config: DaemonConfiguration, database: StateDatabase, node: String, logger: Logger) throws(CloudstorError) -> Provider {
+        let roots = [config.resolvedSharedRoot] + (config.sharedMaxioRoot.map { [$0] } ?? [])
+        for root in roots {
+            do {
+                try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
+            } catch {
+                throw CloudstorError(.internalError, "cannot create directory \(root)", cause: error)
+            }
+        }
+        let store = try LocalVolumeStore(database: database)
+        let shared = try SharedBackend(root: config.resolvedSharedRoot, maxioRoot: config.sharedMaxioRoot, node: node, logger: logger)
+        try shared.adopt(store, logger: logger)
+        return Provider(store: store, block: LoopImageBackend(directory: config.imageDirectory, node: node), shared: shared)
     }
 }
 
@@ -35,10 +53,9 @@ public struct Provider: Sendable {
 public enum Daemon {
     public static func run(
         _ config: DaemonConfiguration, logger: Logger,
-        provider makeProvider: (StateDatabase) async throws(CloudstorError) -> Provider
+        provider makeProvider: (StateDatabase, any NodeHost) async throws(CloudstorError) -> Provider
     ) async throws(CloudstorError) {
-        for dir in [config.stateDirectory, config.imageDirectory, config.resolvedMountRoot, config.resolvedSharedRoot,
-            (config.socketPath as NSString).deletingLastPathComponent]
+        for dir in [config.stateDirectory, config.imageDirectory, config.resolvedMountRoot, (config.socketPath as NSString).deletingLastPathComponent]
         {
             do {
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -56,9 +73,12 @@ public enum Daemon {
         defer { stateLock.unlock() }
         let database = try StateDatabase(path: config.databasePath)
         let ledger = try NodeLedger(database: database)
-        let provider = try await makeProvider(database)
+        let host = LinuxHost(deviceDirectory: config.deviceDirectory)
+        let provider = try await makeProvider(database, host)
 
-        var settings = VolumeManager.Configuration(defaultBacking: config.defaultBacking, mountRoot: config.resolvedMountRoot)
+        var settings = VolumeManager.Configuration(
+            defaultBacking: config.defaultBacking ?? provider.defaultBacking, mountRoot: config.resolvedMountRoot)
+        settings.trashDelay = config.trashDelay
         settings.takeoverWait = config.takeoverWait
         settings.mountWait = config.mountWait
         settings.detachDelay = config.detachDelay ?? (config.provider == .local ? .zero : .seconds(30))
@@ -67,13 +87,14 @@ public enum Daemon {
         }
         let manager = VolumeManager(
             configuration: settings, store: provider.store, ledger: ledger, block: provider.block, shared: provider.shared,
-            host: LinuxHost(deviceDirectory: config.deviceDirectory), relocator: relocator, logger: logger)
+            host: host, relocator: relocator, logger: logger)
 
         // The socket is bound inside the service group, once SIGTERM is handled:
         // a signal that arrives while starting up is a graceful shutdown too.
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
             .init(service: DaemonService(socketPath: config.socketPath, manager: manager, logger: logger)),
-            .init(service: DetachService(manager: manager)),
+            .init(service: PeriodicService { await manager.detachDue() }),
+            .init(service: PeriodicService { await manager.emptyTrashIfDue() }),
         ]
         if let relocator {
             services.append(.init(service: relocator))
@@ -86,6 +107,7 @@ public enum Daemon {
             metadata: [
                 "socket": "\(config.socketPath)", "provider": "\(config.provider.rawValue)", "state": "\(config.stateDirectory)",
                 "node": "\(provider.block.node)", "zone": "\(provider.block.zone)",
+                "shared": "\(provider.shared.map { $0.fileSystems.map(\.root).joined(separator: ",") } ?? "none")",
             ])
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         // Calls in flight get this long to finish; a client that holds an idle
@@ -102,14 +124,15 @@ public enum Daemon {
     }
 }
 
-/// Detaches volumes whose detach delay has passed, twice a second.
-struct DetachService: Service {
-    let manager: VolumeManager
+/// Runs housekeeping twice a second (detaches whose delay passed, the trash)
+/// until the daemon stops.
+struct PeriodicService: Service {
+    let work: @Sendable () async -> Void
 
     func run() async throws {
         while !Task.isShuttingDownGracefully {
             do { try await Task.sleep(for: .milliseconds(500)) } catch { return }  // cancelled: the group stops
-            await manager.detachDue()
+            await work()
         }
     }
 }

@@ -8,10 +8,18 @@ public struct DaemonConfiguration: Sendable {
     public var stateDirectory = "/var/lib/cloudstor"
     /// Defaults to `<stateDirectory>/mnt`.
     public var mountRoot: String?
-    /// Defaults to `<stateDirectory>/shared`.
+    /// Where the shared file system is mounted; defaults to `<stateDirectory>/shared`.
     public var sharedRoot: String?
-    /// Defaults to relocatable.
-    public var defaultBacking: Backing = .relocatable
+    /// Where the Max I/O shared file system is mounted; on AWS defaults to
+    /// `<stateDirectory>/shared-maxio` when there is one, else none.
+    public var sharedMaxioRoot: String?
+    /// AWS: the EFS file systems; found by the stack's tag when neither is given.
+    public var efsFileSystemID: String?
+    public var efsMaxioFileSystemID: String?
+    /// How long a removed shared volume's files wait in the trash.
+    public var trashDelay: Duration = .zero
+    /// Defaults to shared where the provider has an EFS file system, else relocatable.
+    public var defaultBacking: Backing?
     public var provider: Provider = .local
     public var stackID = ""
     /// This node's name; on AWS the instance id unless set.

@@ -93,6 +93,7 @@ public struct PluginHandler: Sendable {
         {
             status[key] = value
         }
+        if !volume.status.holders.isEmpty { status["Holders"] = volume.status.holders }
         out["Status"] = status
         return out
     }

@@ -27,10 +27,22 @@ struct Cloudstord: AsyncParsableCommand {
     @Option(help: "Where relocatable volumes are mounted (env CLOUDSTOR_MOUNT_ROOT; default STATE_DIR/mnt).")
     var mountRoot: String?
 
-    @Option(help: "Root of the shared volumes' directories (env CLOUDSTOR_SHARED_ROOT; default STATE_DIR/shared).")
+    @Option(help: "Where the shared file system is mounted: shared volumes are its directories (env CLOUDSTOR_SHARED_ROOT; default STATE_DIR/shared).")
     var sharedRoot: String?
 
-    @Option(help: "Backing of volumes created without backing=: relocatable or shared (env CLOUDSTOR_DEFAULT_BACKING; default relocatable).")
+    @Option(help: "Where the Max I/O shared file system is mounted, for perfmode=maxio (env CLOUDSTOR_SHARED_MAXIO_ROOT; default none, on AWS with one STATE_DIR/shared-maxio).")
+    var sharedMaxioRoot: String?
+
+    @Option(help: "AWS: the EFS file system of shared volumes, mounted at --shared-root unless something is (env CLOUDSTOR_EFS_FILESYSTEM_ID; default the one tagged StackID=md5(stack id)).")
+    var efsFilesystemId: String?
+
+    @Option(help: "AWS: the Max I/O EFS file system, mounted at --shared-maxio-root (env CLOUDSTOR_EFS_MAXIO_FILESYSTEM_ID; default the one tagged like --efs-filesystem-id).")
+    var efsMaxioFilesystemId: String?
+
+    @Option(help: "How long a removed shared volume's files wait in SHARED_ROOT/.cloudstor/trash before they are deleted (env CLOUDSTOR_TRASH_DELAY; default 0s).")
+    var trashDelay: String?
+
+    @Option(help: "Backing of volumes created without backing=: relocatable or shared (env CLOUDSTOR_DEFAULT_BACKING; default shared on AWS with EFS, else relocatable).")
     var defaultBacking: String?
 
     @Option(help: "Storage provider: local or aws (env CLOUDSTOR_PROVIDER; default local).")
@@ -79,6 +91,10 @@ struct Cloudstord: AsyncParsableCommand {
         if let value = pick(stateDir, "CLOUDSTOR_STATE_DIR") { config.stateDirectory = value }
         config.mountRoot = pick(mountRoot, "CLOUDSTOR_MOUNT_ROOT")
         config.sharedRoot = pick(sharedRoot, "CLOUDSTOR_SHARED_ROOT")
+        config.sharedMaxioRoot = pick(sharedMaxioRoot, "CLOUDSTOR_SHARED_MAXIO_ROOT")
+        config.efsFileSystemID = pick(efsFilesystemId, "CLOUDSTOR_EFS_FILESYSTEM_ID")
+        config.efsMaxioFileSystemID = pick(efsMaxioFilesystemId, "CLOUDSTOR_EFS_MAXIO_FILESYSTEM_ID")
+        if let value = pick(trashDelay, "CLOUDSTOR_TRASH_DELAY") { config.trashDelay = try Setting.duration(value, option: "--trash-delay") }
         if let value = pick(defaultBacking, "CLOUDSTOR_DEFAULT_BACKING") {
             config.defaultBacking = try Setting.choice(value == "local" ? "relocatable" : value, of: Backing.self, option: "--default-backing")
         }
@@ -100,12 +116,13 @@ struct Cloudstord: AsyncParsableCommand {
 
         let logger = try logging.bootstrap(label: "cloudstord")
         do {
-            try await Daemon.run(config, logger: logger) { (database) async throws(CloudstorError) -> Provider in
+            try await Daemon.run(config, logger: logger) { (database, host) async throws(CloudstorError) -> Provider in
                 switch config.provider {
                 case .local:
-                    return try Provider.local(config, database: database, node: config.nodeID ?? ProcessInfo.processInfo.hostName)
+                    return try Provider.local(config, database: database, node: config.nodeID ?? ProcessInfo.processInfo.hostName, logger: logger)
                 case .aws:
-                    return try await AWSProvider.make(config, identity: identity, environment: ProcessInfo.processInfo.environment, logger: logger)
+                    return try await AWSProvider.make(
+                        config, identity: identity, environment: ProcessInfo.processInfo.environment, host: host, logger: logger)
                 }
             }
         } catch {

@@ -13,6 +13,8 @@ final class FakeHost: NodeHost {
         var mountCount = 0
         var unmountCount = 0
         var failUnmount = false
+        /// mountNFS calls: source, path, options.
+        var nfsMounts: [[String]] = []
     }
 
     let state = Mutex(State())
@@ -51,6 +53,13 @@ final class FakeHost: NodeHost {
 
     func isMounted(_ path: String) throws(CloudstorError) -> Bool {
         state.withLock { $0.mounts[path] != nil }
+    }
+
+    func mountNFS(_ source: String, at path: String, options: String) async throws(CloudstorError) {
+        state.withLock {
+            $0.nfsMounts.append([source, path, options])
+            $0.mounts[path] = source
+        }
     }
 }
 
@@ -121,26 +130,25 @@ final class FakeBlock: BlockBackend {
     }
 }
 
-/// Shared directories in memory.
-final class FakeShared: SharedBackend {
-    let directories = Mutex(Set<String>())
+/// A directory of its own under the system's temporary directory, removed with
+/// everything in it when the last reference goes.
+final class TemporaryDirectory: Sendable {
+    let path: String
 
-    func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String {
-        directories.withLock { _ = $0.insert("/shared/\(name)") }
-        return "/shared/\(name)"
+    init() {
+        path = FileManager.default.temporaryDirectory.appendingPathComponent("cloudstor-test-\(UUID().uuidString)").path
+        try! FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
     }
 
-    func remove(id: String) async throws(CloudstorError) {
-        directories.withLock { _ = $0.remove(id) }
-    }
-
-    func mount(id: String) async throws(CloudstorError) -> String { id }
+    deinit { try? FileManager.default.removeItem(atPath: path) }
 }
 
 struct Fixture {
     let host = FakeHost()
     let block = FakeBlock()
-    let shared = FakeShared()
+    /// The shared root: a real directory, as on a node that mounts NFS.
+    let sharedRoot = TemporaryDirectory()
+    let shared: SharedBackend
     let database: StateDatabase
     let store: LocalVolumeStore
     let ledger: NodeLedger
@@ -150,6 +158,7 @@ struct Fixture {
         self.database = try database ?? StateDatabase(path: ":memory:")
         store = try LocalVolumeStore(database: self.database)
         ledger = try NodeLedger(database: self.database)
+        shared = try SharedBackend(root: sharedRoot.path, node: block.node, logger: .quiet)
         manager = VolumeManager(
             configuration: .init(defaultBacking: .relocatable, mountRoot: "/mnt"), store: store, ledger: ledger, block: block, shared: shared,
             host: host, logger: .quiet)

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 
 @testable import CloudstorService
@@ -124,12 +125,17 @@ import Testing
     @Test func sharedVolumesMountAtTheirDirectory() async throws {
         let f = try Fixture()
         _ = try await f.manager.create(name: "s", options: ["backing": "shared"])
-        #expect(try await f.manager.mount(name: "s", id: "a") == "/shared/s")
-        #expect(try await f.manager.path(name: "s") == "/shared/s")
+        let directory = "\(f.sharedRoot.path)/s"
+        #expect(try await f.manager.mount(name: "s", id: "a") == directory)
+        #expect(try await f.manager.path(name: "s") == directory)
+        #expect(try await f.manager.get(name: "s").holders == [f.block.node])
         try await f.manager.unmount(name: "s", id: "a")
         #expect(try await f.manager.path(name: "s") == nil)
+        #expect(try await f.manager.get(name: "s").holders == [])
         try await f.manager.remove(name: "s")
-        #expect(f.shared.directories.withLock { $0.isEmpty })
+        #expect(!FileManager.default.fileExists(atPath: directory))
+        let gone = await #expect(throws: CloudstorError.self) { try await f.manager.get(name: "s") }
+        #expect(gone?.code == .notFound)
     }
 
     @Test func reconcileRemountsHeldVolumesAndReleasesOthers() async throws {

@@ -85,4 +85,17 @@ import Testing
         let options = try parse(["size": "20", "ebstype": "io2", "iops": "2000"])
         #expect(try parse(options.dictionary) == options)
     }
+
+    @Test func ownerAndModeOfSharedVolumes() throws {
+        let options = try parse(["backing": "shared", "uid": "1000", "gid": "0", "mode": "755"])
+        #expect(options.dictionary == ["backing": "shared", "perfmode": "generalpurpose", "uid": "1000", "gid": "0", "mode": "0755"])
+        #expect(try parse(options.dictionary) == options)
+        #expect(try parse(["backing": "shared", "mode": "1777"]).mode == 0o1777)
+        #expect(refusal(["backing": "shared", "mode": "0799"]).contains("octal"))
+        #expect(refusal(["backing": "shared", "mode": "17777"]).contains("octal"))
+        #expect(refusal(["backing": "shared", "uid": "-1"]).contains("numeric user id"))
+        #expect(refusal(["backing": "shared", "uid": "4294967295"]).contains("4294967294"))
+        #expect(refusal(["backing": "shared", "gid": "wheel"]).contains("numeric group id"))
+        #expect(refusal(["size": "1", "uid": "1"]).contains("uid applies to shared"))
+    }
 }

@@ -43,7 +43,9 @@ public struct LoopImageBackend: BlockBackend {
         return BlockVolume(id: id, zone: zone, state: attachment == nil ? "available" : "in-use", attachment: attachment)
     }
 
-    public func isRunning(node: String) async throws(CloudstorError) -> Bool { true }
+    /// No other node can be seen from here: only this one counts as running (an
+    /// operator clearing another node's holds says it is gone).
+    public func isRunning(node: String) async throws(CloudstorError) -> Bool { node == self.node }
 
     /// Holds are this node's alone here: nobody else could read the mark.
     public func setHeld(id: String, _ held: Bool) async throws(CloudstorError) {}

@@ -9,6 +9,7 @@ public struct LinuxHost: NodeHost {
     private let blkid = Command.locate("blkid")
     private let mkfs = Command.locate("mkfs.ext4")
     private let fsfreeze = Command.locate("fsfreeze")
+    private let mountTool = Command.locate("mount")
     /// Where device links named by serial live (`/dev/disk/by-id`).
     public let deviceDirectory: String
 
@@ -67,6 +68,20 @@ public struct LinuxHost: NodeHost {
             let err = errno
             rmdir(path)
             throw CloudstorError(.internalError, "mount \(device) at \(path): \(String(cString: strerror(err)))")
+        }
+    }
+
+    public func mountNFS(_ source: String, at path: String, options: String) async throws(CloudstorError) {
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw CloudstorError(.internalError, "cannot create mount point \(path)", cause: error)
+        }
+        // mount(8) and its mount.nfs4 helper resolve the server and negotiate the version.
+        let result = try await Command.run(mountTool, ["-t", "nfs4", "-o", options, source, path])
+        guard result.status == 0 else {
+            throw CloudstorError(
+                .failedPrecondition, "mount -t nfs4 -o \(options) \(source) \(path) failed (exit \(result.status)): \(result.output)")
         }
     }
 

@@ -14,6 +14,9 @@ public protocol NodeHost: Sendable {
     /// Flushes and unmounts path, then removes the mount point if it is empty;
     /// succeeds if nothing is mounted there.
     func unmount(_ path: String) async throws(CloudstorError)
+    /// Mounts an NFS export (`server:/path`) at path with these mount options,
+    /// making the mount point; the error says what mount(8) said.
+    func mountNFS(_ source: String, at path: String, options: String) async throws(CloudstorError)
     /// Whether a filesystem is mounted exactly at path.
     func isMounted(_ path: String) throws(CloudstorError) -> Bool
     /// Freezes the filesystem at path for the duration of body (a snapshot's start).

@@ -73,6 +73,11 @@ public struct VolumesService: Cloudstor_V1_Volumes.SimpleServiceProtocol {
         let removed = try await manager.pruneOrphans(ids: request.ids)
         return .with { $0.removed = removed }
     }
+
+    public func clearHolds(request: Cloudstor_V1_ClearHoldsRequest, context: ServerContext) async throws -> Cloudstor_V1_ClearHoldsResponse {
+        let volumes = try await manager.clearHolds(of: request.node)
+        return .with { $0.volumes = volumes }
+    }
 }
 
 extension Cloudstor_V1_Volume {
@@ -96,6 +101,7 @@ extension Cloudstor_V1_Volume {
             $0.zone = info.zone
             $0.attachmentState = info.attachmentState
             $0.move = info.move
+            $0.holders = info.holders
         }
     }
 }

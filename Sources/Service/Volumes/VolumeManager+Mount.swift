@@ -21,7 +21,7 @@ extension VolumeManager {
                 let path: String
                 switch record.backing {
                 case .shared:
-                    path = try await shared.mount(id: record.cloudID)
+                    path = try await sharedBackend().hold(record)
                 case .relocatable:
                     guard let mounted = try await mountBlock(record) else { return .move(record) }
                     path = mounted
@@ -70,9 +70,10 @@ extension VolumeManager {
     /// unmounted and detached, and moves this node had in flight go on.
     public func reconcile() async {
         let held = ledger.holdCounts()
+        await shared?.reconcile(held: Set(held.filter { $0.value > 0 }.keys))
         let records: [VolumeRecord]
         do {
-            records = try await store.volumes()
+            records = try await allRecords()
         } catch {
             logger.error("cannot list volumes to restore them", metadata: ["error": "\(error)"])
             return
@@ -82,7 +83,7 @@ extension VolumeManager {
                 try await locks.withLock(record.name) { () async throws(CloudstorError) in
                     switch (record.backing, held[record.name, default: 0] > 0) {
                     case (.shared, true):
-                        _ = try await shared.mount(id: record.cloudID)
+                        _ = try await sharedBackend().hold(record)
                     case (.shared, false):
                         break
                     case (.relocatable, true):
@@ -213,7 +214,9 @@ extension VolumeManager {
     }
 
     private func release(_ record: VolumeRecord) async throws(CloudstorError) {
-        guard record.backing == .relocatable else { return }
+        guard record.backing == .relocatable else {
+            return try sharedBackend().release(record)
+        }
         try await host.unmount(mountpoint(of: record))
         try await block.setHeld(id: record.cloudID, false)
         if configuration.detachDelay == .zero {

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Synchronization
 
 /// All volume logic of the node: names → volumes, options, idempotency, per-volume
 /// serialisation and holds. It asks the store (and so, on AWS, the cloud) what
@@ -17,6 +18,8 @@ public final class VolumeManager: Sendable {
         public var mountWait: Duration = .seconds(100)
         /// How long an unheld volume stays attached after its last Unmount (0: detach at once).
         public var detachDelay: Duration = .zero
+        /// How long a removed shared volume's files stay in the trash before they are deleted.
+        public var trashDelay: Duration = .zero
 
         public init(defaultBacking: Backing, mountRoot: String) {
             self.defaultBacking = defaultBacking
@@ -28,15 +31,18 @@ public final class VolumeManager: Sendable {
     let store: any VolumeStore
     let ledger: NodeLedger
     let block: any BlockBackend
-    let shared: any SharedBackend
+    /// nil when no shared file system is configured.
+    let shared: SharedBackend?
     let host: any NodeHost
     let relocator: Relocator?
     let detaches = DetachQueue()
     let logger: Logger
     let locks = KeyedLock()
+    /// When the trash is next emptied (now at start: what a crash left goes first).
+    let trashDue = Mutex(ContinuousClock.now)
 
     public init(
-        configuration: Configuration, store: any VolumeStore, ledger: NodeLedger, block: any BlockBackend, shared: any SharedBackend,
+        configuration: Configuration, store: any VolumeStore, ledger: NodeLedger, block: any BlockBackend, shared: SharedBackend?,
         host: any NodeHost, relocator: Relocator? = nil, logger: Logger
     ) {
         self.configuration = configuration
@@ -57,20 +63,22 @@ public final class VolumeManager: Sendable {
         try VolumeName.validate(name)
         let options = try VolumeOptions(parsing: raw, defaultBacking: configuration.defaultBacking)
         return try await locks.withLock(name) { () async throws(CloudstorError) -> VolumeInfo in
-            if let existing = try await store.volume(named: name, fresh: false) {
+            if let existing = try await lookup(name, fresh: false) {
                 try Self.check(existing, matches: options)
                 return try await info(existing)
             }
-            let id: String
+            // Another node may win the race to make it: the answer is what is there.
+            let saved: VolumeRecord
             switch options.backing {
-            case .relocatable: id = try await block.create(name: name, options: options)
-            case .shared: id = try await shared.create(name: name, options: options)
+            case .relocatable:
+                let id = try await block.create(name: name, options: options)
+                let record = VolumeRecord(
+                    name: name, backing: .relocatable, options: options.dictionary, cloudID: id, createdAt: Date().formatted(.iso8601))
+                try await store.save(record)
+                saved = try await store.volume(named: name, fresh: false) ?? record
+            case .shared:
+                saved = try await sharedBackend().create(name: name, options: options)
             }
-            let record = VolumeRecord(
-                name: name, backing: options.backing, options: options.dictionary, cloudID: id, createdAt: Date().formatted(.iso8601))
-            try await store.save(record)
-            // On a shared store another node may have won the race: answer with what is there.
-            let saved = try await store.volume(named: name, fresh: false) ?? record
             try Self.check(saved, matches: options)
             logger.info("created volume", metadata: ["volume": "\(name)", "id": "\(saved.cloudID)", "options": "\(Self.describe(saved.options))"])
             return try await info(saved)
@@ -108,23 +116,34 @@ public final class VolumeManager: Sendable {
                     }
                     try await block.remove(id: record.cloudID)
                 }
+                await detaches.cancel(name)
+                try await store.delete(named: name)
             case .shared:
-                try await shared.remove(id: record.cloudID)
+                try await sharedBackend().remove(record)
+                trashDue.withLock { $0 = .now + configuration.trashDelay }
             }
-            await detaches.cancel(name)
-            try await store.delete(named: name)
             logger.info("removed volume", metadata: ["volume": "\(name)"])
         }
     }
 
+    /// The volume with every node's holds (the holders of a shared volume are read afresh).
     public func get(name: String) async throws(CloudstorError) -> VolumeInfo {
         try VolumeName.validate(name)
-        return try await info(try await existing(name))
+        let record = try await existing(name)
+        var info = try await info(record)
+        if record.backing == .shared {
+            info.holders = try sharedBackend().holders(record)
+            if info.state != .mounted, let first = info.holders.first {
+                info.state = .mounted
+                info.node = first
+            }
+        }
+        return info
     }
 
     public func list() async throws(CloudstorError) -> [VolumeInfo] {
         var result: [VolumeInfo] = []
-        for record in try await store.volumes() {
+        for record in try await allRecords() {
             result.append(try await info(record))
         }
         return result
@@ -149,8 +168,31 @@ public final class VolumeManager: Sendable {
     }
 
     func existing(_ name: String, fresh: Bool = false) async throws(CloudstorError) -> VolumeRecord {
-        guard let record = try await store.volume(named: name, fresh: fresh) else { throw Self.notFound(name) }
+        guard let record = try await lookup(name, fresh: fresh) else { throw Self.notFound(name) }
         return record
+    }
+
+    /// The volume of this name, shared or relocatable. Shared first: reading a
+    /// small file of the shared file system is cheaper than asking a cloud.
+    func lookup(_ name: String, fresh: Bool) async throws(CloudstorError) -> VolumeRecord? {
+        if let record = try shared?.volume(named: name) { return record }
+        return try await store.volume(named: name, fresh: fresh)
+    }
+
+    /// Every volume, shared and relocatable, in name order.
+    func allRecords() async throws(CloudstorError) -> [VolumeRecord] {
+        let sharedRecords = try shared?.volumes() ?? []
+        let names = Set(sharedRecords.map(\.name))
+        return (sharedRecords + (try await store.volumes()).filter { !names.contains($0.name) }).sorted { $0.name < $1.name }
+    }
+
+    func sharedBackend() throws(CloudstorError) -> SharedBackend {
+        guard let shared else {
+            throw CloudstorError(
+                .failedPrecondition,
+                "shared volumes need a shared file system, and none is configured: on AWS give --efs-filesystem-id (or tag an EFS file system with this stack's StackID), or --shared-root where one is mounted")
+        }
+        return shared
     }
 
     static func notFound(_ name: String) -> CloudstorError {
@@ -160,7 +202,7 @@ public final class VolumeManager: Sendable {
     func mountpoint(of record: VolumeRecord) -> String {
         switch record.backing {
         case .relocatable: "\(configuration.mountRoot)/\(record.name)"
-        case .shared: record.cloudID
+        case .shared: shared?.path(of: record) ?? record.cloudID
         }
     }
 
@@ -180,6 +222,7 @@ public final class VolumeManager: Sendable {
             if let holder = volume.holder {
                 info.state = .mounted
                 info.node = holder
+                info.holders = [holder]
             }
         }
         if info.mountCount > 0 {

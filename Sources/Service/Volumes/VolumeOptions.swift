@@ -20,15 +20,26 @@ public struct VolumeOptions: Equatable, Sendable {
     public var iops: Int?
     /// Shared only.
     public var perfMode: PerfMode?
+    /// Shared only: owner and permission bits of the new directory (default: the
+    /// daemon's user, 0755).
+    public var uid: UInt32?
+    public var gid: UInt32?
+    public var mode: UInt32?
 
-    public static let knownKeys = ["backing", "size", "ebstype", "iops", "perfmode"]
+    public static let knownKeys = ["backing", "size", "ebstype", "iops", "perfmode", "uid", "gid", "mode"]
 
-    public init(backing: Backing, sizeGiB: Int? = nil, ebsType: EBSVolumeType? = nil, iops: Int? = nil, perfMode: PerfMode? = nil) {
+    public init(
+        backing: Backing, sizeGiB: Int? = nil, ebsType: EBSVolumeType? = nil, iops: Int? = nil, perfMode: PerfMode? = nil,
+        uid: UInt32? = nil, gid: UInt32? = nil, mode: UInt32? = nil
+    ) {
         self.backing = backing
         self.sizeGiB = sizeGiB
         self.ebsType = ebsType
         self.iops = iops
         self.perfMode = perfMode
+        self.uid = uid
+        self.gid = gid
+        self.mode = mode
     }
 
     public init(parsing raw: [String: String], defaultBacking: Backing) throws(CloudstorError) {
@@ -40,8 +51,8 @@ public struct VolumeOptions: Equatable, Sendable {
         let backing = try Self.backing(raw["backing"], default: defaultBacking)
         switch backing {
         case .relocatable:
-            if raw["perfmode"] != nil {
-                throw CloudstorError(.invalidArgument, "option perfmode applies to shared volumes only, not to backing=relocatable")
+            for key in ["perfmode", "uid", "gid", "mode"] where raw[key] != nil {
+                throw CloudstorError(.invalidArgument, "option \(key) applies to shared volumes only, not to backing=relocatable")
             }
             let type = try Self.choice(raw["ebstype"], option: "ebstype", default: EBSVolumeType.standard)
             guard let sizeText = raw["size"] else {
@@ -56,8 +67,11 @@ public struct VolumeOptions: Equatable, Sendable {
             for key in ["size", "ebstype", "iops"] where raw[key] != nil {
                 throw CloudstorError(.invalidArgument, "option \(key) applies to relocatable volumes only, not to backing=shared")
             }
-            let mode = try Self.choice(raw["perfmode"], option: "perfmode", default: PerfMode.generalpurpose)
-            self.init(backing: .shared, perfMode: mode)
+            let perfMode = try Self.choice(raw["perfmode"], option: "perfmode", default: PerfMode.generalpurpose)
+            let uid = try raw["uid"].map { (text) throws(CloudstorError) in try Self.id(text, option: "uid", of: "user") }
+            let gid = try raw["gid"].map { (text) throws(CloudstorError) in try Self.id(text, option: "gid", of: "group") }
+            let mode = try raw["mode"].map { (text) throws(CloudstorError) in try Self.mode(text) }
+            self.init(backing: .shared, perfMode: perfMode, uid: uid, gid: gid, mode: mode)
         }
     }
 
@@ -68,7 +82,34 @@ public struct VolumeOptions: Equatable, Sendable {
         if let ebsType { out["ebstype"] = ebsType.rawValue }
         if let iops { out["iops"] = String(iops) }
         if let perfMode { out["perfmode"] = perfMode.rawValue }
+        if let uid { out["uid"] = String(uid) }
+        if let gid { out["gid"] = String(gid) }
+        if let mode { out["mode"] = Self.octal(mode) }
         return out
+    }
+
+    /// Permission bits as four octal digits: 0755, 1777.
+    static func octal(_ mode: UInt32) -> String {
+        let digits = String(mode, radix: 8)
+        return String(repeating: "0", count: max(0, 4 - digits.count)) + digits
+    }
+
+    private static func id(_ text: String, option: String, of kind: String) throws(CloudstorError) -> UInt32 {
+        // 4294967295 is (uid_t)-1: "leave unchanged" to chown, never an owner.
+        guard !text.isEmpty, text.utf8.count <= 10, text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }), let value = UInt32(text), value != .max
+        else {
+            throw CloudstorError(.invalidArgument, "invalid value \(VolumeName.quoted(text)) for option \(option): a numeric \(kind) id from 0 to 4294967294")
+        }
+        return value
+    }
+
+    private static func mode(_ text: String) throws(CloudstorError) -> UInt32 {
+        guard (1...4).contains(text.utf8.count), text.utf8.allSatisfy({ $0 >= 0x30 && $0 <= 0x37 }), let value = UInt32(text, radix: 8) else {
+            throw CloudstorError(
+                .invalidArgument,
+                "invalid value \(VolumeName.quoted(text)) for option mode: permission bits in octal, 1 to 4 digits from 0 to 7 (e.g. 0755, 1777)")
+        }
+        return value
     }
 
     private static func backing(_ value: String?, default fallback: Backing) throws(CloudstorError) -> Backing {

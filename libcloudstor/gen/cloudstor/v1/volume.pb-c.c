@@ -874,6 +874,96 @@ void   cloudstor__v1__orphan__free_unpacked
   assert(message->base.descriptor == &cloudstor__v1__orphan__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   cloudstor__v1__clear_holds_request__init
+                     (Cloudstor__V1__ClearHoldsRequest         *message)
+{
+  static const Cloudstor__V1__ClearHoldsRequest init_value = CLOUDSTOR__V1__CLEAR_HOLDS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__clear_holds_request__get_packed_size
+                     (const Cloudstor__V1__ClearHoldsRequest *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__clear_holds_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__clear_holds_request__pack
+                     (const Cloudstor__V1__ClearHoldsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__clear_holds_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__clear_holds_request__pack_to_buffer
+                     (const Cloudstor__V1__ClearHoldsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__clear_holds_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__ClearHoldsRequest *
+       cloudstor__v1__clear_holds_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__ClearHoldsRequest *)
+     protobuf_c_message_unpack (&cloudstor__v1__clear_holds_request__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__clear_holds_request__free_unpacked
+                     (Cloudstor__V1__ClearHoldsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__clear_holds_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   cloudstor__v1__clear_holds_response__init
+                     (Cloudstor__V1__ClearHoldsResponse         *message)
+{
+  static const Cloudstor__V1__ClearHoldsResponse init_value = CLOUDSTOR__V1__CLEAR_HOLDS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__clear_holds_response__get_packed_size
+                     (const Cloudstor__V1__ClearHoldsResponse *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__clear_holds_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__clear_holds_response__pack
+                     (const Cloudstor__V1__ClearHoldsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__clear_holds_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__clear_holds_response__pack_to_buffer
+                     (const Cloudstor__V1__ClearHoldsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__clear_holds_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__ClearHoldsResponse *
+       cloudstor__v1__clear_holds_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__ClearHoldsResponse *)
+     protobuf_c_message_unpack (&cloudstor__v1__clear_holds_response__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__clear_holds_response__free_unpacked
+                     (Cloudstor__V1__ClearHoldsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__clear_holds_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 void   cloudstor__v1__list_orphans_request__init
                      (Cloudstor__V1__ListOrphansRequest         *message)
 {
@@ -1054,7 +1144,7 @@ void   cloudstor__v1__prune_orphans_response__free_unpacked
   assert(message->base.descriptor == &cloudstor__v1__prune_orphans_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor cloudstor__v1__volume_status__field_descriptors[9] =
+static const ProtobufCFieldDescriptor cloudstor__v1__volume_status__field_descriptors[10] =
 {
   {
     "state",
@@ -1164,11 +1254,24 @@ static const ProtobufCFieldDescriptor cloudstor__v1__volume_status__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "holders",
+    10,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Cloudstor__V1__VolumeStatus, n_holders),
+    offsetof(Cloudstor__V1__VolumeStatus, holders),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned cloudstor__v1__volume_status__field_indices_by_name[] = {
   7,   /* field[7] = attachment_state */
   4,   /* field[4] = cloud_id */
   6,   /* field[6] = device */
+  9,   /* field[9] = holders */
   5,   /* field[5] = mount_count */
   2,   /* field[2] = mountpoint */
   8,   /* field[8] = move */
@@ -1179,7 +1282,7 @@ static const unsigned cloudstor__v1__volume_status__field_indices_by_name[] = {
 static const ProtobufCIntRange cloudstor__v1__volume_status__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 9 }
+  { 0, 10 }
 };
 const ProtobufCMessageDescriptor cloudstor__v1__volume_status__descriptor =
 {
@@ -1189,7 +1292,7 @@ const ProtobufCMessageDescriptor cloudstor__v1__volume_status__descriptor =
   "Cloudstor__V1__VolumeStatus",
   "cloudstor.v1",
   sizeof(Cloudstor__V1__VolumeStatus),
-  9,
+  10,
   cloudstor__v1__volume_status__field_descriptors,
   cloudstor__v1__volume_status__field_indices_by_name,
   1,  cloudstor__v1__volume_status__number_ranges,
@@ -2058,6 +2161,82 @@ const ProtobufCMessageDescriptor cloudstor__v1__orphan__descriptor =
   (ProtobufCMessageInit) cloudstor__v1__orphan__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor cloudstor__v1__clear_holds_request__field_descriptors[1] =
+{
+  {
+    "node",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__ClearHoldsRequest, node),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned cloudstor__v1__clear_holds_request__field_indices_by_name[] = {
+  0,   /* field[0] = node */
+};
+static const ProtobufCIntRange cloudstor__v1__clear_holds_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor cloudstor__v1__clear_holds_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.ClearHoldsRequest",
+  "ClearHoldsRequest",
+  "Cloudstor__V1__ClearHoldsRequest",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__ClearHoldsRequest),
+  1,
+  cloudstor__v1__clear_holds_request__field_descriptors,
+  cloudstor__v1__clear_holds_request__field_indices_by_name,
+  1,  cloudstor__v1__clear_holds_request__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__clear_holds_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor cloudstor__v1__clear_holds_response__field_descriptors[1] =
+{
+  {
+    "volumes",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_STRING,
+    offsetof(Cloudstor__V1__ClearHoldsResponse, n_volumes),
+    offsetof(Cloudstor__V1__ClearHoldsResponse, volumes),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned cloudstor__v1__clear_holds_response__field_indices_by_name[] = {
+  0,   /* field[0] = volumes */
+};
+static const ProtobufCIntRange cloudstor__v1__clear_holds_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor cloudstor__v1__clear_holds_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.ClearHoldsResponse",
+  "ClearHoldsResponse",
+  "Cloudstor__V1__ClearHoldsResponse",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__ClearHoldsResponse),
+  1,
+  cloudstor__v1__clear_holds_response__field_descriptors,
+  cloudstor__v1__clear_holds_response__field_indices_by_name,
+  1,  cloudstor__v1__clear_holds_response__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__clear_holds_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 #define cloudstor__v1__list_orphans_request__field_descriptors NULL
 #define cloudstor__v1__list_orphans_request__field_indices_by_name NULL
 #define cloudstor__v1__list_orphans_request__number_ranges NULL
@@ -2252,7 +2431,7 @@ const ProtobufCEnumDescriptor cloudstor__v1__volume_state__descriptor =
   cloudstor__v1__volume_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor cloudstor__v1__volumes__method_descriptors[10] =
+static const ProtobufCMethodDescriptor cloudstor__v1__volumes__method_descriptors[11] =
 {
   { "Create", &cloudstor__v1__create_request__descriptor, &cloudstor__v1__create_response__descriptor },
   { "Remove", &cloudstor__v1__remove_request__descriptor, &cloudstor__v1__remove_response__descriptor },
@@ -2264,9 +2443,11 @@ static const ProtobufCMethodDescriptor cloudstor__v1__volumes__method_descriptor
   { "Capabilities", &cloudstor__v1__capabilities_request__descriptor, &cloudstor__v1__capabilities_response__descriptor },
   { "ListOrphans", &cloudstor__v1__list_orphans_request__descriptor, &cloudstor__v1__list_orphans_response__descriptor },
   { "PruneOrphans", &cloudstor__v1__prune_orphans_request__descriptor, &cloudstor__v1__prune_orphans_response__descriptor },
+  { "ClearHolds", &cloudstor__v1__clear_holds_request__descriptor, &cloudstor__v1__clear_holds_response__descriptor },
 };
 const unsigned cloudstor__v1__volumes__method_indices_by_name[] = {
   7,        /* Capabilities */
+  10,        /* ClearHolds */
   0,        /* Create */
   2,        /* Get */
   3,        /* List */
@@ -2284,7 +2465,7 @@ const ProtobufCServiceDescriptor cloudstor__v1__volumes__descriptor =
   "Volumes",
   "Cloudstor__V1__Volumes",
   "cloudstor.v1",
-  10,
+  11,
   cloudstor__v1__volumes__method_descriptors,
   cloudstor__v1__volumes__method_indices_by_name
 };
@@ -2367,6 +2548,14 @@ void cloudstor__v1__volumes__prune_orphans(ProtobufCService *service,
 {
   assert(service->descriptor == &cloudstor__v1__volumes__descriptor);
   service->invoke(service, 9, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void cloudstor__v1__volumes__clear_holds(ProtobufCService *service,
+                                         const Cloudstor__V1__ClearHoldsRequest *input,
+                                         Cloudstor__V1__ClearHoldsResponse_Closure closure,
+                                         void *closure_data)
+{
+  assert(service->descriptor == &cloudstor__v1__volumes__descriptor);
+  service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void cloudstor__v1__volumes__init (Cloudstor__V1__Volumes_Service *service,
                                    Cloudstor__V1__Volumes_ServiceDestroy destroy)

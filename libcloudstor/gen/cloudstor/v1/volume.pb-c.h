@@ -36,6 +36,8 @@ typedef struct Cloudstor__V1__PathResponse Cloudstor__V1__PathResponse;
 typedef struct Cloudstor__V1__CapabilitiesRequest Cloudstor__V1__CapabilitiesRequest;
 typedef struct Cloudstor__V1__CapabilitiesResponse Cloudstor__V1__CapabilitiesResponse;
 typedef struct Cloudstor__V1__Orphan Cloudstor__V1__Orphan;
+typedef struct Cloudstor__V1__ClearHoldsRequest Cloudstor__V1__ClearHoldsRequest;
+typedef struct Cloudstor__V1__ClearHoldsResponse Cloudstor__V1__ClearHoldsResponse;
 typedef struct Cloudstor__V1__ListOrphansRequest Cloudstor__V1__ListOrphansRequest;
 typedef struct Cloudstor__V1__ListOrphansResponse Cloudstor__V1__ListOrphansResponse;
 typedef struct Cloudstor__V1__PruneOrphansRequest Cloudstor__V1__PruneOrphansRequest;
@@ -121,10 +123,16 @@ struct  Cloudstor__V1__VolumeStatus
    * "moving v from us-east-1a to us-east-1b: snapshot 40%"; empty when none.
    */
   char *move;
+  /*
+   * The nodes that hold it mounted, in name order (filled by Get; a shared
+   * volume may be held by many).
+   */
+  size_t n_holders;
+  char **holders;
 };
 #define CLOUDSTOR__V1__VOLUME_STATUS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__volume_status__descriptor) \
-    , CLOUDSTOR__V1__VOLUME_STATE__VOLUME_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+    , CLOUDSTOR__V1__VOLUME_STATE__VOLUME_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
 
 
 struct  Cloudstor__V1__Volume__OptionsEntry
@@ -380,6 +388,33 @@ struct  Cloudstor__V1__Orphan
 #define CLOUDSTOR__V1__ORPHAN__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__orphan__descriptor) \
     , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Cloudstor__V1__ClearHoldsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * A node that died while it held shared volumes (its EC2 instance id on AWS).
+   */
+  char *node;
+};
+#define CLOUDSTOR__V1__CLEAR_HOLDS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__clear_holds_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Cloudstor__V1__ClearHoldsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The volumes it held.
+   */
+  size_t n_volumes;
+  char **volumes;
+};
+#define CLOUDSTOR__V1__CLEAR_HOLDS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__clear_holds_response__descriptor) \
+    , 0,NULL }
 
 
 struct  Cloudstor__V1__ListOrphansRequest
@@ -797,6 +832,44 @@ Cloudstor__V1__Orphan *
 void   cloudstor__v1__orphan__free_unpacked
                      (Cloudstor__V1__Orphan *message,
                       ProtobufCAllocator *allocator);
+/* Cloudstor__V1__ClearHoldsRequest methods */
+void   cloudstor__v1__clear_holds_request__init
+                     (Cloudstor__V1__ClearHoldsRequest         *message);
+size_t cloudstor__v1__clear_holds_request__get_packed_size
+                     (const Cloudstor__V1__ClearHoldsRequest   *message);
+size_t cloudstor__v1__clear_holds_request__pack
+                     (const Cloudstor__V1__ClearHoldsRequest   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__clear_holds_request__pack_to_buffer
+                     (const Cloudstor__V1__ClearHoldsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__ClearHoldsRequest *
+       cloudstor__v1__clear_holds_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__clear_holds_request__free_unpacked
+                     (Cloudstor__V1__ClearHoldsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Cloudstor__V1__ClearHoldsResponse methods */
+void   cloudstor__v1__clear_holds_response__init
+                     (Cloudstor__V1__ClearHoldsResponse         *message);
+size_t cloudstor__v1__clear_holds_response__get_packed_size
+                     (const Cloudstor__V1__ClearHoldsResponse   *message);
+size_t cloudstor__v1__clear_holds_response__pack
+                     (const Cloudstor__V1__ClearHoldsResponse   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__clear_holds_response__pack_to_buffer
+                     (const Cloudstor__V1__ClearHoldsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__ClearHoldsResponse *
+       cloudstor__v1__clear_holds_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__clear_holds_response__free_unpacked
+                     (Cloudstor__V1__ClearHoldsResponse *message,
+                      ProtobufCAllocator *allocator);
 /* Cloudstor__V1__ListOrphansRequest methods */
 void   cloudstor__v1__list_orphans_request__init
                      (Cloudstor__V1__ListOrphansRequest         *message);
@@ -938,6 +1011,12 @@ typedef void (*Cloudstor__V1__CapabilitiesResponse_Closure)
 typedef void (*Cloudstor__V1__Orphan_Closure)
                  (const Cloudstor__V1__Orphan *message,
                   void *closure_data);
+typedef void (*Cloudstor__V1__ClearHoldsRequest_Closure)
+                 (const Cloudstor__V1__ClearHoldsRequest *message,
+                  void *closure_data);
+typedef void (*Cloudstor__V1__ClearHoldsResponse_Closure)
+                 (const Cloudstor__V1__ClearHoldsResponse *message,
+                  void *closure_data);
 typedef void (*Cloudstor__V1__ListOrphansRequest_Closure)
                  (const Cloudstor__V1__ListOrphansRequest *message,
                   void *closure_data);
@@ -997,6 +1076,10 @@ struct Cloudstor__V1__Volumes_Service
                         const Cloudstor__V1__PruneOrphansRequest *input,
                         Cloudstor__V1__PruneOrphansResponse_Closure closure,
                         void *closure_data);
+  void (*clear_holds)(Cloudstor__V1__Volumes_Service *service,
+                      const Cloudstor__V1__ClearHoldsRequest *input,
+                      Cloudstor__V1__ClearHoldsResponse_Closure closure,
+                      void *closure_data);
 };
 typedef void (*Cloudstor__V1__Volumes_ServiceDestroy)(Cloudstor__V1__Volumes_Service *);
 void cloudstor__v1__volumes__init (Cloudstor__V1__Volumes_Service *service,
@@ -1014,7 +1097,8 @@ void cloudstor__v1__volumes__init (Cloudstor__V1__Volumes_Service *service,
       function_prefix__ ## path,\
       function_prefix__ ## capabilities,\
       function_prefix__ ## list_orphans,\
-      function_prefix__ ## prune_orphans  }
+      function_prefix__ ## prune_orphans,\
+      function_prefix__ ## clear_holds  }
 void cloudstor__v1__volumes__create(ProtobufCService *service,
                                     const Cloudstor__V1__CreateRequest *input,
                                     Cloudstor__V1__CreateResponse_Closure closure,
@@ -1055,6 +1139,10 @@ void cloudstor__v1__volumes__prune_orphans(ProtobufCService *service,
                                            const Cloudstor__V1__PruneOrphansRequest *input,
                                            Cloudstor__V1__PruneOrphansResponse_Closure closure,
                                            void *closure_data);
+void cloudstor__v1__volumes__clear_holds(ProtobufCService *service,
+                                         const Cloudstor__V1__ClearHoldsRequest *input,
+                                         Cloudstor__V1__ClearHoldsResponse_Closure closure,
+                                         void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1081,6 +1169,8 @@ extern const ProtobufCMessageDescriptor cloudstor__v1__path_response__descriptor
 extern const ProtobufCMessageDescriptor cloudstor__v1__capabilities_request__descriptor;
 extern const ProtobufCMessageDescriptor cloudstor__v1__capabilities_response__descriptor;
 extern const ProtobufCMessageDescriptor cloudstor__v1__orphan__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__clear_holds_request__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__clear_holds_response__descriptor;
 extern const ProtobufCMessageDescriptor cloudstor__v1__list_orphans_request__descriptor;
 extern const ProtobufCMessageDescriptor cloudstor__v1__list_orphans_response__descriptor;
 extern const ProtobufCMessageDescriptor cloudstor__v1__prune_orphans_request__descriptor;

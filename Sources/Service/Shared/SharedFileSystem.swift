@@ -1,0 +1,319 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// One shared file system (an EFS file system, an NFS export, a local directory)
+/// as every node lays it out and reads it:
+///
+///     ROOT/NAME                         a volume's directory: what containers see
+///     ROOT/.cloudstor/volumes/NAME      its metadata; the volume exists once this does
+///     ROOT/.cloudstor/holds/NODE/NAME   a node's hold on it, while mounted there
+///     ROOT/.cloudstor/trash/…           removed volumes, deleted in the background
+///     ROOT/.cloudstor/tmp/…             files being written
+///
+/// Volume names never start with a dot, so `.cloudstor` is never a volume. Every
+/// entry is reached from the root's descriptor without following symbolic links;
+/// files are published by `link` (exclusive, on NFS too) or `rename` (replacing),
+/// so no other node ever reads half of one. Mount and Remove of one volume
+/// serialise on a lock of its metadata file, which NFS extends to every node.
+final class SharedFileSystem: Sendable {
+    let root: String
+    /// The EFS file system id, when there is one.
+    let fileSystemID: String?
+    private let top: DirectoryHandle
+    private let volumes: DirectoryHandle
+    private let holds: DirectoryHandle
+    private let trash: DirectoryHandle
+    private let temporary: DirectoryHandle
+    /// How long a lock held by another node is waited for.
+    private let lockWait: Duration = .seconds(30)
+
+    /// This node's name as it starts its temporary files.
+    private let node: String
+
+    init(root: String, fileSystemID: String? = nil, node: String) throws(CloudstorError) {
+        self.root = root
+        self.fileSystemID = fileSystemID
+        self.node = NodeFileName.encode(node)
+        do {
+            top = try DirectoryHandle.open(root)
+            let control = try top.directory(".cloudstor", create: true)
+            volumes = try control.directory("volumes", create: true)
+            holds = try control.directory("holds", create: true)
+            trash = try control.directory("trash", create: true, mode: 0o700)
+            temporary = try control.directory("tmp", create: true, mode: 0o700)
+        } catch {
+            throw CloudstorError(
+                .failedPrecondition,
+                "cannot use \(root) for shared volumes: \(error)\(error.errno == ELOOP || error.errno == ENOTDIR ? " (a symbolic link where a directory belongs?)" : "")")
+        }
+    }
+
+    /// The directory containers see.
+    func path(_ name: String) -> String { "\(root)/\(name)" }
+
+    /// What status shows as the volume's cloud id.
+    func cloudID(_ name: String) -> String {
+        fileSystemID.map { "\($0):/\(name)" } ?? path(name)
+    }
+
+    // MARK: Volumes
+
+    func metadata(_ name: String) throws(CloudstorError) -> SharedMetadata? {
+        let bytes: [UInt8]
+        do {
+            guard let read = try volumes.read(name) else { return nil }
+            bytes = read
+        } catch {
+            throw unreadable(name, error.description)
+        }
+        guard let metadata = try? JSONDecoder().decode(SharedMetadata.self, from: Data(bytes)), metadata.name == name else {
+            throw unreadable(name, "not Cloudstor metadata of that volume")
+        }
+        return metadata
+    }
+
+    /// Every volume, and the names whose metadata cannot be read.
+    func allMetadata() throws(CloudstorError) -> (volumes: [SharedMetadata], unreadable: [String: String]) {
+        var found: [SharedMetadata] = []
+        var bad: [String: String] = [:]
+        for name in try list(volumes) {
+            do {
+                if let metadata = try metadata(name) { found.append(metadata) }
+            } catch {
+                bad[name] = error.message
+            }
+        }
+        return (found, bad)
+    }
+
+    /// Makes the volume, or returns the metadata of the one that is there: made
+    /// by another node a moment ago, or before. Only the node that makes the
+    /// directory publishes the metadata, once the directory has its owner and
+    /// mode, so no node ever sees a half-made volume. A directory without
+    /// metadata (a create interrupted by a crash, or data from before Cloudstor)
+    /// is taken on as the volume's after `adoptWait`, with its data.
+    func create(_ metadata: SharedMetadata, uid: UInt32?, gid: UInt32?, mode: mode_t, adoptWait: Duration) async throws(CloudstorError)
+        -> SharedMetadata
+    {
+        let name = metadata.name
+        if let existing = try self.metadata(name) { return existing }
+        let made: Bool
+        do { made = try top.makeDirectory(name, mode: 0o700) } catch { throw failure("create the directory of \(name)", error) }
+        if !made {
+            let clock = ContinuousClock()
+            let deadline = clock.now + adoptWait
+            while clock.now < deadline {
+                do { try await Task.sleep(for: .milliseconds(50)) } catch { throw CloudstorError(.unavailable, "cancelled: the daemon is stopping; try again") }
+                if let existing = try self.metadata(name) { return existing }
+            }
+            guard try entry(name)?.kind == .directory else {
+                throw CloudstorError(.failedPrecondition, "\(path(name)) is there and is not a directory: move it away to create volume \(name)")
+            }
+        }
+        do {
+            try top.setOwner(of: name, uid: uid, gid: gid, mode: mode)
+        } catch {
+            throw failure("set the owner and mode of \(path(name))", error)
+        }
+        if let published = try publish(metadata, in: volumes) { return published }
+        // Another node published first, after our wait: theirs is the volume.
+        return try self.metadata(name) ?? metadata
+    }
+
+    /// Publishes metadata for a volume whose directory is (or may be made) here:
+    /// a shared volume from the time its record lived in a node's database.
+    func adopt(_ metadata: SharedMetadata) throws(CloudstorError) {
+        guard try self.metadata(metadata.name) == nil else { return }
+        do { _ = try top.makeDirectory(metadata.name) } catch { throw failure("create the directory of \(metadata.name)", error) }
+        _ = try publish(metadata, in: volumes)
+    }
+
+    /// Moves the volume's directory into the trash and its metadata away, unless
+    /// a node holds it. Returns the trash entry, or nil if the volume was gone.
+    func remove(_ name: String) async throws(CloudstorError) -> String? {
+        let lock: LockedFile?
+        do { lock = try await volumes.lock(name, exclusive: true, wait: lockWait) } catch { throw failure("lock volume \(name)", error) }
+        guard let lock else { return nil }
+        defer { withExtendedLifetime(lock) {} }
+        let holders = try holders(name)
+        guard holders.isEmpty else {
+            throw CloudstorError(
+                .failedPrecondition,
+                "volume \(name) is in use on \(holders.joined(separator: ", ")): stop the tasks using it there first; a hold left by a node that is gone is cleared with `cloudstorctl volume unmount --node NODE --all`")
+        }
+        let entry = "\(Int(Date().timeIntervalSince1970))-\(String(UInt32.random(in: .min ... .max), radix: 16))-\(name.prefix(200))"
+        do {
+            if try top.entry(name) != nil { try top.rename(name, to: trash, as: entry) }
+            try volumes.unlink(name)
+        } catch {
+            throw failure("remove volume \(name)", error)
+        }
+        return entry
+    }
+
+    // MARK: Holds
+
+    /// Records this node's hold on the volume and returns its directory, after
+    /// checking that the volume still exists and its directory is one (never a
+    /// symbolic link).
+    func hold(_ name: String, node: String, since: String) async throws(CloudstorError) -> String {
+        let lock: LockedFile?
+        do { lock = try await volumes.lock(name, exclusive: false, wait: lockWait) } catch { throw failure("lock volume \(name)", error) }
+        guard let lock else { throw CloudstorError(.notFound, "no such volume: \(name)") }
+        defer { withExtendedLifetime(lock) {} }
+        switch try entry(name)?.kind {
+        case .directory?:
+            break
+        case nil:
+            throw CloudstorError(
+                .failedPrecondition, "volume \(name): its directory \(path(name)) is missing; restore it there, or remove the volume")
+        case _?:
+            throw CloudstorError(
+                .failedPrecondition, "volume \(name): \(path(name)) is not a directory (a symbolic link?); it is never followed")
+        }
+        let directory: DirectoryHandle
+        do { directory = try holds.directory(NodeFileName.encode(node), create: true) } catch { throw failure("record the hold on \(name)", error) }
+        try replace(SharedHold(node: node, volume: name, since: since), as: name, in: directory)
+        return path(name)
+    }
+
+    func release(_ name: String, node: String) throws(CloudstorError) {
+        do {
+            guard try holds.entry(NodeFileName.encode(node)) != nil else { return }
+            try holds.directory(NodeFileName.encode(node)).unlink(name)
+        } catch {
+            throw failure("remove the hold on \(name)", error)
+        }
+    }
+
+    /// The nodes that hold the volume, in name order.
+    func holders(_ name: String) throws(CloudstorError) -> [String] {
+        var nodes: [String] = []
+        do {
+            for file in try holds.names() {
+                guard let node = NodeFileName.decode(file), try holds.entry(file)?.kind == .directory else { continue }
+                if try holds.directory(file).entry(name) != nil { nodes.append(node) }
+            }
+        } catch {
+            throw failure("read the holds on \(name)", error)
+        }
+        return nodes.sorted()
+    }
+
+    /// The volumes the node holds here.
+    func held(by node: String) throws(CloudstorError) -> [String] {
+        let directory: DirectoryHandle
+        do {
+            guard try holds.entry(NodeFileName.encode(node))?.kind == .directory else { return [] }
+            directory = try holds.directory(NodeFileName.encode(node))
+        } catch {
+            throw failure("read the holds of \(node)", error)
+        }
+        return try list(directory)
+    }
+
+    /// Forgets every hold of the node; returns the volumes it held.
+    func clearHolds(of node: String) throws(CloudstorError) -> [String] {
+        let names = try held(by: node)
+        do { try holds.removeTree(NodeFileName.encode(node)) } catch { throw failure("clear the holds of \(node)", error) }
+        return names
+    }
+
+    // MARK: Housekeeping
+
+    /// Deletes the trash entries older than `age`; returns how many went. Slow
+    /// for large volumes (every file is one unlink): callers run it off the
+    /// request path.
+    func emptyTrash(olderThan age: Duration) throws(CloudstorError) -> [String] {
+        let now = Int(Date().timeIntervalSince1970)
+        var removed: [String] = []
+        do {
+            for entry in try trash.names() {
+                guard let stamp = entry.split(separator: "-", maxSplits: 1).first.flatMap({ Int($0) }),
+                    Duration.seconds(now - stamp) >= age
+                else { continue }
+                try trash.removeTree(entry)
+                removed.append(entry)
+            }
+        } catch {
+            throw failure("empty the trash", error)
+        }
+        return removed
+    }
+
+    /// The trash entries, for status and tests of the background deletion.
+    func trashEntries() throws(CloudstorError) -> [String] {
+        do { return try trash.names() } catch { throw failure("read the trash", error) }
+    }
+
+    /// Deletes what this node left half-written (it crashed while writing).
+    func removeTemporaryFiles() throws(CloudstorError) {
+        let prefix = node + "."
+        do {
+            for name in try temporary.names() where name.hasPrefix(prefix) {
+                try temporary.removeTree(name)
+            }
+        } catch {
+            throw failure("clean up \(temporary.path)", error)
+        }
+    }
+
+    // MARK: Files
+
+    private func entry(_ name: String) throws(CloudstorError) -> DirectoryHandle.Entry? {
+        do { return try top.entry(name) } catch { throw failure("look at \(path(name))", error) }
+    }
+
+    private func list(_ directory: DirectoryHandle) throws(CloudstorError) -> [String] {
+        do { return try directory.names().filter { !$0.hasPrefix(".") }.sorted() } catch { throw failure("read \(directory.path)", error) }
+    }
+
+    private func encode<T: Encodable>(_ value: T) throws(CloudstorError) -> [UInt8] {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        do { return Array(try encoder.encode(value)) + [0x0A] } catch { throw CloudstorError(.internalError, "cannot encode \(T.self)", cause: error) }
+    }
+
+    /// Writes a file under a temporary name and links it into place unless the
+    /// name is taken; returns nil if it was.
+    private func publish(_ metadata: SharedMetadata, in directory: DirectoryHandle) throws(CloudstorError) -> SharedMetadata? {
+        let temp = temporaryName()
+        let bytes = try encode(metadata)
+        defer { try? temporary.unlink(temp) }
+        do {
+            try temporary.writeNew(temp, bytes)
+            return try temporary.link(temp, to: directory, as: metadata.name) ? metadata : nil
+        } catch {
+            throw failure("write the metadata of \(metadata.name)", error)
+        }
+    }
+
+    /// Writes a file under a temporary name and renames it into place.
+    private func replace<T: Encodable>(_ value: T, as name: String, in directory: DirectoryHandle) throws(CloudstorError) {
+        let temp = temporaryName()
+        let bytes = try encode(value)
+        do {
+            try temporary.writeNew(temp, bytes)
+            try temporary.rename(temp, to: directory, as: name)
+        } catch {
+            try? temporary.unlink(temp)
+            throw failure("write \(directory.path)/\(name)", error)
+        }
+    }
+
+    private func temporaryName() -> String {
+        "\(node).\(getpid()).\(String(UInt64.random(in: .min ... .max), radix: 16))"
+    }
+
+    private func unreadable(_ name: String, _ why: String) -> CloudstorError {
+        CloudstorError(
+            .failedPrecondition,
+            "the metadata of volume \(name) cannot be read (\(why)): fix or remove \(root)/.cloudstor/volumes/\(name)")
+    }
+
+    private func failure(_ what: String, _ error: SystemError) -> CloudstorError {
+        CloudstorError(error.errno == EWOULDBLOCK ? .unavailable : .internalError, "cannot \(what) on \(root): \(error)")
+    }
+}
