@@ -72,7 +72,12 @@ public enum Daemon {
         }
         defer { stateLock.unlock() }
         let database = try StateDatabase(path: config.databasePath)
-        let ledger = try NodeLedger(database: database)
+        let ledger = try NodeLedger(database: database, boot: LinuxHost.bootID())
+        if !ledger.releasedAtBoot.isEmpty {
+            logger.notice(
+                "the node restarted since the last run: released the holds of the previous boot",
+                metadata: ["volumes": "\(ledger.releasedAtBoot.keys.sorted().joined(separator: ","))"])
+        }
         let host = LinuxHost(deviceDirectory: config.deviceDirectory)
         let provider = try await makeProvider(database, host)
 

@@ -60,4 +60,19 @@ import Testing
         let error = #expect(throws: CloudstorError.self) { try StateDatabase(path: "/proc/no/such/dir/c.sqlite") }
         #expect(error?.message.contains("/proc/no/such/dir/c.sqlite") == true)
     }
+
+    @Test func holdsOfAPreviousBootAreReleased() throws {
+        let database = try StateDatabase(path: ":memory:")
+        let first = try NodeLedger(database: database, boot: "boot-1")
+        try first.addHold(on: "v", id: "a")
+        try first.addHold(on: "v", id: "a")
+        try first.addHold(on: "w", id: "b")
+        let sameBoot = try NodeLedger(database: database, boot: "boot-1")
+        #expect(sameBoot.releasedAtBoot.isEmpty)
+        #expect(sameBoot.holdCount("v") == 2)
+        let rebooted = try NodeLedger(database: database, boot: "boot-2")
+        #expect(rebooted.releasedAtBoot == ["v": 2, "w": 1])
+        #expect(rebooted.holdCounts().isEmpty)
+        #expect(try NodeLedger(database: database, boot: "boot-2").holdCounts().isEmpty)
+    }
 }

@@ -17,6 +17,11 @@ public struct LinuxHost: NodeHost {
         self.deviceDirectory = deviceDirectory
     }
 
+    /// The kernel's id of the running boot; nil where there is none.
+    public static func bootID() -> String? {
+        (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     public func findDevice(serial: String, providerDevice: String) async throws(CloudstorError) -> String {
         // EBS on Nitro: an NVMe device whose serial is the volume id without its dash.
         let link = "\(deviceDirectory)/nvme-Amazon_Elastic_Block_Store_\(serial.replacingOccurrences(of: "-", with: ""))"

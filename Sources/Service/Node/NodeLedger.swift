@@ -16,8 +16,28 @@ public final class NodeLedger: Sendable {
     private let database: StateDatabase
     private let contents: Mutex<Contents>
 
-    public init(database: StateDatabase) throws(CloudstorError) {
+    /// The holds of a previous boot, released when the ledger opened: after a
+    /// reboot no container holds anything, and Docker mounts again with new ids.
+    public let releasedAtBoot: [String: Int]
+
+    /// Opens the ledger. `boot` identifies the running boot of the machine
+    /// (`/proc/sys/kernel/random/boot_id`); holds recorded under another are
+    /// released, since no Unmount will ever come for them.
+    public init(database: StateDatabase, boot: String? = nil) throws(CloudstorError) {
         self.database = database
+        releasedAtBoot = try database.write { db in
+            guard let boot else { return [:] }
+            let recorded = try String.fetchOne(db, sql: "SELECT value FROM node_fact WHERE key = 'boot'")
+            var released: [String: Int] = [:]
+            if let recorded, recorded != boot {
+                for row in try Row.fetchAll(db, sql: "SELECT volume, SUM(count) AS total FROM node_hold GROUP BY volume") {
+                    released[row["volume"] as String] = row["total"] as Int
+                }
+                try db.execute(sql: "DELETE FROM node_hold")
+            }
+            try db.execute(sql: "INSERT INTO node_fact (key, value) VALUES ('boot', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", arguments: [boot])
+            return released
+        }
         let loaded = try database.read { db in
             var contents = Contents()
             for row in try Row.fetchAll(db, sql: "SELECT volume, mount_id, count FROM node_hold") {

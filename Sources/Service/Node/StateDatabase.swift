@@ -52,6 +52,13 @@ public final class StateDatabase: Sendable {
                 t.column("started_at", .text).notNull()
             }
         }
+        // Facts about the node itself, such as the boot its holds belong to.
+        migrator.registerMigration("v3") { db in
+            try db.create(table: "node_fact") { t in
+                t.primaryKey("key", .text)
+                t.column("value", .text).notNull()
+            }
+        }
         return migrator
     }
 
