@@ -102,8 +102,9 @@ def cleanup_host(prefix):
 
 
 class Daemon:
-    def __init__(self, workdir, extra_args=()):
+    def __init__(self, workdir, extra_args=(), node_id="test-node"):
         self.dir = workdir
+        self.node_id = node_id
         self.socket = os.path.join(workdir, "d.sock")
         self.state = os.path.join(workdir, "state")
         self.log = os.path.join(workdir, "cloudstord.log")
@@ -112,7 +113,7 @@ class Daemon:
 
     def start(self):
         self.proc = spawn(
-            [binary("cloudstord"), "--socket", self.socket, "--state-dir", self.state, "--node-id", "test-node",
+            [binary("cloudstord"), "--socket", self.socket, "--state-dir", self.state, "--node-id", self.node_id,
              "--log-level", "debug", *self.extra_args], self.log, self.socket)
         return self
 

@@ -10,6 +10,7 @@ plugin under a unique driver name (`cstest<hex>`) and removes its socket after.
 Needs root (dockerd, loop devices, mounts); where something is missing the
 tests fail with the reason rather than skip: CI runs them as root.
 """
+import contextlib
 import http.client
 import json
 import os
@@ -23,7 +24,7 @@ import time
 
 import pytest
 
-from conftest import Shim, UnixHTTPConnection, cleanup_host, loops_backed_by, mounts_under, read, stop
+from conftest import Daemon, Shim, UnixHTTPConnection, cleanup_host, loops_backed_by, mounts_under, read, stop
 
 DOCKERD = "/usr/sbin/dockerd"
 BUSYBOX = "/bin/busybox"
@@ -175,8 +176,10 @@ def build_image_tar(path):
             tar.addfile(info)
 
 
-@pytest.fixture(scope="module")
-def engine():
+@contextlib.contextmanager
+def running_engine():
+    """A started private engine with the test image imported; stopped by pid after,
+    leaving no containers, mounts or loop devices."""
     if os.geteuid() != 0:
         pytest.fail("the Docker end-to-end tests need root (dockerd, loop devices, mounts)")
     if subprocess.run(["dpkg", "-s", "busybox-static"], capture_output=True).returncode != 0 \
@@ -208,6 +211,19 @@ def engine():
     assert rc == 0, f"dockerd exited {rc} on SIGTERM"
     assert not leaked, f"dockerd left mounts behind: {leaked}"
     assert not loops, f"dockerd left loop devices behind: {loops}"
+
+
+@pytest.fixture(scope="module")
+def engine():
+    with running_engine() as eng:
+        yield eng
+
+
+@pytest.fixture(scope="module")
+def engine_b():
+    """A second engine: another node of the cluster, for shared volumes."""
+    with running_engine() as eng:
+        yield eng
 
 
 @pytest.fixture(scope="module")
@@ -379,6 +395,49 @@ def test_shared_volume_seen_by_two_containers(engine, driver, daemon):
     assert engine.container("--rm", "-v", "sv:/data", "cat", "/data/a", "/data/b").stdout == "shared-a\nshared-b\n"
     engine.run("volume", "rm", "sv")
     assert "sv" not in ctl_names(daemon)
+
+
+def test_a_shared_volume_on_two_nodes(engine, engine_b, driver, driver_name, daemon, workdir):
+    """Two engines, each with its own cloudstord (node), on one shared root: what a
+    container writes on one node the other's container reads, and the volume cannot
+    be removed from one node while a container uses it on the other."""
+    name_b = driver_name + "b"
+    sock_b = os.path.join(PLUGIN_DIR, name_b + ".sock")
+    node_b = Daemon(os.path.join(workdir, "b"), ["--shared-root", os.path.join(daemon.state, "shared")], node_id="node-b")
+    os.makedirs(node_b.dir)
+    node_b.start()
+    shim_b = Shim(node_b.dir, node_b.socket, listen=sock_b).start()
+    try:
+        engine.run("volume", "create", "-d", driver, "--opt", "backing=shared", "both")
+        engine_b.run("volume", "create", "-d", name_b, "--opt", "backing=shared", "both")
+        rows = engine_b.run("volume", "ls", "--format", "{{.Driver}} {{.Name}}").stdout.splitlines()
+        assert f"{name_b} both" in rows
+
+        writer = driver + "-na"
+        engine.container("-d", "--name", writer, "-v", "both:/data", "sh", "-c",
+                         "echo from-node-a > /data/a && echo ready && exec sleep 600")
+        engine.wait_for_log(writer, "ready")
+        out = engine_b.container("--rm", "-v", "both:/data", "sh", "-c", "cat /data/a && echo from-node-b > /data/b").stdout
+        assert out == "from-node-a\n"
+        assert engine.run("exec", writer, "cat", "/data/b").stdout == "from-node-b\n"
+
+        refused = engine_b.run("volume", "rm", "both", check=False)
+        assert refused.returncode != 0 and "in use on test-node" in refused.stderr, refused
+        engine.run("rm", "-f", writer)
+        wait_unmounted(daemon, "both")
+        engine_b.run("volume", "rm", "both")
+        assert "both" not in ctl_names(daemon)
+    finally:
+        try:
+            engine_b.remove_all_containers()
+            for vol in engine_b.run("volume", "ls", "-q", "--filter", "driver=" + name_b).stdout.split():
+                engine_b.run("volume", "rm", "-f", vol, check=False)
+        finally:
+            rc_shim, rc_node = shim_b.stop(), node_b.stop()
+            for path in (sock_b, sock_b + ".lock"):
+                if os.path.exists(path):
+                    os.unlink(path)
+    assert (rc_shim, rc_node) == (0, 0), f"node-b's shim exited {rc_shim}, its daemon {rc_node}:\n{read(node_b.log)}"
 
 
 def test_size_is_a_real_quota(engine, driver, daemon, workdir):

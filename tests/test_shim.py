@@ -251,7 +251,7 @@ def test_create_shared_minimal(plugin):
     ({"backing": "relocatable", "size": "2", "ebstype": "gp2"}, "relocatable"),
     ({"backing": "local", "size": "1", "ebstype": "gp3", "iops": "3000"}, "relocatable"),
     ({"size": "4", "ebstype": "io1", "iops": "200"}, "relocatable"),
-    ({"backing": "shared", "perfmode": "maxio"}, "shared"),
+    ({"backing": "shared", "uid": "1000", "mode": "0750"}, "shared"),
 ])
 def test_create_with_options(plugin, opts, backing):
     ok(plugin, "Create", {"Name": "opt", "Opts": opts})
