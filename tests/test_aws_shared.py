@@ -93,6 +93,26 @@ def test_the_stacks_efs_is_found_by_tag_and_shared_is_the_default(ec2sim, aws_no
             b.stop()
 
 
+def test_the_holds_of_a_stopped_instance_are_cleared_from_another_node(ec2sim, aws_nodes, workdir):
+    file_system(ec2sim.client("efs"), "general")
+    shared = os.path.join(workdir, "efs")
+    with mounted(shared):
+        a = aws_nodes("us-east-1a", extra_args=["--shared-root", shared])
+        b = aws_nodes("us-east-1a", extra_args=["--shared-root", shared])
+        try:
+            create(a, "data")
+            mount(a, "data", "m1")
+            assert f"node {a.instance_id} is running" in b.fails(CONFLICT, "volume", "unmount", "--node", a.instance_id, "--all")
+            # The instance dies with its daemon: its hold stays until someone clears it.
+            a.kill()
+            ec2sim.stop_instance(a.instance_id, force=True)
+            assert f"in use on {a.instance_id}" in b.fails(CONFLICT, "volume", "rm", "data")
+            assert b.ctl("volume", "unmount", "--node", a.instance_id, "--all").stdout.split() == ["data"]
+            b.rm("data")
+        finally:
+            b.stop()
+
+
 def test_efs_given_by_id_is_mounted_by_the_daemon_and_a_failure_says_what_failed(ec2sim, aws_nodes, workdir):
     efs = ec2sim.client("efs")
     given = file_system(efs, "given")

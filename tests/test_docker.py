@@ -136,6 +136,12 @@ class Engine:
             self.run("rm", "-f", *ids)
         return ids
 
+    def remove_everything_of(self, driver):
+        """Removes every container, then every volume of the driver (a test's teardown)."""
+        self.remove_all_containers()
+        for vol in self.run("volume", "ls", "-q", "--filter", "driver=" + driver).stdout.split():
+            self.run("volume", "rm", "-f", vol, check=False)
+
     def wait_for_log(self, name, marker, timeout=60):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -246,9 +252,7 @@ def driver(engine, driver_name, workdir, daemon):
         yield name
     finally:
         try:
-            engine.remove_all_containers()
-            for vol in engine.run("volume", "ls", "-q", "--filter", "driver=" + name).stdout.split():
-                engine.run("volume", "rm", "-f", vol, check=False)
+            engine.remove_everything_of(name)
         finally:
             rc = shim.stop()
             for path in (sock, sock + ".lock"):
@@ -429,9 +433,7 @@ def test_a_shared_volume_on_two_nodes(engine, engine_b, driver, driver_name, dae
         assert "both" not in ctl_names(daemon)
     finally:
         try:
-            engine_b.remove_all_containers()
-            for vol in engine_b.run("volume", "ls", "-q", "--filter", "driver=" + name_b).stdout.split():
-                engine_b.run("volume", "rm", "-f", vol, check=False)
+            engine_b.remove_everything_of(name_b)
         finally:
             rc_shim, rc_node = shim_b.stop(), node_b.stop()
             for path in (sock_b, sock_b + ".lock"):

@@ -155,6 +155,13 @@ final class DirectoryHandle: Sendable {
         }
     }
 
+    /// Removes an empty directory; fails on one that is not empty.
+    func removeEmptyDirectory(_ name: String) throws(SystemError) {
+        guard unlinkat(descriptor, name, AT_REMOVEDIR) == 0 || errno == ENOENT else {
+            throw SystemError(errno: errno, operation: "remove \(path)/\(name)")
+        }
+    }
+
     /// Removes an entry and, if it is a directory, everything under it, without
     /// ever following a symbolic link; succeeds if nothing is there.
     func removeTree(_ name: String) throws(SystemError) {
@@ -170,9 +177,7 @@ final class DirectoryHandle: Sendable {
         for inner in try child.names() {
             try child.removeTree(inner)
         }
-        guard unlinkat(descriptor, name, AT_REMOVEDIR) == 0 || errno == ENOENT else {
-            throw SystemError(errno: errno, operation: "remove \(path)/\(name)")
-        }
+        try removeEmptyDirectory(name)
     }
 
     /// Sets owner and permission bits of a directory inside this one.

@@ -115,6 +115,7 @@ final class SharedFileSystem: Sendable {
         do {
             try top.setOwner(of: name, uid: uid, gid: gid, mode: mode)
         } catch {
+            if made { try? top.removeEmptyDirectory(name) }  // never leave a directory without a volume
             throw failure("set the owner and mode of \(path(name))", error)
         }
         if let published = try publish(metadata, in: volumes) { return published }
