@@ -78,8 +78,47 @@ struct Bench: AsyncParsableCommand {
                     _ = try await volumes.unmount(.with { $0.name = "bench"; $0.id = "c\(cycle)" })
                 })
             _ = try await volumes.remove(.with { $0.name = "bench" })
+
+            _ = try await volumes.create(.with { $0.name = "shared"; $0.options = ["backing": "shared"] })
+            results.append(
+                try await Measurement.run("gRPC Get of a shared volume (metadata read from the shared root)", count: calls, warmup: 100) {
+                    _ = try await volumes.get(.with { $0.name = "shared" })
+                })
+            cycle = 0
+            results.append(
+                try await Measurement.run("Mount+Unmount of a shared volume (lock, hold record written and removed)", count: cycles * 10, warmup: 5) {
+                    cycle += 1
+                    _ = try await volumes.mount(.with { $0.name = "shared"; $0.id = "s\(cycle)" })
+                    _ = try await volumes.unmount(.with { $0.name = "shared"; $0.id = "s\(cycle)" })
+                })
+            _ = try await volumes.remove(.with { $0.name = "shared" })
+
+            // Removing a large shared volume is one rename; its files go in the background.
+            var removes = Measurement(name: "Remove of a shared volume of 10,000 files (the call)")
+            var deletes = Measurement(name: "rm -r of the same 10,000 files (what the call no longer waits for)")
+            for round in 0..<3 {
+                let name = "big\(round)"
+                _ = try await volumes.create(.with { $0.name = name; $0.options = ["backing": "shared"] })
+                try Self.fill("\(dir)/state/shared/\(name)")
+                removes.add(try await Measurement.time { _ = try await volumes.remove(.with { $0.name = name }) })
+                try Self.fill("\(dir)/tree\(round)")
+                deletes.add(try await Measurement.time { try FileManager.default.removeItem(atPath: "\(dir)/tree\(round)") })
+            }
+            results += [removes, deletes]
         }
         print(Self.table(results))
+    }
+
+    /// 100 directories of 100 small files.
+    static func fill(_ path: String) throws {
+        let bytes = Data(repeating: 0x78, count: 64)
+        for i in 0..<100 {
+            let sub = "\(path)/d\(i)"
+            try FileManager.default.createDirectory(atPath: sub, withIntermediateDirectories: true)
+            for j in 0..<100 {
+                guard FileManager.default.createFile(atPath: "\(sub)/f\(j)", contents: bytes) else { throw BenchError("cannot write \(sub)/f\(j)") }
+            }
+        }
     }
 
     static func table(_ results: [Measurement]) -> String {

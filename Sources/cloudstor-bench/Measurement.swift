@@ -26,6 +26,20 @@ struct Measurement {
         return m
     }
 
+    /// Times one run of body.
+    static func time(_ body: () async throws -> Void) async throws -> Duration {
+        let clock = ContinuousClock()
+        let t0 = clock.now
+        try await body()
+        return clock.now - t0
+    }
+
+    /// Adds one sample measured on its own.
+    mutating func add(_ sample: Duration) {
+        samples.append(sample)
+        wall += sample
+    }
+
     func percentile(_ p: Double) -> Duration {
         let sorted = samples.sorted()
         let index = min(sorted.count - 1, Int((Double(sorted.count) * p).rounded(.up)) - 1)

@@ -114,8 +114,8 @@ final class DirectoryHandle: Sendable {
     }
 
     /// Writes a new file `name` in this directory (never one that exists), flushed
-    /// to stable storage before it returns.
-    func writeNew(_ name: String, _ bytes: [UInt8], mode: mode_t = 0o644) throws(SystemError) {
+    /// to stable storage before it returns if `durable`.
+    func writeNew(_ name: String, _ bytes: [UInt8], mode: mode_t = 0o644, durable: Bool = true) throws(SystemError) {
         let fd = openat(descriptor, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else { throw SystemError(errno: errno, operation: "create \(path)/\(name)") }
         defer { close(fd) }
@@ -128,7 +128,7 @@ final class DirectoryHandle: Sendable {
             }
             written += count
         }
-        guard fsync(fd) == 0 else { throw SystemError(errno: errno, operation: "fsync \(path)/\(name)") }
+        guard !durable || fsync(fd) == 0 else { throw SystemError(errno: errno, operation: "fsync \(path)/\(name)") }
     }
 
     /// Gives the entry `name` a second name in `target` (a hard link); false if

@@ -21,16 +21,16 @@ final class SharedFileSystem: Sendable {
     let root: String
     /// The EFS file system id, when there is one.
     let fileSystemID: String?
-    private let top: DirectoryHandle
-    private let volumes: DirectoryHandle
-    private let holds: DirectoryHandle
-    private let trash: DirectoryHandle
-    private let temporary: DirectoryHandle
+    let top: DirectoryHandle
+    let volumes: DirectoryHandle
+    let holds: DirectoryHandle
+    let trash: DirectoryHandle
+    let temporary: DirectoryHandle
     /// How long a lock held by another node is waited for.
-    private let lockWait: Duration = .seconds(30)
+    let lockWait: Duration = .seconds(30)
 
     /// This node's name as it starts its temporary files.
-    private let node: String
+    let node: String
 
     init(root: String, fileSystemID: String? = nil, node: String) throws(CloudstorError) {
         self.root = root
@@ -154,120 +154,13 @@ final class SharedFileSystem: Sendable {
         return entry
     }
 
-    // MARK: Holds
-
-    /// Records this node's hold on the volume and returns its directory, after
-    /// checking that the volume still exists and its directory is one (never a
-    /// symbolic link).
-    func hold(_ name: String, node: String, since: String) async throws(CloudstorError) -> String {
-        let lock: LockedFile?
-        do { lock = try await volumes.lock(name, exclusive: false, wait: lockWait) } catch { throw failure("lock volume \(name)", error) }
-        guard let lock else { throw CloudstorError(.notFound, "no such volume: \(name)") }
-        defer { withExtendedLifetime(lock) {} }
-        switch try entry(name)?.kind {
-        case .directory?:
-            break
-        case nil:
-            throw CloudstorError(
-                .failedPrecondition, "volume \(name): its directory \(path(name)) is missing; restore it there, or remove the volume")
-        case _?:
-            throw CloudstorError(
-                .failedPrecondition, "volume \(name): \(path(name)) is not a directory (a symbolic link?); it is never followed")
-        }
-        let directory: DirectoryHandle
-        do { directory = try holds.directory(NodeFileName.encode(node), create: true) } catch { throw failure("record the hold on \(name)", error) }
-        try replace(SharedHold(node: node, volume: name, since: since), as: name, in: directory)
-        return path(name)
-    }
-
-    func release(_ name: String, node: String) throws(CloudstorError) {
-        do {
-            guard try holds.entry(NodeFileName.encode(node)) != nil else { return }
-            try holds.directory(NodeFileName.encode(node)).unlink(name)
-        } catch {
-            throw failure("remove the hold on \(name)", error)
-        }
-    }
-
-    /// The nodes that hold the volume, in name order.
-    func holders(_ name: String) throws(CloudstorError) -> [String] {
-        var nodes: [String] = []
-        do {
-            for file in try holds.names() {
-                guard let node = NodeFileName.decode(file), try holds.entry(file)?.kind == .directory else { continue }
-                if try holds.directory(file).entry(name) != nil { nodes.append(node) }
-            }
-        } catch {
-            throw failure("read the holds on \(name)", error)
-        }
-        return nodes.sorted()
-    }
-
-    /// The volumes the node holds here.
-    func held(by node: String) throws(CloudstorError) -> [String] {
-        let directory: DirectoryHandle
-        do {
-            guard try holds.entry(NodeFileName.encode(node))?.kind == .directory else { return [] }
-            directory = try holds.directory(NodeFileName.encode(node))
-        } catch {
-            throw failure("read the holds of \(node)", error)
-        }
-        return try list(directory)
-    }
-
-    /// Forgets every hold of the node; returns the volumes it held.
-    func clearHolds(of node: String) throws(CloudstorError) -> [String] {
-        let names = try held(by: node)
-        do { try holds.removeTree(NodeFileName.encode(node)) } catch { throw failure("clear the holds of \(node)", error) }
-        return names
-    }
-
-    // MARK: Housekeeping
-
-    /// Deletes the trash entries older than `age`; returns how many went. Slow
-    /// for large volumes (every file is one unlink): callers run it off the
-    /// request path.
-    func emptyTrash(olderThan age: Duration) throws(CloudstorError) -> [String] {
-        let now = Int(Date().timeIntervalSince1970)
-        var removed: [String] = []
-        do {
-            for entry in try trash.names() {
-                guard let stamp = entry.split(separator: "-", maxSplits: 1).first.flatMap({ Int($0) }),
-                    Duration.seconds(now - stamp) >= age
-                else { continue }
-                try trash.removeTree(entry)
-                removed.append(entry)
-            }
-        } catch {
-            throw failure("empty the trash", error)
-        }
-        return removed
-    }
-
-    /// The trash entries, for status and tests of the background deletion.
-    func trashEntries() throws(CloudstorError) -> [String] {
-        do { return try trash.names() } catch { throw failure("read the trash", error) }
-    }
-
-    /// Deletes what this node left half-written (it crashed while writing).
-    func removeTemporaryFiles() throws(CloudstorError) {
-        let prefix = node + "."
-        do {
-            for name in try temporary.names() where name.hasPrefix(prefix) {
-                try temporary.removeTree(name)
-            }
-        } catch {
-            throw failure("clean up \(temporary.path)", error)
-        }
-    }
-
     // MARK: Files
 
-    private func entry(_ name: String) throws(CloudstorError) -> DirectoryHandle.Entry? {
+    func entry(_ name: String) throws(CloudstorError) -> DirectoryHandle.Entry? {
         do { return try top.entry(name) } catch { throw failure("look at \(path(name))", error) }
     }
 
-    private func list(_ directory: DirectoryHandle) throws(CloudstorError) -> [String] {
+    func list(_ directory: DirectoryHandle) throws(CloudstorError) -> [String] {
         do { return try directory.names().filter { !$0.hasPrefix(".") }.sorted() } catch { throw failure("read \(directory.path)", error) }
     }
 
@@ -291,12 +184,13 @@ final class SharedFileSystem: Sendable {
         }
     }
 
-    /// Writes a file under a temporary name and renames it into place.
-    private func replace<T: Encodable>(_ value: T, as name: String, in directory: DirectoryHandle) throws(CloudstorError) {
+    /// Writes a file under a temporary name and renames it into place. Not
+    /// flushed: what it says (a hold) is the ledger's to restore after a crash.
+    func replace<T: Encodable>(_ value: T, as name: String, in directory: DirectoryHandle) throws(CloudstorError) {
         let temp = temporaryName()
         let bytes = try encode(value)
         do {
-            try temporary.writeNew(temp, bytes)
+            try temporary.writeNew(temp, bytes, durable: false)
             try temporary.rename(temp, to: directory, as: name)
         } catch {
             try? temporary.unlink(temp)
@@ -314,7 +208,7 @@ final class SharedFileSystem: Sendable {
             "the metadata of volume \(name) cannot be read (\(why)): fix or remove \(root)/.cloudstor/volumes/\(name)")
     }
 
-    private func failure(_ what: String, _ error: SystemError) -> CloudstorError {
+    func failure(_ what: String, _ error: SystemError) -> CloudstorError {
         CloudstorError(error.errno == EWOULDBLOCK ? .unavailable : .internalError, "cannot \(what) on \(root): \(error)")
     }
 }

@@ -1,0 +1,110 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+
+/// Every node's holds on the volumes of a shared file system, and the
+/// housekeeping of what removes and crashes leave there.
+extension SharedFileSystem {
+    // MARK: Holds
+
+    /// Records this node's hold on the volume and returns its directory, after
+    /// checking that the volume still exists and its directory is one (never a
+    /// symbolic link).
+    func hold(_ name: String, node: String, since: String) async throws(CloudstorError) -> String {
+        let lock: LockedFile?
+        do { lock = try await volumes.lock(name, exclusive: false, wait: lockWait) } catch { throw failure("lock volume \(name)", error) }
+        guard let lock else { throw CloudstorError(.notFound, "no such volume: \(name)") }
+        defer { withExtendedLifetime(lock) {} }
+        switch try entry(name)?.kind {
+        case .directory?:
+            break
+        case nil:
+            throw CloudstorError(
+                .failedPrecondition, "volume \(name): its directory \(path(name)) is missing; restore it there, or remove the volume")
+        case _?:
+            throw CloudstorError(
+                .failedPrecondition, "volume \(name): \(path(name)) is not a directory (a symbolic link?); it is never followed")
+        }
+        let directory: DirectoryHandle
+        do { directory = try holds.directory(NodeFileName.encode(node), create: true) } catch { throw failure("record the hold on \(name)", error) }
+        try replace(SharedHold(node: node, volume: name, since: since), as: name, in: directory)
+        return path(name)
+    }
+
+    func release(_ name: String, node: String) throws(CloudstorError) {
+        do {
+            guard try holds.entry(NodeFileName.encode(node)) != nil else { return }
+            try holds.directory(NodeFileName.encode(node)).unlink(name)
+        } catch {
+            throw failure("remove the hold on \(name)", error)
+        }
+    }
+
+    /// The nodes that hold the volume, in name order.
+    func holders(_ name: String) throws(CloudstorError) -> [String] {
+        var nodes: [String] = []
+        do {
+            for file in try holds.names() {
+                guard let node = NodeFileName.decode(file), try holds.entry(file)?.kind == .directory else { continue }
+                if try holds.directory(file).entry(name) != nil { nodes.append(node) }
+            }
+        } catch {
+            throw failure("read the holds on \(name)", error)
+        }
+        return nodes.sorted()
+    }
+
+    /// The volumes the node holds here.
+    func held(by node: String) throws(CloudstorError) -> [String] {
+        let directory: DirectoryHandle
+        do {
+            guard try holds.entry(NodeFileName.encode(node))?.kind == .directory else { return [] }
+            directory = try holds.directory(NodeFileName.encode(node))
+        } catch {
+            throw failure("read the holds of \(node)", error)
+        }
+        return try list(directory)
+    }
+
+    /// Forgets every hold of the node; returns the volumes it held.
+    func clearHolds(of node: String) throws(CloudstorError) -> [String] {
+        let names = try held(by: node)
+        do { try holds.removeTree(NodeFileName.encode(node)) } catch { throw failure("clear the holds of \(node)", error) }
+        return names
+    }
+
+    // MARK: Housekeeping
+
+    /// Deletes the trash entries older than `age`; returns how many went. Slow
+    /// for large volumes (every file is one unlink): callers run it off the
+    /// request path.
+    func emptyTrash(olderThan age: Duration) throws(CloudstorError) -> [String] {
+        let now = Int(Date().timeIntervalSince1970)
+        var removed: [String] = []
+        do {
+            for entry in try trash.names() {
+                guard let stamp = entry.split(separator: "-", maxSplits: 1).first.flatMap({ Int($0) }),
+                    Duration.seconds(now - stamp) >= age
+                else { continue }
+                try trash.removeTree(entry)
+                removed.append(entry)
+            }
+        } catch {
+            throw failure("empty the trash", error)
+        }
+        return removed
+    }
+
+    /// Deletes what this node left half-written (it crashed while writing).
+    func removeTemporaryFiles() throws(CloudstorError) {
+        let prefix = node + "."
+        do {
+            for name in try temporary.names() where name.hasPrefix(prefix) {
+                try temporary.removeTree(name)
+            }
+        } catch {
+            throw failure("clean up \(temporary.path)", error)
+        }
+    }
+}
