@@ -19,7 +19,28 @@ public struct LinuxHost: NodeHost {
 
     /// The kernel's id of the running boot; nil where there is none.
     public static func bootID() -> String? {
-        (try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        procFile("/proc/sys/kernel/random/boot_id")?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    /// A /proc file read to its end. Its size says 0, and Foundation's
+    /// `String(contentsOfFile:)` stops after the first page: on a host with more
+    /// than ~4 KiB of mounts (any Docker host) mountinfo lost its last lines.
+    static func procFile(_ path: String) -> String? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return nil }
+        defer { close(fd) }
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                return nil
+            }
+            if count == 0 { break }
+            bytes += chunk[..<count]
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     public func findDevice(serial: String, providerDevice: String) async throws(CloudstorError) -> String {
@@ -108,7 +129,7 @@ public struct LinuxHost: NodeHost {
     }
 
     public func isMounted(_ path: String) throws(CloudstorError) -> Bool {
-        guard let table = try? String(contentsOfFile: "/proc/self/mountinfo", encoding: .utf8) else {
+        guard let table = Self.procFile("/proc/self/mountinfo") else {
             throw CloudstorError(.internalError, "cannot read /proc/self/mountinfo")
         }
         return MountTable(mountinfo: table).mountPoints.contains(path)
