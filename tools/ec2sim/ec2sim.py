@@ -138,7 +138,7 @@ class Simulator:
             if iid in self.nodes:
                 return self.node_info(iid)
             node = Node(iid, inst["az"], region, NODE_ROLE, inst["type"], inst["image"], inst["ip"])
-            self.nodes[iid] = ImdsServer(node, lambda: self.node_credentials(node))
+            self.nodes[iid] = ImdsServer(node, lambda: self.node_credentials(node), self.args.host)
             with self.rules.lock:
                 self.data.instance_dir(iid)
         log.info("node %s in %s: metadata at %s", iid, inst["az"], self.nodes[iid].url)
@@ -187,7 +187,7 @@ class Simulator:
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--host", default="127.0.0.1", help="address of the API and of every node's metadata endpoint")
     p.add_argument("--port", type=int, default=0, help="0 picks a free port (see --ready-file)")
     p.add_argument("--region", default="us-east-1", help="region of unsigned requests and of new nodes")
     p.add_argument("--state-dir", help="images, moto.log (default: a temporary directory, removed at exit)")

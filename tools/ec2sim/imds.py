@@ -1,5 +1,5 @@
 """Instance metadata (IMDSv2 only, as with HttpTokens=required) for one
-simulated node, on its own loopback port."""
+simulated node, on its own port of the simulator's address."""
 import json
 import logging
 import secrets
@@ -30,12 +30,12 @@ class ImdsServer:
     """credentials() returns the role's current {AccessKeyId, SecretAccessKey,
     SessionToken, Expiration(datetime)}."""
 
-    def __init__(self, node, credentials):
+    def __init__(self, node, credentials, host="127.0.0.1"):
         self.node = node
         self.credentials = credentials
         self.tokens = {}
         self.lock = threading.Lock()
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self.httpd = ThreadingHTTPServer((host, 0), self._handler_class())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, name=f"imds-{node.instance_id}",
                                        daemon=True)
@@ -43,7 +43,8 @@ class ImdsServer:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}"
 
     def stop(self):
         self.httpd.shutdown()
