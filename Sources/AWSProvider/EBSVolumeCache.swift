@@ -25,9 +25,10 @@ actor EBSVolumeCache {
 
     private var isFresh: Bool { filledAt.map { ContinuousClock.now - $0 < lifetime } ?? false }
 
-    /// Every volume of the stack, by name.
-    func all() async throws(CloudstorError) -> [String: [EC2Volume]] {
-        if !isFresh { try await fill() }
+    /// Every volume of the stack, by name; `fresh` asks EC2 now (joining a look
+    /// already under way) rather than answer from a fill up to `lifetime` old.
+    func all(fresh: Bool = false) async throws(CloudstorError) -> [String: [EC2Volume]] {
+        if fresh || !isFresh { try await fill() }
         return byName
     }
 

@@ -11,8 +11,10 @@ struct EBSVolumeStore: VolumeStore {
         return EBSTags.live(volumes).flatMap(EBSTags.record)
     }
 
+    /// Asked afresh: `docker volume ls` on any node lists what every node made, at
+    /// one DescribeVolumes call per 500 volumes.
     func volumes() async throws(CloudstorError) -> [VolumeRecord] {
-        try await cache.all().values.compactMap { EBSTags.live($0).flatMap(EBSTags.record) }.sorted { $0.name < $1.name }
+        try await cache.all(fresh: true).values.compactMap { EBSTags.live($0).flatMap(EBSTags.record) }.sorted { $0.name < $1.name }
     }
 
     /// The backend wrote the tags and put what it made in the cache already.
