@@ -137,8 +137,12 @@ def test_efs_given_by_id_is_mounted_by_the_daemon_and_a_failure_says_what_failed
             node.stop()
 
 
-def test_without_an_efs_shared_volumes_are_refused_and_relocatable_is_the_default(ec2sim, aws_nodes):
-    node = aws_nodes("us-east-1a")
+def test_without_an_efs_shared_volumes_are_refused_and_relocatable_is_the_default(ec2sim, aws_nodes, workdir):
+    # A shared root is named (as the managed plugin always does), but no EFS exists:
+    # the directory is not taken for one.
+    root = os.path.join(workdir, "efs")
+    os.makedirs(root)
+    node = aws_nodes("us-east-1a", extra_args=["--shared-root", root])
     err = node.fails(CONFLICT, "volume", "create", "s", "-o", "backing=shared")
     assert "--efs-filesystem-id" in err
     made = create(node, "r", size="1")

@@ -64,8 +64,8 @@ public enum AWSProvider {
     }
 
     /// The shared volumes' file systems: the EFS ids given, else the stack's
-    /// found by tag, mounted at the shared roots; or a root the operator mounted
-    /// (`--shared-root` without an id). nil when there is none.
+    /// found by tag, each mounted at its shared root unless something is mounted
+    /// there already. nil when the stack has no EFS.
     static func sharedVolumes(
         _ config: DaemonConfiguration, efs: EFSClient, stackHash: String, node: String, region: String, zone: String, host: any NodeHost,
         logger: Logger
@@ -74,34 +74,27 @@ public enum AWSProvider {
         if found == EFSFileSystems.Found() {
             found = try await EFSFileSystems.discover(efs, stackHash: stackHash, logger: logger)
         }
-        guard found.general != nil || config.sharedRoot != nil else {
+        // On AWS a shared volume is EFS: --shared-root and --shared-maxio-root only say
+        // where each is mounted (the managed plugin always names both).
+        guard let general = found.general else {
             if let maxio = found.maxio {
                 throw CloudstorError(
                     .failedPrecondition,
                     "the Max I/O EFS file system \(maxio) needs a general-purpose one beside it: give --efs-filesystem-id (or tag one with StackID=\(stackHash))")
             }
-            logger.info("no EFS file system: shared volumes are off")
+            logger.info("no EFS file system: shared volumes are off", metadata: ["stack": "\(stackHash)"])
             return nil
         }
         let root = config.resolvedSharedRoot
-        let maxioRoot = config.sharedMaxioRoot ?? found.maxio.map { _ in "\(config.stateDirectory)/shared-maxio" }
-        for (id, path) in [(found.general, root), (found.maxio, maxioRoot)] {
-            guard let path else { continue }
-            if let id {
-                try await EFSFileSystems.mount(id, at: path, region: region, zone: zone, host: host, efs: efs, logger: logger)
-            } else if !isDirectory(path) {
-                throw CloudstorError(.failedPrecondition, "the shared root \(path) is not a directory: mount the shared file system there")
-            }
+        try await EFSFileSystems.mount(general, at: root, region: region, zone: zone, host: host, efs: efs, logger: logger)
+        let maxioRoot = found.maxio.map { _ in config.sharedMaxioRoot ?? "\(config.stateDirectory)/shared-maxio" }
+        if let maxio = found.maxio, let maxioRoot {
+            try await EFSFileSystems.mount(maxio, at: maxioRoot, region: region, zone: zone, host: host, efs: efs, logger: logger)
         }
         logger.info(
             "shared volumes on EFS",
             metadata: ["filesystem": "\(found.general ?? "-")", "root": "\(root)", "maxio": "\(found.maxio ?? "-")", "maxio-root": "\(maxioRoot ?? "-")"])
         return try SharedBackend(
             root: root, fileSystemID: found.general, maxioRoot: maxioRoot, maxioFileSystemID: found.maxio, node: node, logger: logger)
-    }
-
-    private static func isDirectory(_ path: String) -> Bool {
-        var directory: ObjCBool = false
-        return FileManager.default.fileExists(atPath: path, isDirectory: &directory) && directory.boolValue
     }
 }

@@ -63,7 +63,7 @@ enum EFSFileSystems {
         } catch {
             throw CloudstorError(
                 .failedPrecondition,
-                "cannot mount EFS file system \(id) at \(root): \(error.message); \(await advice(id, zone: zone, efs: efs))", cause: error)
+                "cannot mount EFS file system \(id) at \(root): \(error.message); \(await advice(id, zone: zone, efs: efs))")
         }
     }
 
