@@ -184,6 +184,36 @@ def test_mount_held_by_a_running_instance_is_refused_until_it_stops(ec2sim, aws_
     wait_for(lambda: not os.path.ismount(point_b), 10, what="B's dead mount to go with the forced detach")
 
 
+def test_cross_zone_mount_waits_for_the_holders_unmount_then_moves(ec2sim, aws_nodes):
+    """A drain sends the new node's Mount while the old task still stops: the move
+    waits for the holder's Unmount (up to the takeover wait), then goes on; one that
+    is never unmounted is refused naming the holder."""
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a")
+    c = aws_nodes("us-east-1b", takeover_wait=60)
+    a.create("drained", **GP2)
+    point_a = a.mount("drained", "a1")
+    digest = write_data(point_a, os.urandom(256 << 10))
+    old_id = status_field(a.inspect("drained"), "cloud_id")
+    stopper = threading.Timer(3, a.unmount, ("drained", "a1"))
+    stopper.start()
+    try:
+        point_c, _ = c.mount_until_ready("drained", "c1", timeout=120)
+    finally:
+        stopper.join()
+    assert data_digest(point_c) == digest, "data lost in a move that waited for the Unmount"
+    assert "the other node let go" in c.logtext(100000)
+    wait_move_settled(ec2, c, "drained", old_id)
+    c.unmount("drained", "c1")
+
+    b = aws_nodes("us-east-1a", takeover_wait=3)
+    c.mount("drained", "c2")   # c holds it now; b, in the other zone, is refused after 3 s
+    err = b.fails(CONFLICT, "volume", "mount", "drained", "--id", "b1")
+    assert c.instance_id in err and "holds it mounted" in err, err
+    assert os.path.ismount(c.mountpoint("drained")) and data_digest(c.mountpoint("drained")) == digest
+    c.unmount("drained", "c2")
+
+
 # ---- 4: a cross-zone move killed at every step -----------------------------------------------
 
 STEPS = ["mount-sent", "snapshot-started", "snapshot-completed", "create-sent", "volume-created",

@@ -88,7 +88,7 @@ public enum Daemon {
         settings.mountWait = config.mountWait
         settings.detachDelay = config.detachDelay ?? (config.provider == .local ? .zero : .seconds(30))
         let relocator = (provider.block as? any MovableBlockBackend).map {
-            Relocator(backend: $0, store: provider.store, ledger: ledger, logger: logger)
+            Relocator(backend: $0, store: provider.store, ledger: ledger, takeoverWait: config.takeoverWait, logger: logger)
         }
         let manager = VolumeManager(
             configuration: settings, store: provider.store, ledger: ledger, block: provider.block, shared: provider.shared,

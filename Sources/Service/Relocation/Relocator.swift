@@ -1,3 +1,4 @@
+import CloudstorSupport
 import Logging
 import ServiceLifecycle
 import Synchronization
@@ -19,15 +20,23 @@ public final class Relocator: Service, Sendable {
     let ledger: NodeLedger
     let logger: Logger
     let poll: Duration
+    let takeoverWait: Duration
     private let moves = Mutex<[String: Move]>([:])
     private let requests: AsyncStream<VolumeRecord>
     private let submit: AsyncStream<VolumeRecord>.Continuation
 
-    public init(backend: any MovableBlockBackend, store: any VolumeStore, ledger: NodeLedger, poll: Duration = .milliseconds(500), logger: Logger) {
+    /// `takeoverWait`: how long a move waits for a running node that holds the
+    /// volume to unmount it (a drain sends the new node's Mount while the old task
+    /// is still stopping) before it fails naming that node.
+    public init(
+        backend: any MovableBlockBackend, store: any VolumeStore, ledger: NodeLedger, poll: Duration = .milliseconds(500),
+        takeoverWait: Duration = .seconds(60), logger: Logger
+    ) {
         self.backend = backend
         self.store = store
         self.ledger = ledger
         self.poll = poll
+        self.takeoverWait = takeoverWait
         self.logger = logger
         (requests, submit) = AsyncStream.makeStream()
     }
@@ -113,7 +122,10 @@ public final class Relocator: Service, Sendable {
     private func steps(_ record: VolumeRecord) async throws(CloudstorError) {
         var fromZone = "?"
         var waited = 0
+        let clock = ContinuousClock()
+        var heldSince: ContinuousClock.Instant?
         while true {
+            var holderWait = false
             do throws(CloudstorError) {
                 let state = try await backend.observeMove(of: record)
                 if let source = state.source { fromZone = source.zone }
@@ -132,9 +144,16 @@ public final class Relocator: Service, Sendable {
                 }
                 if let target = state.target {
                     if target.state == "available" {
-                        // Nobody may have attached the source since the snapshot: its data would be newer.
-                        guard source.attachment == nil else {
-                            throw CloudstorError(.failedPrecondition, "volume \(record.name) was attached to \(source.attachment!.node) during its move; mount it again")
+                        if let attachment = source.attachment {
+                            // Still detaching from where it was unmounted before the snapshot
+                            // (a move resumed after a stop): finish that. Mounted there again
+                            // since, its data would be newer than the snapshot's.
+                            guard source.holder == nil else {
+                                throw CloudstorError(.failedPrecondition, "volume \(record.name) was mounted on \(attachment.node) during its move; mount it again")
+                            }
+                            report(record, from: fromZone, "detaching from \(attachment.node)")
+                            try await backend.detach(id: source.id, from: attachment.node, force: !(try await backend.isRunning(node: attachment.node)))
+                            continue
                         }
                         report(record, from: fromZone, "switching to \(target.id)")
                         try await backend.supersede(source.id, by: target.id)
@@ -155,27 +174,50 @@ public final class Relocator: Service, Sendable {
                     report(record, from: fromZone, "snapshot \(snapshot.percent)%")
                 } else {
                     if let attachment = source.attachment {
-                        guard source.holder == nil else {
-                            throw CloudstorError(
-                                .failedPrecondition, "volume \(record.name) is in use on \(attachment.node) in \(source.zone); unmount it there first")
-                        }
-                        report(record, from: fromZone, "detaching from \(attachment.node)")
                         let running = try await backend.isRunning(node: attachment.node)
-                        try await backend.detach(id: source.id, from: attachment.node, force: !running)
+                        if source.holder != nil, running {
+                            let since = heldSince ?? clock.now
+                            heldSince = since
+                            guard clock.now - since < takeoverWait else {
+                                throw CloudstorError(
+                                    .failedPrecondition,
+                                    "volume \(record.name) is in use on \(attachment.node) in \(source.zone), which is running and holds it mounted: stop the task using it there, then try again")
+                            }
+                            report(record, from: fromZone, "waiting for \(attachment.node) to unmount it")
+                            holderWait = true
+                        } else {
+                            if let since = heldSince {
+                                logger.info(
+                                    "the other node let go",
+                                    metadata: ["volume": "\(record.name)", "node": "\(attachment.node)", "waited_ms": "\((clock.now - since).milliseconds)"])
+                                heldSince = nil
+                            }
+                            if running {
+                                // Unmounted there, so its data is whole on the volume: the
+                                // snapshot starts now and runs while the volume detaches.
+                                report(record, from: fromZone, "snapshot 0%")
+                                try await backend.startMoveSnapshot(of: record)
+                                waited = 0
+                            }
+                            report(record, from: fromZone, "detaching from \(attachment.node)")
+                            try await backend.detach(id: source.id, from: attachment.node, force: !running)
+                            continue
+                        }
+                    } else {
+                        report(record, from: fromZone, "snapshot 0%")
+                        try await backend.startMoveSnapshot(of: record)
+                        waited = 0
                         continue
                     }
-                    report(record, from: fromZone, "snapshot 0%")
-                    try await backend.startMoveSnapshot(of: record)
-                    waited = 0
-                    continue
                 }
             } catch {
                 guard error.code == .unavailable else { throw error }
                 logger.notice("move waits on a transient error", metadata: ["volume": "\(record.name)", "error": "\(error)"])
             }
-            // A step waits on EC2 for seconds to minutes: look again soon at first, then every few seconds.
+            // A step waits on EC2 for seconds to minutes: look again soon at first, then
+            // every few seconds; an Unmount elsewhere is looked for every other poll.
             waited += 1
-            do { try await Task.sleep(for: poll * min(waited, 5)) } catch {
+            do { try await Task.sleep(for: holderWait ? poll * 2 : poll * min(waited, 5)) } catch {
                 throw CloudstorError(.unavailable, "the daemon is stopping; the move resumes at its next start")
             }
         }
