@@ -108,7 +108,10 @@ public struct PluginServer: Service {
         }
         let path = String(request.uri.split(separator: "?", maxSplits: 1).first ?? "")
         logger.debug("call", metadata: ["call": "\(path)", "bytes": "\(body.readableBytes)"])
-        return await handler.handle(path: path, body: Array(body.readableBytesView))
+        let started = ContinuousClock.now
+        let response = await handler.handle(path: path, body: Array(body.readableBytesView))
+        logger.debug("answered", metadata: ["call": "\(path)", "status": "\(response.status)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
+        return response
     }
 
     private func write(_ response: PluginResponse, for request: HTTPRequestHead, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>)

@@ -1,3 +1,4 @@
+import CloudstorSupport
 import Logging
 
 extension VolumeManager {
@@ -14,6 +15,7 @@ extension VolumeManager {
     public func mount(name: String, id: String) async throws(CloudstorError) -> String {
         try VolumeName.validate(name)
         try Self.validateMountID(id)
+        let started = ContinuousClock.now
         while true {
             let step = try await locks.withLock(name) { () async throws(CloudstorError) -> MountStep in
                 // Asked afresh: another node may have moved or removed it since this one last looked.
@@ -28,7 +30,8 @@ extension VolumeManager {
                 }
                 await detaches.cancel(name)
                 let total = try ledger.addHold(on: name, id: id)
-                logger.info("mounted volume", metadata: ["volume": "\(name)", "id": "\(id)", "holds": "\(total)"])
+                logger.info(
+                    "mounted volume", metadata: ["volume": "\(name)", "id": "\(id)", "holds": "\(total)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
                 return .mounted(path)
             }
             switch step {
@@ -180,11 +183,16 @@ extension VolumeManager {
         let clock = ContinuousClock()
         let deadline = clock.now + configuration.takeoverWait
         var volume = observed
+        var heldElsewhere: Duration = .zero   // waiting for the other node's Unmount: its task's time, not ours
         while let attachment = volume.attachment, attachment.node != node {
             if try await !block.isRunning(node: attachment.node) {
                 logger.notice("force-detaching from a node that is not running", metadata: ["volume": "\(record.name)", "node": "\(attachment.node)"])
                 try await block.detach(id: record.cloudID, from: attachment.node, force: true)
             } else if volume.holder != attachment.node {
+                if heldElsewhere > .zero {
+                    logger.info(
+                        "the other node let go", metadata: ["volume": "\(record.name)", "node": "\(attachment.node)", "waited_ms": "\(heldElsewhere.milliseconds)"])
+                }
                 logger.info("detaching from a node that does not hold it", metadata: ["volume": "\(record.name)", "node": "\(attachment.node)"])
                 try await block.detach(id: record.cloudID, from: attachment.node, force: false)
             } else if clock.now >= deadline {
@@ -192,7 +200,11 @@ extension VolumeManager {
                     .failedPrecondition,
                     "volume \(record.name) is in use on \(attachment.node), which is running and holds it mounted: stop the task using it there (or wait for its Unmount), then try again")
             } else {
-                try await pause(.seconds(2))
+                let before = clock.now
+                try await pause(Self.takeoverPoll)
+                volume = try await current(record)
+                heldElsewhere += clock.now - before
+                continue
             }
             volume = try await current(record)
         }
@@ -225,6 +237,10 @@ extension VolumeManager {
             await detaches.schedule(record.name, after: configuration.detachDelay)
         }
     }
+
+    /// How often a Mount looks whether the node holding the volume let go: each
+    /// look is one DescribeVolumes; the move waits up to this long after the Unmount.
+    static let takeoverPoll: Duration = .seconds(1)
 
     static func validateMountID(_ id: String) throws(CloudstorError) {
         guard !id.isEmpty, id.utf8.count <= 1024 else {
