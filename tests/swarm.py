@@ -1,14 +1,14 @@
 """A Docker Swarm of three engines on one machine, for tests/test_swarm.py.
 
 Each node has its own network namespace (a veth into a bridge in a namespace of
-its own, address 198.18.0.N/24), its own mount and UTS namespace (host name
+its own, address 198.18.X.N/24), its own mount and UTS namespace (host name
 nodeN, a private /run so each engine has its own /run/docker/plugins), its own
 cgroups (so a node can die whole: everything it started, containers too), its
 own dockerd, and its own Cloudstor playing one simulated EC2 instance: either a
 plain plugin (cloudstord + cloudstor-shim started in the engine's mount
 namespace, serving `/run/docker/plugins/cloudstor:aws.sock`) or the managed
 plugin `cloudstor:aws` (`docker plugin create/set/enable`). The root namespace
-reaches the bridge at 198.18.0.254, where the simulator and its instance
+reaches the bridge at 198.18.X.254, where the simulator and its instance
 metadata listen: a managed plugin's host network is the node's, so it could not
 reach the root namespace's loopback.
 
@@ -24,8 +24,6 @@ import time
 from conftest import binary, read, stop, wait_for_socket
 from test_docker import Engine
 
-SUBNET = "198.18.0"
-HOST_ADDRESS = f"{SUBNET}.254"
 DRIVER = "cloudstor:aws"
 CGROUP_ROOT = "/sys/fs/cgroup"
 CONTROLLERS = ("pids", "freezer")   # pids: who belongs to the node; freezer: stop them all at once
@@ -42,10 +40,14 @@ def ip(*args, check=True):
 
 class Network:
     """The nodes' switch: a bridge in a namespace of its own, with a port for the
-    root namespace at HOST_ADDRESS. `tag` keeps interface names unique (≤ 15 chars)."""
+    root namespace at `host_address` (.254 of a /24 of 198.18.0.0/15, the
+    benchmarking range, picked by `tag`, so two test runs on one machine do not
+    meet). `tag` (hex) keeps interface names unique (≤ 15 chars)."""
 
     def __init__(self, tag):
         self.tag = tag
+        self.subnet = f"198.18.{int(tag, 16) % 254 + 1}"
+        self.host_address = f"{self.subnet}.254"
         self.ns = f"cssw-{tag}"
         self.root_link = f"csr{tag}"
 
@@ -56,16 +58,16 @@ class Network:
         ip("-n", self.ns, "link", "set", "br0", "up")
         ip("link", "add", self.root_link, "type", "veth", "peer", "name", "up0", "netns", self.ns)
         ip("-n", self.ns, "link", "set", "up0", "master", "br0", "up")
-        ip("addr", "add", f"{HOST_ADDRESS}/24", "dev", self.root_link)
+        ip("addr", "add", f"{self.host_address}/24", "dev", self.root_link)
         ip("link", "set", self.root_link, "up")
         return self
 
     def plug(self, node_ns, index):
-        """A port for the node namespace `node_ns`, its eth0 at SUBNET.index."""
+        """A port for the node namespace `node_ns`, its eth0 at .index of the subnet."""
         port = f"p{index}"
         ip("-n", self.ns, "link", "add", port, "type", "veth", "peer", "name", "eth0", "netns", node_ns)
         ip("-n", self.ns, "link", "set", port, "master", "br0", "up")
-        ip("-n", node_ns, "addr", "add", f"{SUBNET}.{index}/24", "dev", "eth0")
+        ip("-n", node_ns, "addr", "add", f"{self.subnet}.{index}/24", "dev", "eth0")
         ip("-n", node_ns, "link", "set", "eth0", "up")
         ip("-n", node_ns, "link", "set", "lo", "up")
 
@@ -157,7 +159,7 @@ class SwarmNode(Engine):
         self.cluster = cluster
         self.index = index
         self.name = f"node{index}"
-        self.address = f"{SUBNET}.{index}"
+        self.address = f"{cluster.network.subnet}.{index}"
         self.zone = zone
         self.netns = f"csn{cluster.tag}{index}"
         self.cgroup = Cgroup(f"cstest-{cluster.tag}-{index}")
@@ -260,6 +262,9 @@ class SwarmNode(Engine):
         assert enabled.returncode == 0, (f"{self.name}: docker plugin enable: {enabled.stderr.strip()}\n"
                                          f"--- the plugin's log ---\n{self.cloudstor_log()[-4000:]}")
         wait_for_socket(self.socket, self.proc, self.log, timeout=60)
+        listed = self.run("plugin", "ls", "--format", "{{.Name}}|{{.Description}}|{{.Enabled}}").stdout.split("\n")
+        assert f"{DRIVER}|cloud storage plugin for Docker|true" in listed, listed
+        assert f"plugin={self.plugin_id}" in self.cloudstor_log(), "the plugin's output is not in the engine's log"
 
     def mount_efs_for_plugin(self):
         """The "EFS" roots mounted in the plugin's propagated mount, as the daemon's own
@@ -365,7 +370,7 @@ def docker_json(node, *args):
 
 class Cluster:
     """The network, the nodes and the swarm (node1 manages; all run tasks).
-    `sim` is an aws_fixtures.Sim listening on HOST_ADDRESS."""
+    `sim` is an aws_fixtures.Sim listening on the network's host address."""
 
     ZONES = ("us-east-1a", "us-east-1a", "us-east-1b")
 

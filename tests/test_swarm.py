@@ -23,7 +23,7 @@ import pytest
 from aws_fixtures import Sim
 from aws_nodes import ec2_calls, live_volumes, stack_hash
 from conftest import BIN, ROOT, cleanup_host, read
-from swarm import DRIVER, HOST_ADDRESS, Cluster, Network, docker_json
+from swarm import DRIVER, Cluster, Network, docker_json, ip
 from test_docker import ETC_DOCKER, ETC_KEY, build_image_tar
 
 IMAGE = "cstest-busybox:latest"
@@ -55,7 +55,7 @@ def network():
 
 @pytest.fixture(scope="module")
 def sim(network):
-    s = Sim(extra=("--host", HOST_ADDRESS))
+    s = Sim(extra=("--host", network.host_address))
     try:
         yield s
     finally:
@@ -99,11 +99,20 @@ def cluster(request, network, sim, plugin_dir):
                     os.rmdir(ETC_DOCKER)
                 except OSError:
                     pass
+    if os.environ.get("CLOUDSTOR_SWARM_TIMELINE"):
+        with open(os.environ["CLOUDSTOR_SWARM_TIMELINE"], "w") as f:
+            json.dump(TIMELINE, f, indent=1)
+    namespaces = ip_netns()
+    assert not [ns for ns in namespaces if network.tag in ns and ns != network.ns], f"namespaces left: {namespaces}"
     assert not problems, "\n".join(problems)
     assert not leaked and not loops, f"left behind: mounts {leaked}, loop devices {loops}"
 
 
 # ---- helpers ---------------------------------------------------------------------------------
+
+def ip_netns():
+    return ip("netns", "list").stdout.split()
+
 
 def tasks(cluster, service):
     return docker_json(cluster.manager, "service", "ps", "--no-trunc", service)
@@ -346,6 +355,37 @@ def test_every_node_lists_the_same_volumes_and_removes_what_no_task_holds(cluste
     assert r.returncode != 0 and holder.instance_id in r.stderr, (r.returncode, r.stderr)
     assert len(live_volumes(ec2, "seedlocal-1-vol", STACK)) == 1
     m.run("service", "rm", "seedlocal")
+
+
+def test_a_move_longer_than_dockers_plugin_timeout_answers_a_clear_retryable_error(cluster):
+    """A managed plugin's engine gives a call 30 s, then re-sends it with an empty body:
+    a Mount waiting on a 40 s snapshot answers before that, saying how far the move
+    is; the move goes on, and `docker run` works once it is done."""
+    node1, node3 = cluster.node("node1"), cluster.node("node3")
+    node1.run("volume", "create", "-d", DRIVER, "--opt", "backing=relocatable", "--opt", "size=1",
+              "--opt", "ebstype=gp2", "slowmove")
+    cluster.sim.config(delays=dict(DELAYS, snapshot=40.0))
+    try:
+        started = time.monotonic()
+        r = node3.run("run", "--rm", "--network", "none", "-v", "slowmove:/data", IMAGE, "true", check=False)
+        answered = time.monotonic() - started
+    finally:
+        cluster.sim.config(delays=DELAYS)
+    assert r.returncode != 0, "docker run succeeded while the volume was still being moved"
+    assert "moving slowmove from us-east-1a to us-east-1b" in r.stderr and "try again" in r.stderr, r.stderr
+    print(f"\n[timeline] {cluster.plugin:7} a 40 s move: docker run answered in {answered:.1f} s: {r.stderr.strip()}")
+    assert "empty request body" not in node3.cloudstor_log(), "the engine re-sent a timed-out call"
+    deadline = time.monotonic() + 120
+    while True:
+        r = node3.run("run", "--rm", "--network", "none", "-v", "slowmove:/data", IMAGE, "sh", "-c",
+                      "echo moved > /data/f && cat /data/f", check=False)
+        if r.returncode == 0:
+            break
+        assert "try again" in r.stderr and time.monotonic() < deadline, r.stderr
+        time.sleep(2)
+    assert r.stdout.strip() == "moved"
+    assert [v["AvailabilityZone"] for v in live_volumes(ebs_client(cluster), "slowmove", STACK)] == ["us-east-1b"]
+    node3.run("volume", "rm", "slowmove")
 
 
 def test_cloudstor_restarts_under_a_running_task_and_keeps_its_hold(cluster):
