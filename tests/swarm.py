@@ -265,6 +265,8 @@ class SwarmNode(Engine):
         listed = self.run("plugin", "ls", "--format", "{{.Name}}|{{.Description}}|{{.Enabled}}").stdout.split("\n")
         assert f"{DRIVER}|cloud storage plugin for Docker|true" in listed, listed
         assert f"plugin={self.plugin_id}" in self.cloudstor_log(), "the plugin's output is not in the engine's log"
+        # The node's cgroup holds the plugin too, so that crash() kills it with the node.
+        assert any(comm(pid) == "cloudstord" for pid in self.cgroup.pids()), "the plugin is outside the node's cgroup"
 
     def mount_efs_for_plugin(self):
         """The "EFS" roots mounted in the plugin's propagated mount, as the daemon's own
@@ -362,6 +364,10 @@ class SwarmNode(Engine):
         self.cgroup.remove()
         ip("netns", "del", self.netns, check=False)
         return problems
+
+
+def comm(pid):
+    return read(f"/proc/{pid}/comm").strip()
 
 
 def docker_json(node, *args):

@@ -183,6 +183,23 @@ def build_image_tar(path):
 
 
 @contextlib.contextmanager
+def etc_docker_kept():
+    """Takes away, afterwards, the /etc/docker/key.json (and /etc/docker) that dockerd
+    20.10 writes whatever its flags, unless the machine had them before."""
+    had_etc_docker, had_key = os.path.isdir(ETC_DOCKER), os.path.exists(ETC_KEY)
+    try:
+        yield
+    finally:
+        if not had_key and os.path.exists(ETC_KEY):
+            os.unlink(ETC_KEY)
+        if not had_etc_docker:
+            try:
+                os.rmdir(ETC_DOCKER)
+            except OSError:
+                pass
+
+
+@contextlib.contextmanager
 def running_engine():
     """A started private engine with the test image imported; stopped by pid after,
     leaving no containers, mounts or loop devices."""
@@ -191,29 +208,22 @@ def running_engine():
     if subprocess.run(["dpkg", "-s", "busybox-static"], capture_output=True).returncode != 0 \
             or not os.access(BUSYBOX, os.X_OK):
         pytest.fail("busybox-static is not installed (apt-get install busybox-static)")
-    had_etc_docker, had_key = os.path.isdir(ETC_DOCKER), os.path.exists(ETC_KEY)
     root = tempfile.mkdtemp(prefix="cse-", dir="/tmp")  # short: containerd's socket lives below
     eng = Engine(root)
-    try:
-        eng.start()
-        tar = os.path.join(root, "busybox.tar")
-        build_image_tar(tar)
-        eng.run("import", "-c", "ENV PATH=/bin", tar, IMAGE)
-        out = eng.container("--rm", "sh", "-c", "echo alive").stdout
-        assert out.strip() == "alive", f"a plain container does not run: {out!r}\n{read(eng.log)}"
-        yield eng
-        assert not eng.run("ps", "-aq").stdout.split(), "a test left containers behind"
-    finally:
-        rc = eng.stop()
-        leaked, loops = cleanup_host(root)
-        shutil.rmtree(root, ignore_errors=True)
-        if not had_key and os.path.exists(ETC_KEY):
-            os.unlink(ETC_KEY)
-        if not had_etc_docker:
-            try:
-                os.rmdir(ETC_DOCKER)
-            except OSError:
-                pass
+    with etc_docker_kept():
+        try:
+            eng.start()
+            tar = os.path.join(root, "busybox.tar")
+            build_image_tar(tar)
+            eng.run("import", "-c", "ENV PATH=/bin", tar, IMAGE)
+            out = eng.container("--rm", "sh", "-c", "echo alive").stdout
+            assert out.strip() == "alive", f"a plain container does not run: {out!r}\n{read(eng.log)}"
+            yield eng
+            assert not eng.run("ps", "-aq").stdout.split(), "a test left containers behind"
+        finally:
+            rc = eng.stop()
+            leaked, loops = cleanup_host(root)
+            shutil.rmtree(root, ignore_errors=True)
     assert rc == 0, f"dockerd exited {rc} on SIGTERM"
     assert not leaked, f"dockerd left mounts behind: {leaked}"
     assert not loops, f"dockerd left loop devices behind: {loops}"

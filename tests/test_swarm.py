@@ -24,7 +24,7 @@ from aws_fixtures import Sim
 from aws_nodes import ec2_calls, live_volumes, stack_hash
 from conftest import BIN, ROOT, cleanup_host, read
 from swarm import DRIVER, Cluster, Network, docker_json, ip
-from test_docker import ETC_DOCKER, ETC_KEY, build_image_tar
+from test_docker import build_image_tar, etc_docker_kept
 
 IMAGE = "cstest-busybox:latest"
 STACK = "swarm-stack"
@@ -63,17 +63,21 @@ def sim(network):
 
 
 @pytest.fixture(scope="module")
-def plugin_dir(tmp_path_factory):
-    """The managed plugin's directory, built from the binaries under test."""
-    out = str(tmp_path_factory.mktemp("plugin"))
-    r = subprocess.run([os.path.join(ROOT, "scripts", "build-plugin.sh"), "--without-nfs", BIN, out], capture_output=True, text=True)
-    assert r.returncode == 0, f"build-plugin.sh failed:\n{r.stdout}\n{r.stderr}"
-    return out
+def plugin_dir():
+    """The managed plugin's directory, built from the binaries under test (without
+    mount.nfs4 where nfs-common is missing: the tests mount the "EFS" for it)."""
+    out = tempfile.mkdtemp(prefix="csp-", dir="/tmp")
+    try:
+        r = subprocess.run([os.path.join(ROOT, "scripts", "build-plugin.sh"), "--without-nfs", BIN, out],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, f"build-plugin.sh failed:\n{r.stdout}\n{r.stderr}"
+        yield out
+    finally:
+        shutil.rmtree(out, ignore_errors=True)
 
 
 @pytest.fixture(scope="module", params=["plain", "managed"])
 def cluster(request, network, sim, plugin_dir):
-    had_etc_docker, had_key = os.path.isdir(ETC_DOCKER), os.path.exists(ETC_KEY)
     sim.reset()
     sim.config(delays=DELAYS, busy_if_mounted=True)
     efs_file_system(sim, "general", "generalPurpose")
@@ -83,22 +87,16 @@ def cluster(request, network, sim, plugin_dir):
     build_image_tar(tar)
     c = Cluster(root, network.tag, network, sim, request.param, STACK, tar, IMAGE)
     problems = []
-    try:
-        c.start(plugin_dir)
-        yield c
-    finally:
+    with etc_docker_kept():
         try:
-            problems = c.stop()
+            c.start(plugin_dir)
+            yield c
         finally:
-            leaked, loops = cleanup_host(root)
-            shutil.rmtree(root, ignore_errors=True)
-            if not had_key and os.path.exists(ETC_KEY):
-                os.unlink(ETC_KEY)
-            if not had_etc_docker:
-                try:
-                    os.rmdir(ETC_DOCKER)
-                except OSError:
-                    pass
+            try:
+                problems = c.stop()
+            finally:
+                leaked, loops = cleanup_host(root)
+                shutil.rmtree(root, ignore_errors=True)
     if os.environ.get("CLOUDSTOR_SWARM_TIMELINE"):
         with open(os.environ["CLOUDSTOR_SWARM_TIMELINE"], "w") as f:
             json.dump(TIMELINE, f, indent=1)
