@@ -34,8 +34,8 @@ let package = Package(
             ],
             path: "Sources/Proto"
         ),
-        // Loop-device ioctls and unix-socket binding that Glibc does not expose to Swift.
-        .target(name: "CLinux", path: "Sources/CLinux"),
+        // Loop-device ioctls, unix-socket binding, syncfs and libblkid probing, which Glibc does not expose to Swift.
+        .target(name: "CLinux", path: "Sources/CLinux", linkerSettings: [.linkedLibrary("blkid")]),
         // What the executables share: socket ownership, logging, settings.
         .target(
             name: "CloudstorSupport",
@@ -78,6 +78,8 @@ let package = Package(
                 .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ],

@@ -32,7 +32,7 @@ for exe in cloudstord cloudstor-shim; do
   copy_with_libraries "$bin/$exe" "/usr/bin/$exe"
   strip --strip-unneeded "$rootfs/usr/bin/$exe"
 done
-for tool in mkfs.ext4 blkid fsfreeze mount umount mount.nfs4; do
+for tool in mkfs.ext4 fsfreeze mount umount mount.nfs4; do
   path=$(PATH=/usr/sbin:/sbin:/usr/bin:/bin command -v "$tool" || true)
   if [ -z "$path" ]; then
     if [ "$tool" = mount.nfs4 ] && [ $nfs = optional ]; then

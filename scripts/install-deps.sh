@@ -5,7 +5,8 @@
 set -euo pipefail
 
 debian=(
-  e2fsprogs util-linux mount       # mkfs.ext4, blkid, losetup, findmnt
+  e2fsprogs util-linux mount       # mkfs.ext4, losetup, findmnt
+  libblkid-dev                     # probing a device for a filesystem in process
   docker.io busybox-static         # the real Docker engine and a tiny image for tests
   curl pkg-config
   iproute2 gcc libc6-dev binutils  # the Swarm test's namespaces; the managed plugin's static init

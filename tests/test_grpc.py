@@ -196,6 +196,26 @@ def test_mount_unmount_counts_ids_with_repeats(client, pb, workdir):
     assert not os.path.ismount(mp)
 
 
+def test_a_volume_holding_something_other_than_ext4_is_neither_formatted_nor_mounted(client, workdir):
+    """The daemon probes the device itself (libblkid, in process) and makes a
+    filesystem only where it finds no signature at all: one holding anything else,
+    here a swap area, is refused with what it holds and left byte for byte."""
+    client.create("swapped", size="1")
+    image = os.path.join(images_dir(client.daemon), "swapped")
+    subprocess.run(["mkswap", "-L", "keepme", image], check=True, capture_output=True)
+    with open(image, "rb") as f:
+        before = f.read(1 << 20)
+
+    err = rpc_error(client.mount, "swapped", "a")
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION, err.details()
+    assert "holds swap, not ext4" in err.details() and "neither formats nor mounts it" in err.details()
+    with open(image, "rb") as f:
+        assert f.read(1 << 20) == before, "the image was written to"
+    assert not os.path.ismount(os.path.join(mount_root(client.daemon), "swapped"))
+    assert client.get("swapped").status.mount_count == 0
+    assert_alive(client)
+
+
 def test_unmount_by_an_id_that_holds_nothing_changes_nothing(client, pb):
     client.create("m2", size="1")
     mp = client.mount("m2", "a")

@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "clinux.h"
 
+#include <blkid/blkid.h>
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -125,10 +127,62 @@ int clinux_loop_find(const char *path, char *dev, size_t devlen) {
     return found;
 }
 
+int clinux_loop_backs(const char *dev, const char *path) {
+    struct stat want;
+    if (stat(path, &want) != 0) return -errno;
+    int fd = open(dev, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return errno == ENOENT || errno == ENXIO ? 0 : -errno;
+    struct loop_info64 info;
+    int rc = ioctl(fd, LOOP_GET_STATUS64, &info);
+    int err = errno;
+    close(fd);
+    if (rc != 0) return err == ENXIO ? 0 : -err;
+    return info.lo_device == want.st_dev && info.lo_inode == want.st_ino;
+}
+
 int clinux_loop_detach(const char *dev) {
     int fd = open(dev, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -errno;
     int rc = ioctl(fd, LOOP_CLR_FD, 0);
+    int err = errno;
+    close(fd);
+    return rc == 0 ? 0 : -err;
+}
+
+int clinux_probe_signature(const char *device, char *type, size_t typelen) {
+    if (typelen > 0) type[0] = '\0';
+    errno = 0;
+    blkid_probe probe = blkid_new_probe_from_filename(device);
+    if (!probe) return errno ? -errno : -EIO;
+    blkid_probe_enable_superblocks(probe, 1);
+    blkid_probe_set_superblocks_flags(probe, BLKID_SUBLKS_TYPE);
+    blkid_probe_enable_partitions(probe, 1);
+    blkid_probe_set_partitions_flags(probe, BLKID_PARTS_MAGIC);
+    int rc = blkid_do_safeprobe(probe);
+    int result;
+    const char *value = NULL;
+    if (rc == 0) {
+        if (blkid_probe_lookup_value(probe, "TYPE", &value, NULL) != 0 &&
+            blkid_probe_lookup_value(probe, "PTTYPE", &value, NULL) != 0)
+            value = "unknown";
+        snprintf(type, typelen, "%s", value);
+        result = 1;
+    } else if (rc == 1) {
+        result = 0;
+    } else if (rc == -2) {
+        snprintf(type, typelen, "%s", "ambivalent");
+        result = -EUCLEAN;
+    } else {
+        result = errno ? -errno : -EIO;
+    }
+    blkid_free_probe(probe);
+    return result;
+}
+
+int clinux_syncfs(const char *path) {
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    int rc = syncfs(fd);
     int err = errno;
     close(fd);
     return rc == 0 ? 0 : -err;

@@ -20,7 +20,7 @@ import Testing
         }
 
         func findDevice(serial: String, providerDevice: String) async throws(CloudstorError) -> String { "" }
-        func hasFilesystem(device: String) async throws(CloudstorError) -> Bool { true }
+        func filesystem(device: String) async throws(CloudstorError) -> String? { "ext4" }
         func makeFilesystem(device: String) async throws(CloudstorError) {}
         func mount(device: String, at path: String) async throws(CloudstorError) {}
         func unmount(_ path: String) async throws(CloudstorError) {}

@@ -25,8 +25,8 @@ final class FakeHost: NodeHost {
         try await body()
     }
 
-    func hasFilesystem(device: String) async throws(CloudstorError) -> Bool {
-        state.withLock { $0.filesystems.contains(device) }
+    func filesystem(device: String) async throws(CloudstorError) -> String? {
+        state.withLock { $0.filesystems.contains(device) ? "ext4" : nil }
     }
 
     func makeFilesystem(device: String) async throws(CloudstorError) {

@@ -30,9 +30,9 @@ struct LoopImageBackendTests {
             let device = try #require(attachment.device)
             #expect(device.hasPrefix("/dev/loop"))
             #expect(try backend.attachedDevice(id: image) == device)
-            #expect(try await !host.hasFilesystem(device: device))
+            #expect(try await host.filesystem(device: device) == nil)
             try await host.makeFilesystem(device: device)
-            #expect(try await host.hasFilesystem(device: device))
+            #expect(try await host.filesystem(device: device) == "ext4")
             try await host.mount(device: device, at: mountpoint)
         }
         #expect(try host.isMounted(mountpoint))
@@ -52,7 +52,7 @@ struct LoopImageBackendTests {
         do {
             let attachment = try await backend.attach(id: image, to: "node-1")
             let device = try #require(attachment.device)
-            #expect(try await host.hasFilesystem(device: device))
+            #expect(try await host.filesystem(device: device) == "ext4")
             try await host.mount(device: device, at: mountpoint)
         }
         #expect(try String(contentsOfFile: "\(mountpoint)/file", encoding: .utf8) == "kept")

@@ -21,7 +21,22 @@ int clinux_loop_attach(const char *path, char *dev, size_t devlen);
  * Writes "/dev/loopN" into dev and returns 1 if found, 0 if not, -errno. */
 int clinux_loop_find(const char *path, char *dev, size_t devlen);
 
+/* Whether the loop device at dev is backed by the file at path: 1 if so, 0 if
+ * not (or dev is not attached, or does not exist), -errno. One open and one ioctl,
+ * where clinux_loop_find opens every loop device. */
+int clinux_loop_backs(const char *dev, const char *path);
+
 /* Detaches the loop device at dev. Returns 0, or -errno (-ENXIO: not attached). */
 int clinux_loop_detach(const char *dev);
+
+/* Probes the device for any filesystem, RAID member or partition table
+ * signature in process, as `blkid -p` does (libblkid's safe probe). Returns 1 and
+ * writes the type ("ext4", "xfs", "gpt", …) into type if one is found, 0 if the
+ * device holds none, -EUCLEAN if signatures disagree, or -errno. */
+int clinux_probe_signature(const char *device, char *type, size_t typelen);
+
+/* Flushes the filesystem mounted at path (the directory), and only that one, as
+ * syncfs(2) does. Returns 0 or -errno. */
+int clinux_syncfs(const char *path);
 
 #endif

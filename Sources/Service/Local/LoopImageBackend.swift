@@ -3,6 +3,7 @@ import Glibc
 #endif
 import CLinux
 import Foundation
+import Synchronization
 
 /// Relocatable volumes of the local provider: a sparse image file of `size` GiB
 /// per volume, attached through a loop device. The size is a real quota: the
@@ -12,6 +13,9 @@ public struct LoopImageBackend: BlockBackend {
     public let directory: String
     public let node: String
     public var zone: String { "local" }
+    /// What each image's last full look-up found, so that reading a volume's
+    /// status costs one ioctl rather than opening every loop device of the host.
+    private let known = LoopDevices()
 
     public init(directory: String, node: String) {
         self.directory = directory
@@ -39,7 +43,7 @@ public struct LoopImageBackend: BlockBackend {
 
     public func describe(id: String, fresh: Bool) async throws(CloudstorError) -> BlockVolume? {
         guard access(id, F_OK) == 0 else { return nil }
-        let attachment = try attachedDevice(id: id).map { BlockAttachment(node: node, device: $0, state: "attached") }
+        let attachment = try knownDevice(id: id).map { BlockAttachment(node: node, device: $0, state: "attached") }
         return BlockVolume(id: id, zone: zone, state: attachment == nil ? "available" : "in-use", attachment: attachment)
     }
 
@@ -72,6 +76,7 @@ public struct LoopImageBackend: BlockBackend {
         if unlink(id) != 0, errno != ENOENT {
             throw Self.failure("remove image \(id)")
         }
+        known.forget(id)
     }
 
     public func attach(id: String, to node: String) async throws(CloudstorError) -> DeviceAttachment {
@@ -85,7 +90,9 @@ public struct LoopImageBackend: BlockBackend {
                 fd == -ENOENT ? .notFound : .internalError,
                 "attach \(id) to a loop device: \(String(cString: strerror(-fd)))")
         }
-        return DeviceAttachment(device: Self.string(name), descriptor: fd)
+        let device = Self.string(name)
+        known.set(id, device)
+        return DeviceAttachment(device: device, descriptor: fd)
     }
 
     public func detach(id: String, from node: String, force: Bool) async throws(CloudstorError) {
@@ -96,14 +103,42 @@ public struct LoopImageBackend: BlockBackend {
         }
     }
 
-    /// The loop device through which the image is attached, if it is.
+    /// The loop device through which the image is attached, if it is: every loop
+    /// device of the host is looked at, so one attached outside cloudstor is seen
+    /// (attach, detach and remove go by this).
     func attachedDevice(id: String) throws(CloudstorError) -> String? {
         var name = [CChar](repeating: 0, count: 64)
         let rc = clinux_loop_find(id, &name, name.count)
         switch rc {
-        case 1: return Self.string(name)
-        case 0, -ENOENT: return nil
+        case 1:
+            let device = Self.string(name)
+            known.set(id, device)
+            return device
+        case 0, -ENOENT:
+            known.set(id, nil)
+            return nil
         default: throw CloudstorError(.internalError, "look up the loop device of \(id): \(String(cString: strerror(-rc)))")
+        }
+    }
+
+    /// The loop device of the image for its status: the device the last full
+    /// look-up or attach found, checked with one ioctl (a detached or reused device
+    /// is noticed); a full look-up for an image not looked up since the start.
+    /// Only cloudstor attaches its images, and this daemon alone uses this state
+    /// directory, so what it has not attached since then stays unattached.
+    func knownDevice(id: String) throws(CloudstorError) -> String? {
+        switch known.lookup(id) {
+        case .none: return try attachedDevice(id: id)
+        case .some(.none): return nil
+        case .some(.some(let device)):
+            let rc = clinux_loop_backs(device, id)
+            switch rc {
+            case 1: return device
+            case 0, -ENOENT:
+                known.set(id, nil)
+                return nil
+            default: throw CloudstorError(.internalError, "look up the loop device of \(id): \(String(cString: strerror(-rc)))")
+            }
         }
     }
 
@@ -114,5 +149,22 @@ public struct LoopImageBackend: BlockBackend {
     private static func failure(_ what: String) -> CloudstorError {
         let err = errno
         return CloudstorError(err == ENOSPC ? .unavailable : .internalError, "\(what): \(String(cString: strerror(err)))")
+    }
+}
+
+/// Image path → its loop device (nil: not attached), as last seen.
+final class LoopDevices: Sendable {
+    private let devices = Mutex<[String: String?]>([:])
+
+    func lookup(_ id: String) -> String?? {
+        devices.withLock { $0[id] }
+    }
+
+    func set(_ id: String, _ device: String?) {
+        devices.withLock { $0[id] = .some(device) }
+    }
+
+    func forget(_ id: String) {
+        devices.withLock { $0[id] = nil }
     }
 }

@@ -1,7 +1,7 @@
 import Dispatch
 import Foundation
 
-/// Runs a host tool (blkid, mkfs.ext4, …) off the cooperative thread pool and
+/// Runs a host tool (mkfs.ext4, fsfreeze, mount.nfs4) off the cooperative thread pool and
 /// collects its output.
 enum Command {
     struct Result: Sendable {

@@ -1,12 +1,12 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CLinux
 import Foundation
 
-/// The real host: blkid and mkfs.ext4 as tools, mount(2), umount2(2) and the
+/// The real host: libblkid in process, mkfs.ext4 as a tool, mount(2), umount2(2) and the
 /// FIFREEZE/FITHAW ioctls directly; attached volumes found under `deviceDirectory`.
 public struct LinuxHost: NodeHost {
-    private let blkid = Command.locate("blkid")
     private let mkfs = Command.locate("mkfs.ext4")
     private let fsfreeze = Command.locate("fsfreeze")
     private let mountTool = Command.locate("mount")
@@ -65,14 +65,18 @@ public struct LinuxHost: NodeHost {
         } ?? path
     }
 
-    public func hasFilesystem(device: String) async throws(CloudstorError) -> Bool {
-        // -p probes the device itself rather than a cache; exit 2 means nothing found.
-        let result = try await Command.run(blkid, ["-p", "-o", "value", "-s", "TYPE", device])
-        switch result.status {
-        case 0: return true
-        case 2: return false
+    public func filesystem(device: String) async throws(CloudstorError) -> String? {
+        // libblkid in process, as `blkid -p`: the device itself, not a cache; any
+        // filesystem, RAID member or partition table counts (mkfs must not touch it).
+        var type = [CChar](repeating: 0, count: 64)
+        let found = clinux_probe_signature(device, &type, type.count)
+        switch found {
+        case 1: return String(decoding: type.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        case 0: return nil
+        case -EUCLEAN:
+            throw CloudstorError(.failedPrecondition, "\(device) holds signatures of more than one filesystem; refusing to guess which")
         default:
-            throw CloudstorError(.internalError, "blkid \(device) failed (exit \(result.status)): \(result.output)")
+            throw CloudstorError(.internalError, "cannot probe \(device) for a filesystem: \(String(cString: strerror(-found)))")
         }
     }
 
@@ -113,8 +117,9 @@ public struct LinuxHost: NodeHost {
 
     public func unmount(_ path: String) async throws(CloudstorError) {
         if try isMounted(path) {
-            // umount flushes the filesystem; a sync first makes the flush not depend on it.
-            sync()
+            // umount flushes the filesystem; a syncfs of it first makes the flush
+            // not depend on that (and, unlike sync(2), waits for no other filesystem).
+            _ = clinux_syncfs(path)
             if umount2(path, 0) != 0 {
                 let err = errno
                 // EINVAL: raced with another unmount, nothing is mounted.

@@ -5,9 +5,10 @@ public protocol NodeHost: Sendable {
     /// (`nvme-Amazon_Elastic_Block_Store_vol…`), else the provider's device name
     /// (`/dev/xvdf`). Waits a while for the kernel to show it.
     func findDevice(serial: String, providerDevice: String) async throws(CloudstorError) -> String
-    /// Whether the device holds a filesystem (of any type) already.
-    func hasFilesystem(device: String) async throws(CloudstorError) -> Bool
-    /// Makes an ext4 filesystem. Callers ask `hasFilesystem` first: never reformat.
+    /// The type of what the device holds ("ext4", "xfs", "swap", "dos", …: any
+    /// filesystem, RAID member or partition table), nil if nothing.
+    func filesystem(device: String) async throws(CloudstorError) -> String?
+    /// Makes an ext4 filesystem. Callers ask `filesystem` first: never reformat.
     func makeFilesystem(device: String) async throws(CloudstorError)
     /// Mounts the device's ext4 filesystem at path, making the mount point.
     func mount(device: String, at path: String) async throws(CloudstorError)

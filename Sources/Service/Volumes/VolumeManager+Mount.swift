@@ -166,9 +166,16 @@ extension VolumeManager {
         }
         // Marked held before it is mounted: a node that sees the mark never detaches it from under a filesystem.
         try await block.setHeld(id: record.cloudID, true)
-        if try await !host.hasFilesystem(device: device) {
+        switch try await host.filesystem(device: device) {
+        case nil:
             logger.info("making a filesystem", metadata: ["volume": "\(record.name)", "device": "\(device)"])
             try await host.makeFilesystem(device: device)
+        case "ext4": break
+        case let other?:
+            try await block.setHeld(id: record.cloudID, false)
+            throw CloudstorError(
+                .failedPrecondition,
+                "volume \(record.name) (\(device)) holds \(other), not ext4: cloudstor neither formats nor mounts it; copy its data off and remove it")
         }
         try await host.mount(device: device, at: path)
         withExtendedLifetime(attachment) {}
