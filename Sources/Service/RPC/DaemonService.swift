@@ -2,6 +2,7 @@ import CloudstorSupport
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
 import Logging
+import NIOPosix
 import ServiceLifecycle
 
 /// The daemon's long-running part: takes the socket (refusing if another daemon
@@ -25,18 +26,38 @@ struct DaemonService: Service {
         defer { listener.close() }
 
         let gate = ServerGate<HTTP2ServerTransport.Posix>()
+        // One event loop serves every connection, and handlers run on it (the
+        // task-executor preference) rather than on Swift's global pool: a call
+        // needs no thread hops. Handlers that may block (mounts, the cloud, disk
+        // syncs) move themselves to the global pool (VolumesService).
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let executor = EventLoopExecutor(loops.next())
+        do {
+            try await serve(listener, gate: gate, loops: loops, executor: executor)
+        } catch {
+            try? await loops.shutdownGracefully()
+            throw error
+        }
+        try? await loops.shutdownGracefully()
+    }
+
+    private func serve(
+        _ listener: UnixListener, gate: ServerGate<HTTP2ServerTransport.Posix>, loops: MultiThreadedEventLoopGroup,
+        executor: EventLoopExecutor
+    ) async throws {
         try await withGracefulShutdownHandler {
             await manager.reconcile()
             let services: [any RegistrableRPCService] = [VolumesService(manager: manager), HealthService(), try ReflectionService()]
             guard
                 let server = gate.start({
                     GRPCServer(
-                        transport: .http2NIOPosix(listeningSocketDescriptor: Int(listener.handOff()), transportSecurity: .plaintext),
+                        transport: .http2NIOPosix(
+                            listeningSocketDescriptor: Int(listener.handOff()), transportSecurity: .plaintext, eventLoopGroup: loops),
                         services: services)
                 })
             else { return logger.info("stopped while starting") }
             try await withThrowingDiscardingTaskGroup { group in
-                group.addTask { try await server.serve() }
+                group.addTask { try await withTaskExecutorPreference(executor) { try await server.serve() } }
                 let bound = (try? await server.listeningAddress) != nil
                 gate.listening()
                 if bound { logger.info("serving", metadata: ["socket": "\(socketPath)"]) }

@@ -3,6 +3,11 @@ import GRPCCore
 
 /// The `cloudstor.v1.Volumes` handlers: decode, call the manager, encode. The
 /// manager throws only CloudstorErrors, which map themselves to statuses.
+///
+/// Reads (Get, List, Path, Capabilities) answer on the event loop that received
+/// the call. Everything that may block a thread (mount(2), fsync, mkfs, waiting
+/// for the cloud) runs on the global pool instead, so that a slow Mount never
+/// delays another client's Get.
 public struct VolumesService: Cloudstor_V1_Volumes.SimpleServiceProtocol {
     let manager: VolumeManager
 
@@ -11,13 +16,17 @@ public struct VolumesService: Cloudstor_V1_Volumes.SimpleServiceProtocol {
     }
 
     public func create(request: Cloudstor_V1_CreateRequest, context: ServerContext) async throws -> Cloudstor_V1_CreateResponse {
-        let info = try await manager.create(name: request.name, options: request.options)
-        return .with { $0.volume = Cloudstor_V1_Volume(info) }
+        try await offLoop {
+            let info = try await manager.create(name: request.name, options: request.options)
+            return .with { $0.volume = Cloudstor_V1_Volume(info) }
+        }
     }
 
     public func remove(request: Cloudstor_V1_RemoveRequest, context: ServerContext) async throws -> Cloudstor_V1_RemoveResponse {
-        try await manager.remove(name: request.name)
-        return .init()
+        try await offLoop {
+            try await manager.remove(name: request.name)
+            return .init()
+        }
     }
 
     public func get(request: Cloudstor_V1_GetRequest, context: ServerContext) async throws -> Cloudstor_V1_GetResponse {
@@ -31,13 +40,17 @@ public struct VolumesService: Cloudstor_V1_Volumes.SimpleServiceProtocol {
     }
 
     public func mount(request: Cloudstor_V1_MountRequest, context: ServerContext) async throws -> Cloudstor_V1_MountResponse {
-        let path = try await manager.mount(name: request.name, id: request.id)
-        return .with { $0.mountpoint = path }
+        try await offLoop {
+            let path = try await manager.mount(name: request.name, id: request.id)
+            return .with { $0.mountpoint = path }
+        }
     }
 
     public func unmount(request: Cloudstor_V1_UnmountRequest, context: ServerContext) async throws -> Cloudstor_V1_UnmountResponse {
-        try await manager.unmount(name: request.name, id: request.id)
-        return .init()
+        try await offLoop {
+            try await manager.unmount(name: request.name, id: request.id)
+            return .init()
+        }
     }
 
     public func path(request: Cloudstor_V1_PathRequest, context: ServerContext) async throws -> Cloudstor_V1_PathResponse {
@@ -52,16 +65,18 @@ public struct VolumesService: Cloudstor_V1_Volumes.SimpleServiceProtocol {
     }
 
     public func listOrphans(request: Cloudstor_V1_ListOrphansRequest, context: ServerContext) async throws -> Cloudstor_V1_ListOrphansResponse {
-        let orphans = try await manager.orphans()
-        return .with {
-            $0.orphans = orphans.map { orphan in
-                .with {
-                    $0.id = orphan.id
-                    $0.kind = orphan.kind
-                    $0.name = orphan.name
-                    $0.zone = orphan.zone
-                    $0.reason = orphan.reason
-                    $0.createdAt = orphan.createdAt
+        try await offLoop {
+            let orphans = try await manager.orphans()
+            return .with {
+                $0.orphans = orphans.map { orphan in
+                    .with {
+                        $0.id = orphan.id
+                        $0.kind = orphan.kind
+                        $0.name = orphan.name
+                        $0.zone = orphan.zone
+                        $0.reason = orphan.reason
+                        $0.createdAt = orphan.createdAt
+                    }
                 }
             }
         }
@@ -70,14 +85,23 @@ public struct VolumesService: Cloudstor_V1_Volumes.SimpleServiceProtocol {
     public func pruneOrphans(request: Cloudstor_V1_PruneOrphansRequest, context: ServerContext) async throws
         -> Cloudstor_V1_PruneOrphansResponse
     {
-        let removed = try await manager.pruneOrphans(ids: request.ids)
-        return .with { $0.removed = removed }
+        try await offLoop {
+            let removed = try await manager.pruneOrphans(ids: request.ids)
+            return .with { $0.removed = removed }
+        }
     }
 
     public func clearHolds(request: Cloudstor_V1_ClearHoldsRequest, context: ServerContext) async throws -> Cloudstor_V1_ClearHoldsResponse {
-        let volumes = try await manager.clearHolds(of: request.node)
-        return .with { $0.volumes = volumes }
+        try await offLoop {
+            let volumes = try await manager.clearHolds(of: request.node)
+            return .with { $0.volumes = volumes }
+        }
     }
+}
+
+/// Runs body on Swift's global pool, off the event loop.
+private func offLoop<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    try await withTaskExecutorPreference(globalConcurrentExecutor, operation: body)
 }
 
 extension Cloudstor_V1_Volume {
