@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """`make bench` for libcloudstor: starts a cloudstord on a temporary socket, then
-times sequential Get calls through the C library (and a raw unix-socket echo as
-the floor, both measured by bench.c) and through Python grpcio with stubs
-generated from proto/; prints a markdown table like cloudstor-bench's.
+times sequential Get calls through the C library against a raw unix-socket echo
+as the floor (both measured by bench.c); prints a markdown table like
+cloudstor-bench's. Python grpcio's figures are tools/bench/rpc_bench.py's.
 
     run.py --bin DIR_WITH_CLOUDSTORD --bench PATH_TO_BENCH [--calls N]
 """
@@ -20,11 +20,6 @@ import grpc
 from grpc_tools import protoc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def percentile(sorted_samples, p):
-    i = min(len(sorted_samples) - 1, int(-(-len(sorted_samples) * p // 1)) - 1)
-    return sorted_samples[max(0, i)]
 
 
 def wait_for(path, proc):
@@ -75,23 +70,10 @@ def main():
                 name, calls, p50, p99, cps = line.split("\t")
                 rows.append((name, int(calls), float(p50), float(p99), float(cps)))
 
-            req = v.GetRequest(name="bench")
-            for _ in range(100):
-                stub.Get(req, timeout=30)
-            samples = []
-            start = time.perf_counter()
-            for _ in range(args.calls):
-                t0 = time.perf_counter()
-                stub.Get(req, timeout=30)
-                samples.append(time.perf_counter() - t0)
-            wall = time.perf_counter() - start
-            samples.sort()
-            rows.append(("gRPC Get (Python grpcio)", len(samples), percentile(samples, 0.5), percentile(samples, 0.99),
-                         len(samples) / wall))
             stub.Remove(v.RemoveRequest(name="bench"), timeout=30)
 
         curl = subprocess.run(["curl-config", "--version"], capture_output=True, text=True).stdout.strip()
-        print(f"\nlibcloudstor with {curl or 'libcurl'}, grpcio {grpc.__version__}")
+        print(f"\nlibcloudstor with {curl or 'libcurl'}")
         floor = rows[0][2]
         print("| path | calls | p50 ms | p99 ms | calls/s | p50 / floor |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
