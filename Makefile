@@ -42,6 +42,7 @@ bench: deps release
 	$(RELEASE_BIN)/cloudstor-bench --bin $(abspath $(RELEASE_BIN))
 	$(LIBCLOUDSTOR) bench BIN=$(abspath $(RELEASE_BIN))
 	python3 tools/bench/rpc_bench.py --bin $(abspath $(RELEASE_BIN))
+	python3 tools/bench/scale_bench.py --bin $(abspath $(RELEASE_BIN))
 	python3 tools/bench/aws_bench.py --bin $(abspath $(RELEASE_BIN))
 	python3 tools/bench/plugin_bench.py --bin $(abspath $(RELEASE_BIN))
 	CLOUDSTOR_BIN=$(abspath $(RELEASE_BIN)) $(PYTEST) -q -s tests/test_swarm.py -k "drains or dies or longer"
