@@ -115,6 +115,36 @@ def test_bare_moto_enforces_signatures_after_the_free_calls():
     assert not pid_alive(pid)
 
 
+def test_the_account_budget_throttles_beyond_ec2s_buckets_and_refills():
+    """--ec2-budget: Describe* share a bucket of 100 refilled at 20/s, as EC2's
+    account budget. The first 100 calls in a burst always pass; calls go on until
+    one is refused RequestLimitExceeded, and no more can pass than the bucket and
+    its refill allow. The refusals are counted; a second later calls pass again."""
+    sim = Sim(extra=["--ec2-budget"])
+    try:
+        ec2 = sim.client()
+        ec2.describe_volumes()   # a first connection, outside the timing
+        sim.admin("DELETE", "stats")
+        started = time.monotonic()
+        passed, refused = 0, None
+        while refused is None and passed < 2000:
+            try:
+                ec2.describe_volumes()
+                passed += 1
+            except botocore.exceptions.ClientError as e:
+                refused = e
+        elapsed = time.monotonic() - started
+        assert refused is not None, f"{passed} describes in {elapsed:.1f} s and none refused"
+        assert refused.response["Error"]["Code"] == "RequestLimitExceeded", refused.response
+        assert refused.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+        assert 99 <= passed <= 100 + 20 * elapsed + 1, (passed, elapsed)
+        assert sim.stats()["throttled"] == {"DescribeVolumes": 1}
+        time.sleep(1.0)
+        ec2.describe_volumes()
+    finally:
+        sim.cleanup()
+
+
 # ---- EC2 rules moto lacks -------------------------------------------------------------------
 
 def test_error_xml_has_the_shape_ec2_answers(ec2sim):

@@ -102,12 +102,13 @@ def remove_fault(sim, body, rule_id):
 
 
 def stats(sim, body):
-    return sim.faults.stats()
+    return {**sim.faults.stats(), "throttled": sim.budget.stats()}
 
 
 def clear_stats(sim, body):
     sim.faults.reset_stats()
-    return sim.faults.stats()
+    sim.budget.reset_stats()
+    return stats(sim, body)
 
 
 def volumes(sim, body):

@@ -15,6 +15,7 @@ import sys
 import tempfile
 import threading
 
+from budget import Budget
 from dataplane import DataPlane
 from ec2rules import Ec2Rules
 from faults import Faults
@@ -40,6 +41,7 @@ class Simulator:
                                url=args.moto_url)
         self.keys = KeyStore()
         self.faults = Faults(args.seed)
+        self.budget = Budget(args.ec2_budget)
         self.data = DataPlane(self.state_dir, self.dev_root)
         self.sched = Scheduler()
         self.rules = Ec2Rules(self.moto, self.data, self.keys, self.faults, self.sched,
@@ -198,6 +200,8 @@ def parse_args(argv):
     for name in ("create", "attach", "detach", "snapshot"):
         p.add_argument(f"--{name}-delay", type=float, help=f"override --delay for {name}")
     p.add_argument("--seed", type=int, help="seed of the fault dice")
+    p.add_argument("--ec2-budget", action="store_true",
+                   help="enforce EC2's request-rate budget for the account (RequestLimitExceeded beyond it)")
     p.add_argument("--ready-file", help="write {url, pid, moto_pid, …} here as JSON once serving")
     p.add_argument("--log-level", default="INFO")
     return p.parse_args(argv)

@@ -20,7 +20,9 @@ def serve_aws(sim, req):
     describe(req, sim.region)
     sim.faults.count_request(req.action)
     started = time.monotonic()
-    resp = sim.faults.before(req)
+    resp = sim.budget.take(req.action) if req.service == "ec2" else None
+    if resp is None:
+        resp = sim.faults.before(req)
     if resp is None and sim.args.auth and not req.header("Authorization") and "X-Amz-Signature=" not in req.target:
         resp = unsigned(req)       # moto answers these with an HTML 500
     if resp is None:
