@@ -564,3 +564,44 @@ def test_attachments_beyond_the_limit_are_refused_clearly(ec2sim, aws_nodes):
     second = status_field(a.inspect("second"), "cloud_id")
     assert describe_volume(ec2, second)["Attachments"] == []
     a.unmount("first", "m1")
+
+
+def test_mounts_at_once_on_one_node_take_distinct_devices_and_share_their_polls(ec2sim, aws_nodes):
+    """Eight Mounts at once on one instance: each volume gets its own device name
+    (none is refused for a name another Mount took meanwhile), all are mounted, and
+    the waits for their attaches share DescribeVolumes calls (one call asks for
+    every volume waited on) instead of each polling its own."""
+    ec2sim.config(delay=1.0)
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a", extra_args=["--max-attachments", "8"])
+    names = [f"many{i}" for i in range(8)]
+    for name in names:
+        a.create(name, **GP2)
+    ids = [status_field(a.inspect(name), "cloud_id") for name in names]
+    wait_for(lambda: all(describe_volume(ec2, i)["State"] == "available" for i in ids), 30, what="volumes available")
+    ec2sim.admin("DELETE", "stats")
+    with concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
+        points = list(pool.map(lambda name: a.mount(name, "m"), names))
+    calls = ec2_calls(ec2sim.stats())
+    print(f"8 Mounts at once: {calls}")
+    assert len(set(points)) == len(names)
+    devices = [describe_volume(ec2, i)["Attachments"][0]["Device"] for i in ids]
+    assert len(set(devices)) == len(names), f"device names given twice: {devices}"
+    assert calls.get("AttachVolume") == len(names), calls
+    # Each Mount reads its volume afresh once (by name); polled one by one, the
+    # attaches (1 s each) would add at least three calls a volume on top.
+    assert calls.get("DescribeVolumes", 0) <= 2 * len(names) + 4, calls
+    for name in names:
+        a.unmount(name, "m")
+    # A ninth would be over the limit, counted with the eight attached.
+    a.create("ninth", **GP2)
+    for name in names[:7]:
+        a.mount(name, "again")
+    r = a.ctl("volume", "mount", "ninth", "--id", "m", check=False)
+    assert r.returncode == OK, r.stderr
+    wait_for(lambda: describe_volume(ec2, ids[7])["Attachments"] == [], 30, what=f"{names[7]} detached after its delay")
+    r = a.ctl("volume", "mount", names[7], "--id", "m", check=False)
+    assert r.returncode == CONFLICT and "--max-attachments 8" in r.stderr, (r.returncode, r.stderr)
+    for name in names[:7]:
+        a.unmount(name, "again")
+    a.unmount("ninth", "m")

@@ -73,6 +73,8 @@ def test_bad_settings_are_refused_with_a_reason(workdir):
         (["--log-level", "loud"], {}, ["--log-level", "loud"]),
         (["--default-backing", "nfs"], {}, ["--default-backing", "relocatable, shared"]),
         ([], {"CLOUDSTOR_PROVIDER": "gcp"}, ["--provider", "local, aws"]),
+        (["--budget-nodes", "0"], {}, ["--budget-nodes", "at least 1", "0"]),
+        ([], {"CLOUDSTOR_BUDGET_NODES": "three"}, ["--budget-nodes", "whole number", "three"]),
     ]:
         result = subprocess.run([binary("cloudstord"), "--socket", os.path.join(workdir, "x.sock"),
                                  "--state-dir", os.path.join(workdir, "st"), *args],

@@ -15,6 +15,8 @@ public final class AWSTransport: Sendable {
     let endpoints: AWSEndpoints
     let retry: RetryPolicy
     let buckets: [String: TokenBucket]
+    /// As many as the pool keeps connections per host.
+    let slots = RequestSlots(limit: AWSTransport.connectionsPerHost)
     let metrics: any MetricsFactory
     let logger: Logger
     let now: @Sendable () -> Date
@@ -26,7 +28,7 @@ public final class AWSTransport: Sendable {
     ) {
         var config = HTTPClient.Configuration()
         config.timeout = .init(connect: .seconds(5), read: .seconds(30))
-        config.connectionPool = .init(idleTimeout: .seconds(60))
+        config.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: Self.connectionsPerHost)
         config.decompression = .disabled
         self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
         self.credentials = CredentialsCache(provider: credentials)
@@ -38,13 +40,18 @@ public final class AWSTransport: Sendable {
         self.now = now
     }
 
+    static let connectionsPerHost = 8
+
     /// EC2's documented budgets per account: describes burst 100 and refill 20/s,
     /// mutations burst 200 and refill 5/s. EFS's are unpublished; these are modest.
-    public static func defaultBuckets() -> [String: TokenBucket] {
-        [
-            "ec2/describe": TokenBucket(capacity: 100, rate: 20), "ec2/mutate": TokenBucket(capacity: 200, rate: 5),
-            "elasticfilesystem/describe": TokenBucket(capacity: 50, rate: 10),
-            "elasticfilesystem/mutate": TokenBucket(capacity: 20, rate: 5),
+    /// `share`: the part of each this process keeps to (1/N for N nodes of one account).
+    public static func defaultBuckets(share: Double = 1) -> [String: TokenBucket] {
+        func bucket(_ capacity: Double, _ rate: Double) -> TokenBucket {
+            TokenBucket(capacity: max(1, (capacity * share).rounded(.down)), rate: rate * share)
+        }
+        return [
+            "ec2/describe": bucket(100, 20), "ec2/mutate": bucket(200, 5),
+            "elasticfilesystem/describe": bucket(50, 10), "elasticfilesystem/mutate": bucket(20, 5),
         ]
     }
 
@@ -59,17 +66,25 @@ public final class AWSTransport: Sendable {
         var attempt = 0
         while true {
             attempt += 1
+            // The slot first, then the token: a call leaves as soon as it has its
+            // token, so calls reach AWS at the bucket's pace, not in a bunch after
+            // waiting for a connection.
+            await slots.acquire()
             do {
                 try await bucket?.acquire()
             } catch {
+                await slots.release()
                 throw AWSError(code: "Cancelled", message: "cancelled while waiting for a token", service: request.service, action: request.action)
             }
+            let result: Result<AWSResponse, AWSError>
+            do { result = .success(try await send(once: request)) } catch { result = .failure(error) }
+            await slots.release()
             let outcome: AWSError
-            do {
-                let response = try await send(once: request)
+            switch result {
+            case .success(let response):
                 count(request, outcome: "ok")
                 return response
-            } catch {
+            case .failure(let error):
                 outcome = error
             }
             count(request, outcome: outcome.code)

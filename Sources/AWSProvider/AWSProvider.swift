@@ -38,7 +38,8 @@ public enum AWSProvider {
         }
         let transport = AWSTransport(
             credentials: CredentialsChain.standard(environment: environment, metadata: metadata),
-            endpoints: AWSEndpoints(region: region, environment: environment), logger: logger)
+            endpoints: AWSEndpoints(region: region, environment: environment),
+            buckets: AWSTransport.defaultBuckets(share: 1 / Double(config.budgetNodes)), logger: logger)
         let ec2 = EC2Client(transport: transport)
         let stack = EBSTags.stackHash(config.stackID)
         let cache = EBSVolumeCache(ec2: ec2, stackHash: stack)

@@ -10,6 +10,7 @@ import Synchronization
 final class EBSBackend: MovableBlockBackend {
     let ec2: EC2Client
     let cache: EBSVolumeCache
+    let describer: EBSDescribeBatcher
     let stackHash: String
     let node: String
     let zone: String
@@ -17,10 +18,13 @@ final class EBSBackend: MovableBlockBackend {
     let logger: Logger
     /// Device names of detaches not yet confirmed: never handed out again meanwhile.
     private let detaching = Mutex<[String: String]>([:])  // volume id → device
+    /// Device names of attaches on their way, so that Mounts at once pick different ones.
+    private let attaching = Mutex<[String: String]>([:])  // volume id → device
 
     init(ec2: EC2Client, cache: EBSVolumeCache, stackHash: String, node: String, zone: String, maxAttachments: Int, logger: Logger) {
         self.ec2 = ec2
         self.cache = cache
+        self.describer = EBSDescribeBatcher(ec2: ec2)
         self.stackHash = stackHash
         self.node = node
         self.zone = zone
@@ -66,16 +70,16 @@ final class EBSBackend: MovableBlockBackend {
         return try await describeNow(id).map(EBSTags.block)
     }
 
+    /// The volume as EC2 sees it now; concurrent look-ups share one call.
     private func describeNow(_ id: String) async throws(CloudstorError) -> EC2Volume? {
-        do {
-            guard let volume = try await ec2.describeVolumes(ids: [id]).items.first else { return nil }
-            await cache.put(volume)
-            return EBSTags.isGone(volume) ? nil : volume
-        } catch {
-            guard error.code == "InvalidVolume.NotFound" else { throw CloudstorError(error, "describe EBS volume \(id)") }
+        let found: EC2Volume?
+        do { found = try await describer.describe(id) } catch { throw CloudstorError(error, "describe EBS volume \(id)") }
+        guard let volume = found else {
             await cache.forget(id: id)
             return nil
         }
+        await cache.put(volume)
+        return EBSTags.isGone(volume) ? nil : volume
     }
 
     func attach(id: String, to node: String) async throws(CloudstorError) -> DeviceAttachment {
@@ -85,11 +89,28 @@ final class EBSBackend: MovableBlockBackend {
             return DeviceAttachment(serial: id, providerDevice: attachment.device)
         }
         var taken = try await devicesInUse(on: node, known: false)
-        guard taken.count - 1 < maxAttachments else {  // the root device counts in `taken`, not against the limit
-            throw CloudstorError(.failedPrecondition, "instance \(node) has \(taken.count - 1) volumes attached, the most allowed (--max-attachments \(maxAttachments)); unmount some first")
-        }
+        defer { attaching.withLock { _ = $0.removeValue(forKey: id) } }
         for _ in 0..<4 {
-            guard let device = Self.deviceNames.first(where: { !taken.contains($0) }) else { break }
+            // Picked and reserved under one lock: Mounts at once take different names,
+            // and count against the limit together.
+            let pick = attaching.withLock { (reserved: inout [String: String]) -> DevicePick in
+                reserved[id] = nil
+                let inUse = taken.union(reserved.values)
+                // The root device is in `inUse` but does not count against the limit.
+                guard inUse.count - 1 < maxAttachments else { return .full(inUse.count - 1) }
+                guard let device = Self.deviceNames.first(where: { !inUse.contains($0) }) else { return .none }
+                reserved[id] = device
+                return .device(device)
+            }
+            let device: String
+            switch pick {
+            case .full(let attached):
+                throw CloudstorError(
+                    .failedPrecondition,
+                    "instance \(node) has \(attached) volumes attached, the most allowed (--max-attachments \(maxAttachments)); unmount some first")
+            case .none: throw CloudstorError(.failedPrecondition, "no free device name on instance \(node) to attach \(id)")
+            case .device(let picked): device = picked
+            }
             do {
                 _ = try await ec2.attachVolume(volumeID: id, instanceID: node, device: device)
             } catch {
@@ -103,6 +124,8 @@ final class EBSBackend: MovableBlockBackend {
         }
         throw CloudstorError(.failedPrecondition, "no free device name on instance \(node) to attach \(id)")
     }
+
+    private enum DevicePick { case device(String), full(Int), none }
 
     /// /dev/xvdf…/dev/xvdz, then /dev/xvdba…: the names EC2 accepts for data volumes.
     static let deviceNames: [String] =
@@ -136,7 +159,7 @@ final class EBSBackend: MovableBlockBackend {
     private func waitAttached(_ id: String, node: String) async throws(CloudstorError) {
         for wait in Self.polls {
             // An attach takes seconds on EBS: each look costs a call, so they thin out.
-            try await pause(wait)
+            try await pauseOnTick(wait)
             guard let volume = try await describeNow(id) else { throw CloudstorError(.notFound, "EBS volume \(id) is gone") }
             guard let attachment = volume.attachments.first(where: { $0.instanceID == node }) else {
                 throw CloudstorError(.unavailable, "EBS volume \(id) did not stay attached to \(node); try again")
@@ -161,7 +184,7 @@ final class EBSBackend: MovableBlockBackend {
             }
         }
         for wait in Self.polls {
-            try await pause(wait)
+            try await pauseOnTick(wait)
             guard let now = try await describeNow(id), now.attachments.contains(where: { $0.instanceID == node && $0.state != "detached" }) else {
                 return
             }
@@ -233,7 +256,18 @@ final class EBSBackend: MovableBlockBackend {
         [AWSTag(EBSTags.volume, name), AWSTag(EBSTags.stack, stackHash), AWSTag(EBSTags.generation, String(generation))]
     }
 
-    func pause(_ duration: Duration) async throws(CloudstorError) {
-        do { try await Task.sleep(for: duration) } catch { throw CloudstorError(.unavailable, "cancelled: the daemon is stopping; try again") }
+    /// Pauses about `interval` (half of it to one and a half), ending on a multiple
+    /// of it since the daemon started: waiters polling at the same interval look at the same instants,
+    /// so their DescribeVolumes calls are one (EBSDescribeBatcher).
+    func pauseOnTick(_ interval: Duration) async throws(CloudstorError) {
+        let clock = ContinuousClock()
+        let elapsed = clock.now - Self.ticksFrom
+        let ticks = ((elapsed + interval / 2) / interval).rounded(.down) + 1
+        let deadline = Self.ticksFrom + interval * ticks
+        do { try await Task.sleep(until: deadline, clock: clock) } catch {
+            throw CloudstorError(.unavailable, "cancelled: the daemon is stopping; try again")
+        }
     }
+
+    private static let ticksFrom = ContinuousClock.now
 }

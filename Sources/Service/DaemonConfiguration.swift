@@ -33,6 +33,9 @@ public struct DaemonConfiguration: Sendable {
     public var snapshotInterval: Duration = .seconds(3600)
     public var snapshotRetention = 2
     public var maxAttachments = 25
+    /// AWS: how many nodes share the account's EC2 request budget; each takes an
+    /// equal share, so that the fleet together stays inside it.
+    public var budgetNodes = 1
 
     public init() {}
 

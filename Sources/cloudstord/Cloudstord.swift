@@ -81,6 +81,9 @@ struct Cloudstord: AsyncParsableCommand {
     @Option(help: "AWS: volumes this instance may have attached at once (env CLOUDSTOR_MAX_ATTACHMENTS; default 25).")
     var maxAttachments: Int?
 
+    @Option(help: "AWS: how many nodes share the account's EC2 request budget; this one keeps to an equal share of it (env CLOUDSTOR_BUDGET_NODES; default 1).")
+    var budgetNodes: Int?
+
     @OptionGroup var logging: LoggingOptions
 
     func run() async throws {
@@ -111,6 +114,10 @@ struct Cloudstord: AsyncParsableCommand {
         }
         if let value = try Self.count(snapshotRetention, "CLOUDSTOR_SNAPSHOT_RETENTION", "--snapshot-retention") { config.snapshotRetention = value }
         if let value = try Self.count(maxAttachments, "CLOUDSTOR_MAX_ATTACHMENTS", "--max-attachments") { config.maxAttachments = value }
+        if let value = try Self.count(budgetNodes, "CLOUDSTOR_BUDGET_NODES", "--budget-nodes") {
+            guard value >= 1 else { throw ValidationError("--budget-nodes must be at least 1, not \(value)") }
+            config.budgetNodes = value
+        }
         let identity = AWSProvider.Identity(
             instanceID: pick(instanceId, "CLOUDSTOR_INSTANCE_ID"), availabilityZone: pick(availabilityZone, "CLOUDSTOR_AVAILABILITY_ZONE"))
 
