@@ -18,8 +18,11 @@ build:
 	$(SWIFT) build --build-tests
 
 # The Swift runtime linked in: the binaries run on a host (or in the plugin) without it.
+# Our three executables only: a plain build also links the dependencies' dynamic
+# library products (GRDB-dynamic), which cannot take a static runtime.
 release:
-	$(SWIFT) build -c release --static-swift-stdlib
+	for product in cloudstord cloudstor-shim cloudstorctl; do \
+	  $(SWIFT) build -c release --static-swift-stdlib --product $$product || exit 1; done
 
 test: deps build libcloudstor
 	$(SWIFT) test --skip-build
