@@ -7,42 +7,17 @@ cloudstor-bench's. Python grpcio's figures are tools/bench/rpc_bench.py's.
     run.py --bin DIR_WITH_CLOUDSTORD --bench PATH_TO_BENCH [--calls N]
 """
 import argparse
-import importlib.resources
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 
 import grpc
-from grpc_tools import protoc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def wait_for(path, proc):
-    for _ in range(600):
-        if proc.poll() is not None:
-            sys.exit(f"cloudstord exited with {proc.returncode}")
-        try:
-            with socket.socket(socket.AF_UNIX) as s:
-                s.connect(path)
-                return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"cloudstord did not listen on {path}")
-
-
-def stubs(out):
-    well_known = str(importlib.resources.files("grpc_tools") / "_proto")
-    if protoc.main(["protoc", f"-I{os.path.join(ROOT, 'proto')}", f"-I{well_known}", f"--python_out={out}",
-                    f"--grpc_python_out={out}", "cloudstor/v1/volume.proto"]) != 0:
-        sys.exit("protoc failed")
-    sys.path.insert(0, out)
-    from cloudstor.v1 import volume_pb2, volume_pb2_grpc
-    return volume_pb2, volume_pb2_grpc
+sys.path.insert(0, os.path.join(ROOT, "tools", "bench"))
+from benchstubs import volume_stubs, wait_for_socket  # noqa: E402
 
 
 def main():
@@ -57,9 +32,9 @@ def main():
     daemon = subprocess.Popen([os.path.join(args.bin, "cloudstord"), "--socket", sock, "--state-dir",
                                os.path.join(tmp, "state"), "--log-level", "warning"], stdin=subprocess.DEVNULL)
     try:
-        wait_for(sock, daemon)
+        wait_for_socket(sock, daemon, "cloudstord", timeout=30)
         os.mkdir(os.path.join(tmp, "stubs"))
-        v, vg = stubs(os.path.join(tmp, "stubs"))
+        v, vg = volume_stubs(os.path.join(tmp, "stubs"))
         rows = []
         with grpc.insecure_channel("unix://" + sock) as channel:
             stub = vg.VolumesStub(channel)

@@ -18,7 +18,6 @@ Run as root (loop devices, mkfs, mount):
 import argparse
 import collections
 import concurrent.futures
-import importlib.resources
 import os
 import platform
 import shutil
@@ -45,20 +44,10 @@ os.environ["CLOUDSTOR_BIN"] = os.path.abspath(ARGS.bin)   # read by tests/confte
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 
 import grpc  # noqa: E402
-from grpc_tools import protoc  # noqa: E402
 
 from aws_fixtures import Sim  # noqa: E402
 from aws_nodes import AWSNode, ec2_calls  # noqa: E402
-
-
-def load_stubs(out):
-    well_known = str(importlib.resources.files("grpc_tools") / "_proto")
-    if protoc.main(["protoc", f"-I{os.path.join(ROOT, 'proto')}", f"-I{well_known}", f"--python_out={out}",
-                    f"--grpc_python_out={out}", "cloudstor/v1/volume.proto"]) != 0:
-        sys.exit("protoc failed")
-    sys.path.insert(0, out)
-    from cloudstor.v1 import volume_pb2, volume_pb2_grpc
-    return volume_pb2, volume_pb2_grpc
+from benchstubs import volume_stubs  # noqa: E402
 
 
 def mount_retrying(stub, v, name, mount_id, deadline=600):
@@ -77,7 +66,7 @@ def run(extra_args):
     """One whole run, each daemon given extra_args; the rows of its table."""
     work = tempfile.mkdtemp(prefix="csload-", dir="/tmp")
     os.mkdir(os.path.join(work, "pb"))
-    v, vg = load_stubs(os.path.join(work, "pb"))
+    v, vg = volume_stubs(os.path.join(work, "pb"))
     sim = Sim(auth=True, delay=ARGS.delay, seed=1, extra=["--ec2-budget"])
     nodes, channels, rows, failed, mounted, stubs, owner = {}, [], [], None, [], {}, {}
     try:

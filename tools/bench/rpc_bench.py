@@ -11,7 +11,6 @@ instructions the whole daemon executes per Get (repeatable on a noisy machine).
     rpc_bench.py --bin DIR_WITH_CLOUDSTORD [--calls N]
 """
 import argparse
-import importlib.resources
 import os
 import platform
 import shutil
@@ -22,9 +21,8 @@ import tempfile
 import time
 
 import grpc
-from grpc_tools import protoc
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from benchstubs import volume_stubs, wait_for_socket
 
 ECHO = """
 import socket, sys
@@ -67,29 +65,6 @@ server.wait_for_termination()
 """
 
 
-def stubs(out):
-    well_known = str(importlib.resources.files("grpc_tools") / "_proto")
-    if protoc.main(["protoc", f"-I{os.path.join(ROOT, 'proto')}", f"-I{well_known}", f"--python_out={out}",
-                    f"--grpc_python_out={out}", "cloudstor/v1/volume.proto"]) != 0:
-        sys.exit("protoc failed")
-    sys.path.insert(0, out)
-    from cloudstor.v1 import volume_pb2, volume_pb2_grpc
-    return volume_pb2, volume_pb2_grpc
-
-
-def wait_for(path, proc, what):
-    for _ in range(1200):
-        if proc.poll() is not None:
-            sys.exit(f"{what} exited with {proc.returncode}")
-        try:
-            with socket.socket(socket.AF_UNIX) as s:
-                s.connect(path)
-                return
-        except OSError:
-            time.sleep(0.05)
-    sys.exit(f"{what} did not listen on {path}")
-
-
 def measure(name, call, calls, warmup=200):
     for _ in range(warmup):
         call()
@@ -113,7 +88,7 @@ def daemon(binary, tmp, name, prefix=()):
     sock = os.path.join(tmp, f"{name}.sock")
     proc = subprocess.Popen([*prefix, binary, "--socket", sock, "--state-dir", os.path.join(tmp, f"{name}-state"),
                              "--log-level", "warning"], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE if prefix else None)
-    wait_for(sock, proc, binary)
+    wait_for_socket(sock, proc, binary)
     return proc, sock
 
 
@@ -160,13 +135,13 @@ def main():
     procs = []
     try:
         os.mkdir(os.path.join(tmp, "stubs"))
-        v, vg = stubs(os.path.join(tmp, "stubs"))
+        v, vg = volume_stubs(os.path.join(tmp, "stubs"))
         rows = []
 
         echo_path = os.path.join(tmp, "echo.sock")
         echo = subprocess.Popen([sys.executable, "-c", ECHO, echo_path])
         procs.append(echo)
-        wait_for(echo_path, echo, "echo server")
+        wait_for_socket(echo_path, echo, "echo server")
         with socket.socket(socket.AF_UNIX) as s:
             s.connect(echo_path)
             payload = b"a" * 64
@@ -198,7 +173,7 @@ def main():
         peer_sock = os.path.join(tmp, "peer.sock")
         peer = subprocess.Popen([sys.executable, "-c", PEER, os.path.join(tmp, "stubs"), peer_sock, volume_file])
         procs.append(peer)
-        wait_for(peer_sock, peer, "the Python grpcio server")
+        wait_for_socket(peer_sock, peer, "the Python grpcio server")
         with grpc.insecure_channel("unix://" + peer_sock) as channel:
             stub = vg.VolumesStub(channel)
             assert stub.Get(request, timeout=30).volume == volume

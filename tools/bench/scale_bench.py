@@ -12,30 +12,17 @@ its start to the first answered call (its reconcile restores every hold).
 """
 import argparse
 import concurrent.futures
-import importlib.resources
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
 import grpc
-from grpc_tools import protoc
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-
-def stubs(out):
-    well_known = str(importlib.resources.files("grpc_tools") / "_proto")
-    if protoc.main(["protoc", f"-I{os.path.join(ROOT, 'proto')}", f"-I{well_known}", f"--python_out={out}",
-                    f"--grpc_python_out={out}", "cloudstor/v1/volume.proto"]) != 0:
-        sys.exit("protoc failed")
-    sys.path.insert(0, out)
-    from cloudstor.v1 import volume_pb2, volume_pb2_grpc
-    return volume_pb2, volume_pb2_grpc
+from benchstubs import volume_stubs, wait_for_socket
 
 
 class Daemon:
@@ -49,16 +36,7 @@ class Daemon:
         self.started = time.monotonic()
         self.proc = subprocess.Popen([self.binary, "--socket", self.socket, "--state-dir", self.state,
                                       "--log-level", "warning"], stdin=subprocess.DEVNULL)
-        for _ in range(2400):
-            if self.proc.poll() is not None:
-                sys.exit(f"cloudstord exited with {self.proc.returncode}")
-            try:
-                with socket.socket(socket.AF_UNIX) as s:
-                    s.connect(self.socket)
-                    return
-            except OSError:
-                time.sleep(0.01)
-        sys.exit(f"cloudstord did not listen on {self.socket}")
+        wait_for_socket(self.socket, self.proc, "cloudstord", timeout=24, interval=0.01)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -157,7 +135,7 @@ def main():
     tmp = tempfile.mkdtemp(prefix="cs-scale-", dir="/tmp")
     try:
         os.mkdir(os.path.join(tmp, "stubs"))
-        v, vg = stubs(os.path.join(tmp, "stubs"))
+        v, vg = volume_stubs(os.path.join(tmp, "stubs"))
         rows = [grow(binary, tmp, v, vg, int(n)) for n in args.counts.split(",")]
         serving, held_rss = held_restart(binary, tmp, v, vg, args.held)
     finally:
