@@ -192,6 +192,19 @@ def test_a_nodes_holds_of_a_previous_boot_go_when_its_daemon_starts(nodes, share
     a.ctl("volume", "rm", "rebooted")
 
 
+def test_a_hold_cleared_while_its_daemon_was_down_is_written_again_when_it_starts(nodes, shared):
+    a, b = nodes("node-a"), nodes("node-b")
+    a.create("survivor", backing="shared")
+    b.mount("survivor", "m1")
+    assert b.stop(signal.SIGKILL) == -signal.SIGKILL
+    # An operator took node-b for dead; its container still runs.
+    assert a.ctl("volume", "unmount", "--node", "node-b", "--all").stdout.split() == ["survivor"]
+    b.start()
+    assert "in use on node-b" in a.fails("volume", "rm", "survivor")
+    b.unmount("survivor", "m1")
+    a.ctl("volume", "rm", "survivor")
+
+
 def test_names_and_symlinks_never_lead_out_of_the_root(nodes, shared, workdir, pb):
     a = nodes("node-a")
     outside = os.path.join(workdir, "outside")

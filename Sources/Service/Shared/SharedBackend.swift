@@ -105,12 +105,18 @@ public final class SharedBackend: Sendable {
 
     /// Removes the holds recorded for this node that its ledger does not have
     /// (left by a crash, or by a node that rebooted) and this node's
-    /// half-written files. The holds it has are written again by `hold`.
-    func reconcile(held: Set<String>) async {
+    /// half-written files. Returns the held volumes whose hold is still on
+    /// record; the caller writes the others again with `hold`.
+    func reconcile(held: Set<String>) async -> Set<String> {
+        var recorded: Set<String> = []
         for fs in fileSystems {
             do {
                 try fs.removeTemporaryFiles()
-                for name in try fs.held(by: node) where !held.contains(name) {
+                for name in try fs.held(by: node) {
+                    if held.contains(name) {
+                        recorded.insert(name)
+                        continue
+                    }
                     logger.notice("clearing a hold this node no longer has", metadata: ["volume": "\(name)", "root": "\(fs.root)"])
                     try fs.release(name, node: node)
                 }
@@ -118,6 +124,7 @@ public final class SharedBackend: Sendable {
                 logger.error("cannot reconcile the holds", metadata: ["root": "\(fs.root)", "error": "\(error)"])
             }
         }
+        return recorded
     }
 
     /// Forgets every hold of another node (one that died); returns the volumes it held.

@@ -73,7 +73,7 @@ extension VolumeManager {
     /// unmounted and detached, and moves this node had in flight go on.
     public func reconcile() async {
         let held = ledger.holdCounts()
-        await shared?.reconcile(held: Set(held.filter { $0.value > 0 }.keys))
+        let recorded = await shared?.reconcile(held: Set(held.filter { $0.value > 0 }.keys)) ?? []
         let records: [VolumeRecord]
         do {
             records = try await allRecords()
@@ -85,9 +85,9 @@ extension VolumeManager {
             do {
                 try await locks.withLock(record.name) { () async throws(CloudstorError) in
                     switch (record.backing, held[record.name, default: 0] > 0) {
-                    case (.shared, true):
+                    case (.shared, true) where !recorded.contains(record.name):
                         _ = try await sharedBackend().hold(record)
-                    case (.shared, false):
+                    case (.shared, _):
                         break
                     case (.relocatable, true):
                         if try await mountBlock(record) == nil {
