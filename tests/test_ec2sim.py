@@ -336,6 +336,39 @@ def test_describe_volumes_pages_as_ec2_does(ec2sim):
         assert code_of(e) == code
 
 
+
+def test_later_pages_are_cut_from_the_first_with_the_states_of_now(ec2sim):
+    ec2 = ec2sim.client()
+    key, _ = ec2sim.credentials()
+    tag = [{"ResourceType": "volume", "Tags": [{"Key": "StackID", "Value": "kept"}]}]
+    made = sorted(ec2.create_volume(Size=1, AvailabilityZone="us-east-1a", TagSpecifications=tag)["VolumeId"]
+                  for _ in range(8))
+    for vid in made:
+        wait_state(ec2, vid, "available")
+    flt = [{"Name": "tag:StackID", "Values": ["kept"]}]
+    first = ec2.describe_volumes(Filters=flt, MaxResults=5)
+    assert [v["VolumeId"] for v in first["Volumes"]] == made[:5]
+    # between the pages: one of the rest attached, one more volume made
+    node = ec2sim.add_node("us-east-1a")
+    ec2.attach_volume(VolumeId=made[6], InstanceId=node["instance_id"], Device="/dev/sdf")
+    late = []   # made until one sorts into the later pages (ids are random)
+    while not late or late[-1] < made[4]:
+        assert len(late) < 60
+        late.append(ec2.create_volume(Size=1, AvailabilityZone="us-east-1a", TagSpecifications=tag)["VolumeId"])
+    # the token is no key to the kept answer for a request signed with a wrong secret
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2sim.client(creds=(key, "wrong-secret")).describe_volumes(
+            Filters=flt, MaxResults=5, NextToken=first["NextToken"])
+    assert code_of(e) == "AuthFailure"
+    rest = ec2.describe_volumes(Filters=flt, MaxResults=5, NextToken=first["NextToken"])
+    assert [v["VolumeId"] for v in rest["Volumes"]] == made[5:] and "NextToken" not in rest
+    states = {v["VolumeId"]: (v["State"], [a["State"] for a in v["Attachments"]]) for v in rest["Volumes"]}
+    assert states[made[6]] in (("in-use", ["attaching"]), ("in-use", ["attached"]))
+    assert states[made[5]] == ("available", [])
+    # a new listing sees the volume made meanwhile
+    assert set(late) <= {v["VolumeId"] for v in ec2.describe_volumes(Filters=flt)["Volumes"]}
+
+
 # ---- faults ------------------------------------------------------------------------------------------
 
 def test_throttling_at_a_rate_per_action(ec2sim):

@@ -1,13 +1,24 @@
 """EC2 Describe* as EC2 answers them: the overlay's lasting states written into
 moto's XML, filters on those states, and MaxResults/NextToken paging (moto
-ignores both and returns everything)."""
-import fnmatch
+ignores both and returns everything).
 
-from ec2xml import Doc, decode_token, encode_token
+moto renders every match for each page, so the later pages of a paged answer
+are cut from the first page's answer (kept for PAGES_KEPT seconds, for the same
+caller and the same parameters), with the overlay's states as they are now:
+a List of 10,000 volumes is one moto call, not twenty."""
+import bisect
+import copy
+import fnmatch
+import time
+
+from ec2xml import Doc, decode_token, encode_token, request_id
+from sigv4 import verify
+from simhttp import Response
 
 VOLUME_STATE_FILTERS = {"status", "attachment.status", "attachment.instance-id", "attachment.device",
                         "attachment.attach-time", "attachment.delete-on-termination"}
 SNAPSHOT_STATE_FILTERS = {"status", "progress"}
+PAGES_KEPT = 120.0
 
 
 class DescribeMixin:
@@ -23,6 +34,10 @@ class DescribeMixin:
                               1000, self._rewrite_snapshot, self._snapshot_values)
 
     def _describe(self, req, set_name, id_name, id_param, state_filters, page_max, rewrite, values):
+        kept = self._kept_page(req, set_name, id_name)
+        if kept is not None:
+            doc, items = kept
+            return self._page(req, None, doc, items, set_name, id_name, state_filters, page_max, rewrite, values)
         resp = self.forward(req)     # moto authenticates and validates first
         if resp.status != 200:
             return resp
@@ -58,6 +73,29 @@ class DescribeMixin:
         items, set_el = doc.items(set_name)
         if set_el is None:
             return resp
+        for child in list(set_el):
+            set_el.remove(child)
+        if max_results is not None or after is not None:
+            items.sort(key=lambda it: doc.text(it, id_name, ""))
+            if after is not None:
+                items = [it for it in items if doc.text(it, id_name, "") > after]
+            if max_results is not None and len(items) > min(int(max_results), page_max):
+                self._keep_pages(req, doc.serialise(), [doc.text(it, id_name, "") for it in items],
+                                 [copy.deepcopy(it) for it in items])
+        return self._page(req, resp, doc, items, set_name, id_name, state_filters, page_max, rewrite, values)
+
+    def _page(self, req, resp, doc, items, set_name, id_name, state_filters, page_max, rewrite, values):
+        """The answer (moto's `resp`, if it gave one): `doc` with its set emptied,
+        holding the first page of `items` (sorted by id when paged), with the
+        overlay's states and our filters."""
+        max_results = req.params.get("MaxResults")
+        ours = [f for f in req.filters() if f[0] in state_filters]
+        next_token = None
+        if max_results is not None:
+            size = min(int(max_results), page_max)
+            if len(items) > size:
+                items = items[:size]
+                next_token = encode_token(set_name, doc.text(items[-1], id_name))
         with self.lock:
             for item in items:
                 rewrite(doc, item)
@@ -65,24 +103,45 @@ class DescribeMixin:
             items = [it for it in items if all(
                 any(fnmatch.fnmatchcase(have, want) for have in values(doc, it, name) for want in wanted)
                 for name, wanted in ours)]
-        next_token = None
-        if max_results is not None or after is not None:
-            items.sort(key=lambda it: doc.text(it, id_name, ""))
-            if after is not None:
-                items = [it for it in items if doc.text(it, id_name, "") > after]
-            size = min(int(max_results), page_max) if max_results is not None else len(items)
-            if len(items) > size:
-                items = items[:size]
-                next_token = encode_token(set_name, doc.text(items[-1], id_name))
-        for child in list(set_el):
-            set_el.remove(child)
-        set_el.extend(items)
+        doc.items(set_name)[1].extend(items)
         old = doc.child(doc.root, "nextToken")
         if old is not None:
             doc.root.remove(old)
         if next_token:
             doc.set_text(doc.root, "nextToken", next_token)
-        return resp.with_body(doc.serialise())
+        if resp is not None:
+            return resp.with_body(doc.serialise())
+        return Response(200, [("Content-Type", "text/xml;charset=UTF-8"), ("Server", "AmazonEC2")], doc.serialise())
+
+    # ---- the later pages of a paged answer ------------------------------------------
+
+    def _keep_pages(self, req, skeleton, ids, items):
+        """Keeps a paged answer's items sorted by id (and its document, its set
+        empty) for the later pages of the same caller's same request."""
+        now = time.monotonic()
+        with self.lock:
+            for key in [k for k, kept in self.pages.items() if now - kept[0] > PAGES_KEPT]:
+                del self.pages[key]
+            self.pages[pages_key(req)] = (now, skeleton, ids, items)
+
+    def _kept_page(self, req, set_name, id_name):
+        """(document, the items after the token) for a later page of a kept answer,
+        if the request is signed by a key the proxy can check (else moto judges it)."""
+        after = decode_token(set_name, req.params.get("NextToken") or "")
+        if after is None:
+            return None
+        with self.lock:
+            kept = self.pages.get(pages_key(req))
+        if kept is None or time.monotonic() - kept[0] > PAGES_KEPT:
+            return None
+        if self.auth and verify(req, self.keys) is not True:
+            return None
+        _, skeleton, ids, items = kept
+        doc = Doc(skeleton)
+        doc.set_text(doc.root, "requestId", request_id())
+        start = bisect.bisect_right(ids, after)
+        size = int(req.params["MaxResults"])   # validated with the first page
+        return doc, [copy.deepcopy(it) for it in items[start:start + size + 1]]   # one more: is there a next?
 
     def _rewrite_volume(self, doc, item):
         vol = self.volumes.get(doc.text(item, "volumeId"))
@@ -120,3 +179,10 @@ class DescribeMixin:
 
     def _snapshot_values(self, doc, item, name):
         return [doc.text(item, name, "")]
+
+
+def pages_key(req):
+    """Who asks (the access key) and what, but for the page."""
+    auth = req.header("Authorization") or ""
+    caller = auth.split("Credential=", 1)[-1].split("/", 1)[0] if "Credential=" in auth else ""
+    return caller, req.region, tuple(sorted((k, v) for k, v in req.params.items() if k != "NextToken"))

@@ -76,6 +76,7 @@ class Ec2Rules(DescribeMixin):
         self.busy_if_mounted = True
         self.lock = threading.RLock()
         self.volumes, self.snapshots, self.tokens = {}, {}, {}
+        self.pages = {}   # kept paged answers (ec2describe)
         self.handlers = {
             "CreateVolume": self.create_volume, "AttachVolume": self.attach_volume,
             "DetachVolume": self.detach_volume, "DeleteVolume": self.delete_volume,
@@ -92,7 +93,7 @@ class Ec2Rules(DescribeMixin):
 
     def reset(self):
         with self.lock:
-            self.volumes, self.snapshots, self.tokens = {}, {}, {}
+            self.volumes, self.snapshots, self.tokens, self.pages = {}, {}, {}, {}
 
     # ---- answers the proxy gives itself ---------------------------------------------
 

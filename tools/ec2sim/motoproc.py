@@ -9,10 +9,10 @@ import ctypes
 import http.client
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
+import sys
 import threading
 import time
 import urllib.parse
@@ -69,9 +69,6 @@ class MotoServer:
 
     def start(self, timeout=30):
         if self.url is None:
-            exe = shutil.which("moto_server")
-            if exe is None:
-                raise RuntimeError("moto_server not found: pip install 'moto[server]'")
             port = free_port()
             env = dict(os.environ, MOTO_EC2_LOAD_DEFAULT_AMIS="false")
             if self.auth:
@@ -79,7 +76,8 @@ class MotoServer:
             else:
                 env.pop("INITIAL_NO_AUTH_ACTION_COUNT", None)
             log = open(self.log_path or os.devnull, "ab")
-            self.proc = subprocess.Popen([exe, "-H", "127.0.0.1", "-p", str(port)], env=env,
+            server = os.path.join(os.path.dirname(os.path.abspath(__file__)), "motoserver.py")
+            self.proc = subprocess.Popen([sys.executable, server, "-H", "127.0.0.1", "-p", str(port)], env=env,
                                          stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                          preexec_fn=_die_with_parent)
             log.close()
