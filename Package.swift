@@ -34,7 +34,7 @@ let package = Package(
             ],
             path: "Sources/Proto"
         ),
-        // Loop-device ioctls, unix-socket binding, syncfs and libblkid probing, which Glibc does not expose to Swift.
+        // Loop-device ioctls, unix-socket binding, syncfs, libblkid probing and malloc_trim, which Glibc does not expose to Swift.
         .target(name: "CLinux", path: "Sources/CLinux", linkerSettings: [.linkedLibrary("blkid")]),
         // What the executables share: socket ownership, logging, settings.
         .target(
@@ -89,7 +89,7 @@ let package = Package(
         .target(
             name: "CloudstorAWSProvider",
             dependencies: [
-                "CloudstorAWS", "CloudstorService",
+                "CloudstorAWS", "CloudstorService", "CLinux",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],

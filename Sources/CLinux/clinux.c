@@ -6,6 +6,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <linux/loop.h>
 #include <stdio.h>
 #include <string.h>
@@ -186,4 +187,8 @@ int clinux_syncfs(const char *path) {
     int err = errno;
     close(fd);
     return rc == 0 ? 0 : -err;
+}
+
+void clinux_trim_heap(void) {
+    malloc_trim(0);
 }

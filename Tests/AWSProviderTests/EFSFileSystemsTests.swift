@@ -24,7 +24,7 @@ import Testing
         func makeFilesystem(device: String) async throws(CloudstorError) {}
         func mount(device: String, at path: String) async throws(CloudstorError) {}
         func unmount(_ path: String) async throws(CloudstorError) {}
-        func isMounted(_ path: String) throws(CloudstorError) -> Bool { mounted.withLock { $0.contains(path) } }
+        func mountPoints() throws(CloudstorError) -> Set<String> { mounted.withLock { $0 } }
         func frozen<T: Sendable>(_ path: String, _ body: () async throws(CloudstorError) -> T) async throws(CloudstorError) -> T { try await body() }
         func mountNFS(_ source: String, at path: String, options: String) async throws(CloudstorError) {
             if let failure { throw CloudstorError(.failedPrecondition, failure) }

@@ -51,8 +51,8 @@ final class FakeHost: NodeHost {
         }
     }
 
-    func isMounted(_ path: String) throws(CloudstorError) -> Bool {
-        state.withLock { $0.mounts[path] != nil }
+    func mountPoints() throws(CloudstorError) -> Set<String> {
+        state.withLock { Set($0.mounts.keys) }
     }
 
     func mountNFS(_ source: String, at path: String, options: String) async throws(CloudstorError) {

@@ -6,6 +6,8 @@
     move, cross-zone move, 100 Gets, List of 1,000 volumes;
   * the wall time of a same-zone and a cross-zone move beside the simulator delays
     that move has to wait for, and the overhead Cloudstor adds above them.
+  * scale: the stack at 100, 1,000 and 10,000 volumes (CLOUDSTOR_BENCH_SCALE=100,1000
+    to stop sooner): a restarted daemon's start-up, first List, List and Get p50, RSS.
 
 One ec2sim (moto behind it, SigV4 enforced) with fixed delays, three simulated EC2
 instances (A and B in us-east-1a, C in us-east-1b), one cloudstord per instance
@@ -38,6 +40,7 @@ ZONE_A, ZONE_C = "us-east-1a", "us-east-1b"
 OPTIONS = {"size": "1"}                      # ebstype defaults to standard
 TAGGED_OPTIONS = "ebstype=standard,size=1"   # as the daemon writes CloudstorOptions
 MANY = 1000
+SCALE = [int(n) for n in os.environ.get("CLOUDSTOR_BENCH_SCALE", "100,1000,10000").split(",")]
 
 
 def parse_args():
@@ -209,6 +212,55 @@ def machine():
     return f"{uname_m}, {os.cpu_count()} cores, {model}"
 
 
+def many_rows(names, rows, counter, restart, ready_after):
+    """EC2 calls of 100 Gets and of Lists with the stack at 1,000 volumes."""
+    # 100 Gets of existing names on a fresh daemon (B restarted: nothing cached)
+    b, start_b = restart("B")
+    for i in range(100):
+        name = names[i * (MANY // 100)]
+        if b.get(name).name != name:
+            raise AssertionError(f"Get {name} answered another volume")
+    rows.append(("100 Gets", "100 distinct names, on B just restarted", counter.take()))
+    rows.append(("  its start-up", f"B restarted, until it serves ({ready_after['B']:.1f} s)", start_b))
+
+    # List of 1,000 on a fresh daemon (A restarted)
+    a, start_a = restart("A")
+    t0 = time.monotonic()
+    listed = a.list()
+    list_calls = counter.take()
+    if sorted(v.name for v in listed) != names:
+        raise AssertionError(f"List answered {len(listed)} volumes, wanted the {MANY}")
+    rows.append((f"List of {MANY:,}", "first List, on A just restarted", list_calls))
+    rows.append(("  its start-up", f"A restarted, until it serves ({ready_after['A']:.1f} s)", start_a))
+    # the same List once A's cache is past its lifetime (30 s): the List's own cost
+    time.sleep(max(0.0, 31.0 - (time.monotonic() - t0)))
+    counter.reset()
+    if len(a.list()) != MANY:
+        raise AssertionError(f"a List no longer answers the {MANY} volumes")
+    rows.append(("  a later List", "on A, its cache older than its 30 s lifetime", counter.take()))
+
+
+def timed(call):
+    t0 = time.monotonic()
+    call()
+    return time.monotonic() - t0
+
+
+def median(xs):
+    return sorted(xs)[len(xs) // 2]
+
+
+def rss_mib(pid):
+    """(resident, of it anonymous, of it file pages) in MiB."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile"):
+                fields[key] = int(value.split()[0]) / 1024
+    return fields["VmRSS"], fields["RssAnon"], fields["RssFile"]
+
+
 def run(sim, work, out, nodes, clients):
     """The whole bench; fills `nodes` and `clients` (label → …) as it starts them, so
     that the caller can stop them whatever happens."""
@@ -271,10 +323,11 @@ def run(sim, work, out, nodes, clients):
     c.remove("v")
     settle(sim, lambda s: new_id not in s["volumes"] and not s["snapshots"], "v to be removed")
 
-    # 1,000 volumes made straight at the simulator, tagged as the daemon tags them
+    # The stack grows to 100, 1,000 and 10,000 volumes, made straight at the simulator
+    # and tagged as the daemon tags them.
     tags = [{"Key": "StackID", "Value": stack_hash(STACK)}, {"Key": "CloudstorGeneration", "Value": "1"},
             {"Key": "CloudstorBacking", "Value": "relocatable"}, {"Key": "CloudstorOptions", "Value": TAGGED_OPTIONS}]
-    names = [f"m{i:04d}" for i in range(MANY)]
+    names = []
 
     def make(chunk):
         client = sim.client("ec2", attempts=5)
@@ -282,10 +335,14 @@ def run(sim, work, out, nodes, clients):
             client.create_volume(Size=1, VolumeType="standard", AvailabilityZone=ZONE_A,
                                  TagSpecifications=[{"ResourceType": "volume",
                                                      "Tags": [{"Key": "CloudstorVolume", "Value": name}, *tags]}])
-    with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        list(pool.map(make, [names[i::8] for i in range(8)]))
-    settle(sim, lambda s: sum(v["state"] == "available" for v in s["volumes"].values()) >= MANY,
-           "the 1,000 volumes to be available", timeout=120)
+
+    def grow(count):
+        more = [f"m{i:05d}" for i in range(len(names), count)]
+        with concurrent.futures.ThreadPoolExecutor(8) as pool:
+            list(pool.map(make, [more[i::8] for i in range(8)]))
+        names.extend(more)
+        settle(sim, lambda s: sum(v["state"] == "available" for v in s["volumes"].values()) >= count,
+               f"the {count:,} volumes to be available", timeout=600)
 
     # A fresh daemon: its socket accepts connections at once, but it answers only
     # once its start-up (restoring the last run's mounts, which lists the stack)
@@ -302,33 +359,27 @@ def run(sim, work, out, nodes, clients):
         ready_after[label] = time.monotonic() - t0
         return clients[label], counter.take()
 
-    # 100 Gets of existing names on a fresh daemon (B restarted: nothing cached)
-    b, start_b = restart("B")
-    for i in range(100):
-        name = names[i * (MANY // 100)]
-        if b.get(name).name != name:
-            raise AssertionError(f"Get {name} answered another volume")
-    rows.append(("100 Gets", "100 distinct names, on B just restarted", counter.take()))
-    rows.append(("  its start-up", f"B restarted, until it serves ({ready_after['B']:.1f} s)", start_b))
+    def measure(count):
+        """A restarted, then: its start-up, first List, List and Get p50 and idle RSS."""
+        a, start_calls = restart("A")
+        t0 = time.monotonic()
+        listed = a.list()
+        first = time.monotonic() - t0
+        list_calls = counter.take()
+        if sorted(v.name for v in listed) != names:
+            raise AssertionError(f"List answered {len(listed)} volumes, wanted the {count:,}")
+        lists = [timed(a.list) for _ in range(11)]
+        gets = [timed(lambda n=names[i * count // 200]: a.get(n)) for i in range(200)]
+        return {"count": count, "start": ready_after["A"], "start_calls": sum(start_calls.values()),
+                "first": first, "list_calls": sum(list_calls.values()), "list": median(lists),
+                "get": median(gets), "rss": rss_mib(nodes["A"].proc.pid)}
 
-    # List of 1,000 on a fresh daemon (A restarted)
-    a, start_a = restart("A")
-    t0 = time.monotonic()
-    listed = a.list()
-    t_list = time.monotonic() - t0
-    list_calls = counter.take()
-    if sorted(v.name for v in listed) != names:
-        raise AssertionError(f"List answered {len(listed)} volumes, wanted the {MANY}")
-    rows.append((f"List of {MANY:,}", "first List, on A just restarted", list_calls))
-    rows.append(("  its start-up", f"A restarted, until it serves ({ready_after['A']:.1f} s)", start_a))
-    # the same List once A's cache is past its lifetime (30 s): the List's own cost
-    time.sleep(max(0.0, 31.0 - (time.monotonic() - t0)))
-    counter.reset()
-    t1 = time.monotonic()
-    if len(a.list()) != MANY:
-        raise AssertionError(f"a List no longer answers the {MANY} volumes")
-    t_stale = time.monotonic() - t1
-    rows.append(("  a later List", "on A, its cache older than its 30 s lifetime", counter.take()))
+    scale = []
+    for count in SCALE:
+        grow(count)
+        if count == MANY:
+            many_rows(names, rows, counter, restart, ready_after)
+        scale.append(measure(count))
 
     # ---- report ----
     out.append(f"machine: {machine()}")
@@ -368,11 +419,21 @@ def run(sim, work, out, nodes, clients):
         note = f" ({len(retries)} retryable answers)" if retries else ""
         out.append(f"| {label:<{w1}} | {took:>6.2f} s | {waits:<{w3}} | {took - wait:>+6.2f} s{note}")
     out.append("")
-    out.append(f"With {MANY:,} volumes in the stack a restarted daemon served after "
-               f"{ready_after['B']:.1f} s (B) and {ready_after['A']:.1f} s (A); "
-               f"its first List then answered in {t_list:.2f} s, a later one (cache refilled) in {t_stale:.1f} s.")
     out.append("The daemons detach at the last Unmount (--detach-delay 0), so the old node's Unmount "
                "waits for the detach and the new node's Mount finds the volume available.")
+    out.append("")
+    out.append("Scale: the stack at each size, A restarted; start-up until it serves, its first List (EC2 calls "
+               "counted), then 11 Lists and 200 Gets of distinct names (p50), and A's idle RSS")
+    out.append("")
+    out.append("| volumes | start-up s | EC2 calls | first List s | EC2 calls | List p50 ms | × first "
+               "| Get p50 ms | × first | RSS MiB | anonymous | file |")
+    out.append("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    base = scale[0]
+    for r in scale:
+        rss, anon, file = r["rss"]
+        out.append(f"| {r['count']:,} | {r['start']:.2f} | {r['start_calls']} | {r['first']:.2f} | {r['list_calls']} "
+                   f"| {r['list'] * 1000:.1f} | {r['list'] / base['list']:.1f}× | {r['get'] * 1000:.3f} "
+                   f"| {r['get'] / base['get']:.2f}× | {rss:.1f} | {anon:.1f} | {file:.1f} |")
 
 
 def mounts_under(prefix):
@@ -405,11 +466,6 @@ def main():
             print(f"--- cloudstord {label} log (tail) ---\n{text}", file=sys.stderr)
         sys.exit(1)
     print("\n".join(out))
-
-
-def mounts_under(prefix):
-    with open("/proc/self/mounts") as f:
-        return [line.split()[1] for line in f if line.split()[1].startswith(prefix)]
 
 
 def cleanup(sim, work, nodes, clients):

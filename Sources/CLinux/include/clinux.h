@@ -39,4 +39,8 @@ int clinux_probe_signature(const char *device, char *type, size_t typelen);
  * syncfs(2) does. Returns 0 or -errno. */
 int clinux_syncfs(const char *path);
 
+/* Gives the heap's free memory back to the kernel (malloc_trim(0)): after a
+ * large transient allocation, idle memory is then what is in use. */
+void clinux_trim_heap(void);
+
 #endif

@@ -133,11 +133,11 @@ public struct LinuxHost: NodeHost {
         rmdir(path)
     }
 
-    public func isMounted(_ path: String) throws(CloudstorError) -> Bool {
+    public func mountPoints() throws(CloudstorError) -> Set<String> {
         guard let table = Self.procFile("/proc/self/mountinfo") else {
             throw CloudstorError(.internalError, "cannot read /proc/self/mountinfo")
         }
-        return MountTable(mountinfo: table).mountPoints.contains(path)
+        return MountTable(mountinfo: table).mountPoints
     }
 
     public func frozen<T: Sendable>(_ path: String, _ body: () async throws(CloudstorError) -> T) async throws(CloudstorError) -> T {

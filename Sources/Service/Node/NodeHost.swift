@@ -18,8 +18,15 @@ public protocol NodeHost: Sendable {
     /// Mounts an NFS export (`server:/path`) at path with these mount options,
     /// making the mount point; the error says what mount(8) said.
     func mountNFS(_ source: String, at path: String, options: String) async throws(CloudstorError)
-    /// Whether a filesystem is mounted exactly at path.
-    func isMounted(_ path: String) throws(CloudstorError) -> Bool
+    /// Where filesystems are mounted now (read once for many paths).
+    func mountPoints() throws(CloudstorError) -> Set<String>
     /// Freezes the filesystem at path for the duration of body (a snapshot's start).
     func frozen<T: Sendable>(_ path: String, _ body: () async throws(CloudstorError) -> T) async throws(CloudstorError) -> T
+}
+
+extension NodeHost {
+    /// Whether a filesystem is mounted exactly at path.
+    public func isMounted(_ path: String) throws(CloudstorError) -> Bool {
+        try mountPoints().contains(path)
+    }
 }

@@ -75,8 +75,10 @@ extension VolumeManager {
         let held = ledger.holdCounts()
         let recorded = await shared?.reconcile(held: Set(held.filter { $0.value > 0 }.keys)) ?? []
         let records: [VolumeRecord]
+        let mounted: Set<String>
         do {
             records = try await allRecords()
+            mounted = try host.mountPoints()
         } catch {
             logger.error("cannot list volumes to restore them", metadata: ["error": "\(error)"])
             return
@@ -94,7 +96,7 @@ extension VolumeManager {
                             logger.error("a held volume is in another zone", metadata: ["volume": "\(record.name)"])
                         }
                     case (.relocatable, false):
-                        try await host.unmount(mountpoint(of: record))
+                        if mounted.contains(mountpoint(of: record)) { try await host.unmount(mountpoint(of: record)) }
                         if let attachment = try await block.describe(id: record.cloudID, fresh: false)?.attachment, attachment.node == node {
                             try await block.setHeld(id: record.cloudID, false)
                             try await block.detach(id: record.cloudID, from: node, force: false)
