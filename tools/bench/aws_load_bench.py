@@ -50,15 +50,17 @@ from aws_nodes import AWSNode, ec2_calls  # noqa: E402
 from benchstubs import volume_stubs  # noqa: E402
 
 
-def mount_retrying(stub, v, name, mount_id, deadline=600):
-    """Mount, retried on UNAVAILABLE as Docker retries it."""
+def retrying(call, refused, deadline=600):
+    """call(), again on UNAVAILABLE ("try again shortly": Docker retries a Mount,
+    an operator an Unmount); each such answer counted in refused."""
     start = time.monotonic()
     while True:
         try:
-            return stub.Mount(v.MountRequest(name=name, id=mount_id), timeout=300).mountpoint
+            return call()
         except grpc.RpcError as e:
             if e.code() != grpc.StatusCode.UNAVAILABLE or time.monotonic() - start > deadline:
                 raise
+            refused.append(e.details())
             time.sleep(0.5)
 
 
@@ -83,7 +85,10 @@ def run(extra_args):
         owner.update({f"load{i:03d}": labels[i % 3] for i in range(VOLUMES)})
         mounted += [n for label in labels for n in [x for x, o in owner.items() if o == label][:MOUNTS_PER_NODE]]
 
+        refused = []
+
         def phase(name, operations, work_items):
+            refused.clear()
             sim.admin("DELETE", "stats")
             t0 = time.monotonic()
             with concurrent.futures.ThreadPoolExecutor(len(work_items)) as pool:
@@ -92,19 +97,21 @@ def run(extra_args):
             took = time.monotonic() - t0
             stats = sim.stats()
             rows.append((name, operations, took, collections.Counter(ec2_calls(stats)),
-                         sum(stats["throttled"].values())))
+                         sum(stats["throttled"].values()), len(refused)))
 
         phase(f"create {VOLUMES}", VOLUMES, [
             (lambda n=n: stubs[owner[n]].Create(v.CreateRequest(name=n, options={"size": "1"}), timeout=600))
             for n in owner])
         phase(f"mount {len(mounted)} (25 a node)", len(mounted), [
-            (lambda n=n: mount_retrying(stubs[owner[n]], v, n, "load")) for n in mounted])
+            (lambda n=n: retrying(lambda: stubs[owner[n]].Mount(v.MountRequest(name=n, id="load"), timeout=300), refused))
+            for n in mounted])
         for n in mounted:
             point = stubs[owner[n]].Get(v.GetRequest(name=n), timeout=60).volume.status.mountpoint
             if not os.path.ismount(point):
                 raise AssertionError(f"{n}: {point} is not mounted after its Mount")
         phase(f"unmount {len(mounted)}", len(mounted), [
-            (lambda n=n: stubs[owner[n]].Unmount(v.UnmountRequest(name=n, id="load"), timeout=600)) for n in mounted])
+            (lambda n=n: retrying(lambda: stubs[owner[n]].Unmount(v.UnmountRequest(name=n, id="load"), timeout=300), refused))
+            for n in mounted])
         phase(f"remove {VOLUMES}", VOLUMES, [
             (lambda n=n: stubs[owner[n]].Remove(v.RemoveRequest(name=n), timeout=600)) for n in owner])
         left = [x for x in stubs["A"].List(v.ListRequest(), timeout=120).volumes]
@@ -143,13 +150,14 @@ def main():
           f"others 200 + 5/s), every state {ARGS.delay:g} s; machine: {platform.machine()}, {os.cpu_count()} cores")
     for title, rows in results:
         print(f"\n{title}\n")
-        print("| phase (all at once) | took s | EC2 calls | per operation | calls/s | throttled | by action |")
-        print("| --- | ---: | ---: | ---: | ---: | ---: | --- |")
-        for name, operations, took, calls, throttled in rows:
+        print("| phase (all at once) | took s | EC2 calls | per operation | calls/s | throttled | UNAVAILABLE answers, retried "
+              "| by action |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |")
+        for name, operations, took, calls, throttled, unavailable in rows:
             total = sum(calls.values())
             by_action = ", ".join(f"{a} {n}" for a, n in sorted(calls.items(), key=lambda kv: (-kv[1], kv[0])))
             print(f"| {name} | {took:.1f} | {total} | {total / operations:.2f} | {total / took:.1f} | {throttled} | "
-                  f"{by_action} |")
+                  f"{unavailable} | {by_action} |")
 
 if __name__ == "__main__":
     main()
