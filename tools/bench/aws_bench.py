@@ -22,7 +22,6 @@ import argparse
 import collections
 import concurrent.futures
 import hashlib
-import importlib.resources
 import os
 import platform
 import secrets
@@ -61,10 +60,10 @@ os.environ["CLOUDSTOR_BIN"] = ARGS.bin   # read by tests/conftest.py when aws_no
 sys.path.insert(0, TESTS)
 
 import grpc  # noqa: E402
-from grpc_tools import protoc  # noqa: E402
 
 from aws_fixtures import Sim, loops_backed_by, wait_for  # noqa: E402
 from aws_nodes import AWSNode, ec2_calls  # noqa: E402
+from benchstubs import rss_mib, volume_stubs  # noqa: E402
 
 
 def stack_hash(stack):
@@ -88,18 +87,8 @@ class Node(AWSNode):
 
 def load_stubs():
     """volume_pb2, volume_pb2_grpc generated from proto/ into a directory removed at once."""
-    well_known = str(importlib.resources.files("grpc_tools") / "_proto")
     with tempfile.TemporaryDirectory(prefix="csbench-pb-") as out:
-        rc = protoc.main(["protoc", f"-I{os.path.join(ROOT, 'proto')}", f"-I{well_known}",
-                          f"--python_out={out}", f"--grpc_python_out={out}", "cloudstor/v1/volume.proto"])
-        if rc != 0:
-            raise RuntimeError("protoc failed on proto/cloudstor/v1/volume.proto")
-        sys.path.insert(0, out)
-        try:
-            from cloudstor.v1 import volume_pb2, volume_pb2_grpc
-        finally:
-            sys.path.remove(out)
-    return volume_pb2, volume_pb2_grpc
+        return volume_stubs(out)
 
 
 PB, PBG = load_stubs()
@@ -248,17 +237,6 @@ def timed(call):
 
 def median(xs):
     return sorted(xs)[len(xs) // 2]
-
-
-def rss_mib(pid):
-    """(resident, of it anonymous, of it file pages) in MiB."""
-    fields = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, value = line.partition(":")
-            if key in ("VmRSS", "RssAnon", "RssFile"):
-                fields[key] = int(value.split()[0]) / 1024
-    return fields["VmRSS"], fields["RssAnon"], fields["RssFile"]
 
 
 def run(sim, work, out, nodes, clients):

@@ -1,5 +1,6 @@
 """What the Python benches share: Python stubs of cloudstor.v1 generated from
-proto/ (grpcio-tools), and waiting for a process to listen on a unix socket."""
+proto/ (grpcio-tools), waiting for a process to listen on a unix socket, and a
+process's resident memory."""
 import importlib.resources
 import os
 import socket
@@ -35,3 +36,14 @@ def wait_for_socket(path, proc, what, timeout=60.0, interval=0.05):
         except OSError:
             time.sleep(interval)
     sys.exit(f"{what} did not listen on {path}")
+
+
+def rss_mib(pid):
+    """(resident, of it anonymous memory, of it file pages: the binary's own code) in MiB."""
+    fields = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "RssAnon", "RssFile"):
+                fields[key] = int(value.split()[0]) / 1024
+    return fields["VmRSS"], fields["RssAnon"], fields["RssFile"]

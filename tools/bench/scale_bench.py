@@ -22,7 +22,7 @@ import time
 
 import grpc
 
-from benchstubs import volume_stubs, wait_for_socket
+from benchstubs import rss_mib, volume_stubs, wait_for_socket
 
 
 class Daemon:
@@ -45,14 +45,7 @@ class Daemon:
                 sys.exit(f"cloudstord exited with {self.proc.returncode} when stopped")
 
     def rss_mib(self):
-        """(resident, of it anonymous memory, of it file pages: the binary's own code) in MiB."""
-        fields = {}
-        with open(f"/proc/{self.proc.pid}/status") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key in ("VmRSS", "RssAnon", "RssFile"):
-                    fields[key] = int(value.split()[0]) / 1024
-        return fields["VmRSS"], fields["RssAnon"], fields["RssFile"]
+        return rss_mib(self.proc.pid)
 
 
 def p50(call, n, warmup=3):
