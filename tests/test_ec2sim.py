@@ -336,7 +336,6 @@ def test_describe_volumes_pages_as_ec2_does(ec2sim):
         assert code_of(e) == code
 
 
-
 def test_later_pages_are_cut_from_the_first_with_the_states_of_now(ec2sim):
     ec2 = ec2sim.client()
     key, _ = ec2sim.credentials()

@@ -104,11 +104,14 @@ actor EBSVolumeCache {
         switch result {
         case .success(let volumes):
             var grouped: [String: [EC2Volume]] = [:]
+            var names: [String: String] = [:]
             for volume in volumes {
-                if let name = volume.tags[EBSTags.volume] { grouped[name, default: []].append(volume) }
+                guard let name = volume.tags[EBSTags.volume] else { continue }
+                grouped[name, default: []].append(volume)
+                names[volume.volumeID] = name
             }
             byName = grouped
-            nameByID = Dictionary(volumes.compactMap { v in v.tags[EBSTags.volume].map { (v.volumeID, $0) } }) { _, last in last }
+            nameByID = names
             filledAt = .now
             missing = [:]
             // The pages' XML is gone; without this the heap keeps its peak

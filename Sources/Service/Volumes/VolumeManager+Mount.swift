@@ -96,7 +96,8 @@ extension VolumeManager {
                             logger.error("a held volume is in another zone", metadata: ["volume": "\(record.name)"])
                         }
                     case (.relocatable, false):
-                        if mounted.contains(mountpoint(of: record)) { try await host.unmount(mountpoint(of: record)) }
+                        let path = mountpoint(of: record)
+                        if mounted.contains(path) { try await host.unmount(path) }
                         if let attachment = try await block.describe(id: record.cloudID, fresh: false)?.attachment, attachment.node == node {
                             try await block.setHeld(id: record.cloudID, false)
                             try await block.detach(id: record.cloudID, from: node, force: false)
