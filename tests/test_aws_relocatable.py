@@ -566,6 +566,33 @@ def test_attachments_beyond_the_limit_are_refused_clearly(ec2sim, aws_nodes):
     a.unmount("first", "m1")
 
 
+def test_at_the_limit_a_mount_detaches_an_unheld_volume_early_never_a_held_one(ec2sim, aws_nodes):
+    """With --max-attachments 2 and a long detach delay, volumes unmounted but
+    still attached make room for new Mounts (the first unmounted goes first);
+    volumes that are held never do, and the Mount is refused."""
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a", detach_delay=120, extra_args=["--max-attachments", "2"])
+    names = ["one", "two", "three", "four"]
+    for name in names:
+        a.create(name, **GP2)
+    ids = dict(zip(names, (status_field(a.inspect(name), "cloud_id") for name in names)))
+    for name in ("one", "two"):
+        a.mount(name, "m")
+    for name in ("one", "two"):
+        a.unmount(name, "m")
+    attached = lambda name: [x["InstanceId"] for x in describe_volume(ec2, ids[name])["Attachments"]]  # noqa: E731
+    assert attached("one") == attached("two") == [a.instance_id], "the detaches were not delayed"
+    a.mount("three", "m")
+    assert (attached("one"), attached("two"), attached("three")) == ([], [a.instance_id], [a.instance_id])
+    a.mount("four", "m")
+    assert (attached("two"), attached("four")) == ([], [a.instance_id])
+    r = a.ctl("volume", "mount", "one", "--id", "m", check=False)
+    assert r.returncode == CONFLICT and "--max-attachments 2" in r.stderr, (r.returncode, r.stderr)
+    assert attached("one") == [] and status_field(a.inspect("three"), "state") == MOUNTED
+    for name in ("three", "four"):
+        a.unmount(name, "m")
+
+
 def test_mounts_at_once_on_one_node_take_distinct_devices_and_share_their_polls(ec2sim, aws_nodes):
     """Eight Mounts at once on one instance: each volume gets its own device name
     (none is refused for a name another Mount took meanwhile), all are mounted, and
@@ -593,15 +620,42 @@ def test_mounts_at_once_on_one_node_take_distinct_devices_and_share_their_polls(
     assert calls.get("DescribeVolumes", 0) <= 2 * len(names) + 4, calls
     for name in names:
         a.unmount(name, "m")
-    # A ninth would be over the limit, counted with the eight attached.
+    # A ninth takes the place of the one left unheld (detached at once if its delay
+    # has not passed); then the eight held are the limit.
     a.create("ninth", **GP2)
     for name in names[:7]:
         a.mount(name, "again")
     r = a.ctl("volume", "mount", "ninth", "--id", "m", check=False)
     assert r.returncode == OK, r.stderr
-    wait_for(lambda: describe_volume(ec2, ids[7])["Attachments"] == [], 30, what=f"{names[7]} detached after its delay")
+    assert describe_volume(ec2, ids[7])["Attachments"] == [], f"{names[7]} still attached"
     r = a.ctl("volume", "mount", names[7], "--id", "m", check=False)
     assert r.returncode == CONFLICT and "--max-attachments 8" in r.stderr, (r.returncode, r.stderr)
     for name in names[:7]:
         a.unmount(name, "again")
     a.unmount("ninth", "m")
+
+
+def test_a_stop_with_detaches_due_is_prompt_and_the_next_start_detaches_them(ec2sim, aws_nodes):
+    """SIGTERM while six detaches are due (each takes seconds on EBS): the daemon
+    finishes the one it started, leaves the rest, and exits 0 inside its grace
+    period; started again, it detaches them (nothing holds them)."""
+    ec2sim.config(delay=3.0)
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a", detach_delay=0.5)
+    names = [f"due{i}" for i in range(6)]
+    for name in names:
+        a.create(name, **GP2)
+    ids = [status_field(a.inspect(name), "cloud_id") for name in names]
+    wait_for(lambda: all(describe_volume(ec2, i)["State"] == "available" for i in ids), 30, what="volumes available")
+    with concurrent.futures.ThreadPoolExecutor(len(names)) as pool:
+        list(pool.map(lambda name: a.mount(name, "m"), names))
+    for name in names:
+        a.unmount(name, "m")
+    wait_for(lambda: "detaching after the delay" in a.logtext(), 10, what="the first detach started")
+    # Six in a row would take 18 s or more, beyond the daemon's 10 s grace.
+    assert a.stop() == 0, a.logtext()
+    assert "detaches left to the next start" in a.logtext(), a.logtext()
+    assert any(describe_volume(ec2, i)["Attachments"] for i in ids), "all were detached before the stop"
+    a.start()
+    wait_for(lambda: all(describe_volume(ec2, i)["Attachments"] == [] for i in ids), 60,
+             what="every volume detached by the next start")

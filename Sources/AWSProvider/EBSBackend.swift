@@ -106,8 +106,7 @@ final class EBSBackend: MovableBlockBackend {
             switch pick {
             case .full(let attached):
                 throw CloudstorError(
-                    .failedPrecondition,
-                    "instance \(node) has \(attached) volumes attached, the most allowed (--max-attachments \(maxAttachments)); unmount some first")
+                    .failedPrecondition, "instance \(node) cannot attach \(id)", cause: AttachmentLimit(attached: attached, limit: maxAttachments))
             case .none: throw CloudstorError(.failedPrecondition, "no free device name on instance \(node) to attach \(id)")
             case .device(let picked): device = picked
             }

@@ -13,6 +13,13 @@ actor DetachQueue {
         due[name] = nil
     }
 
+    /// Takes the name due soonest other than `name`, to detach early.
+    func takeFirst(excluding name: String) -> String? {
+        guard let first = due.filter({ $0.key != name }).min(by: { $0.value < $1.value })?.key else { return nil }
+        due[first] = nil
+        return first
+    }
+
     /// Takes the names whose delay has passed.
     func takeDue() -> [String] {
         let now = ContinuousClock.now

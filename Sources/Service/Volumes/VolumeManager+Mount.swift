@@ -1,5 +1,6 @@
 import CloudstorSupport
 import Logging
+import ServiceLifecycle
 
 extension VolumeManager {
     private enum MountStep: Sendable {
@@ -17,22 +18,15 @@ extension VolumeManager {
         try Self.validateMountID(id)
         let started = ContinuousClock.now
         while true {
-            let step = try await locks.withLock(name) { () async throws(CloudstorError) -> MountStep in
-                // Asked afresh: another node may have moved or removed it since this one last looked.
-                let record = try await existing(name, fresh: true)
-                let path: String
-                switch record.backing {
-                case .shared:
-                    path = try await sharedBackend().hold(record)
-                case .relocatable:
-                    guard let mounted = try await mountBlock(record) else { return .move(record) }
-                    path = mounted
-                }
-                await detaches.cancel(name)
-                let total = try ledger.addHold(on: name, id: id)
-                logger.info(
-                    "mounted volume", metadata: ["volume": "\(name)", "id": "\(id)", "holds": "\(total)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
-                return .mounted(path)
+            let step: MountStep
+            do {
+                step = try await mountStep(name: name, id: id, started: started)
+            } catch {
+                // At the attachment limit: room is made by a volume that only waits out its detach delay.
+                guard error.cause is AttachmentLimit, let early = await detaches.takeFirst(excluding: name) else { throw error }
+                logger.info("at the attachment limit: detaching an unheld volume early", metadata: ["volume": "\(name)", "detaching": "\(early)"])
+                await detachUnheld(early)
+                continue
             }
             switch step {
             case .mounted(let path):
@@ -43,6 +37,27 @@ extension VolumeManager {
                 }
                 try await relocator.move(record, wait: configuration.mountWait)
             }
+        }
+    }
+
+    /// One try at a Mount, under the volume's lock.
+    private func mountStep(name: String, id: String, started: ContinuousClock.Instant) async throws(CloudstorError) -> MountStep {
+        try await locks.withLock(name) { () async throws(CloudstorError) -> MountStep in
+            // Asked afresh: another node may have moved or removed it since this one last looked.
+            let record = try await existing(name, fresh: true)
+            let path: String
+            switch record.backing {
+            case .shared:
+                path = try await sharedBackend().hold(record)
+            case .relocatable:
+                guard let mounted = try await mountBlock(record) else { return .move(record) }
+                path = mounted
+            }
+            await detaches.cancel(name)
+            let total = try ledger.addHold(on: name, id: id)
+            logger.info(
+                "mounted volume", metadata: ["volume": "\(name)", "id": "\(id)", "holds": "\(total)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
+            return .mounted(path)
         }
     }
 
@@ -70,7 +85,8 @@ extension VolumeManager {
 
     /// Brings the node in line with its ledger after a restart or a crash: held
     /// volumes are mounted again, unheld relocatable ones attached here are
-    /// unmounted and detached, and moves this node had in flight go on.
+    /// unmounted and detached (so a stop may leave detaches undone), and moves this
+    /// node had in flight go on.
     public func reconcile() async {
         let held = ledger.holdCounts()
         let recorded = await shared?.reconcile(held: Set(held.filter { $0.value > 0 }.keys)) ?? []
@@ -84,6 +100,11 @@ extension VolumeManager {
             return
         }
         for record in records {
+            // Stopping: what is left is the next start's, like the detaches that are due.
+            if Task.isShuttingDownGracefully {
+                logger.notice("stopping: the rest of the reconcile is left to the next start", metadata: ["volume": "\(record.name)"])
+                return
+            }
             do {
                 try await locks.withLock(record.name) { () async throws(CloudstorError) in
                     switch (record.backing, held[record.name, default: 0] > 0) {
@@ -127,17 +148,29 @@ extension VolumeManager {
     }
 
     /// Detaches the volumes whose detach delay has passed, unless mounted again.
+    /// Once the daemon is stopping it starts no more (each takes seconds on EBS, and
+    /// a stop has a deadline): the next start's reconcile detaches what is left.
     func detachDue() async {
-        for name in await detaches.takeDue() {
-            do {
-                try await locks.withLock(name) { () async throws(CloudstorError) in
-                    guard ledger.holdCount(name) == 0, let record = try await store.volume(named: name, fresh: false) else { return }
-                    logger.debug("detaching after the delay", metadata: ["volume": "\(name)"])
-                    try await block.detach(id: record.cloudID, from: node, force: false)
-                }
-            } catch {
-                logger.error("cannot detach", metadata: ["volume": "\(name)", "error": "\(error)"])
+        let due = await detaches.takeDue()
+        for (index, name) in due.enumerated() {
+            if Task.isShuttingDownGracefully {
+                logger.notice("stopping: detaches left to the next start", metadata: ["volumes": "\(due[index...].joined(separator: ","))"])
+                return
             }
+            await detachUnheld(name)
+        }
+    }
+
+    /// Detaches a volume taken off the detach queue, unless it was mounted again meanwhile.
+    private func detachUnheld(_ name: String) async {
+        do {
+            try await locks.withLock(name) { () async throws(CloudstorError) in
+                guard ledger.holdCount(name) == 0, let record = try await store.volume(named: name, fresh: false) else { return }
+                logger.debug("detaching after the delay", metadata: ["volume": "\(name)"])
+                try await block.detach(id: record.cloudID, from: node, force: false)
+            }
+        } catch {
+            logger.error("cannot detach", metadata: ["volume": "\(name)", "error": "\(error)"])
         }
     }
 

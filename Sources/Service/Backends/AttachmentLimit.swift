@@ -1,0 +1,16 @@
+/// The cause of a refused attach when the node has as many volumes attached as it
+/// may. The manager answers it by detaching, early, a volume that nothing holds
+/// and that only waits out its detach delay; if there is none, the Mount fails.
+public struct AttachmentLimit: Error, CustomStringConvertible, Sendable {
+    public var attached: Int
+    public var limit: Int
+
+    public init(attached: Int, limit: Int) {
+        self.attached = attached
+        self.limit = limit
+    }
+
+    public var description: String {
+        "it has \(attached) volumes attached, the most allowed (--max-attachments \(limit)); unmount some first"
+    }
+}
