@@ -152,6 +152,31 @@ def test_mount_elsewhere_takes_an_unheld_volume_without_waiting_for_the_detach_d
     b.unmount("idle", "b1")
 
 
+def test_an_unmount_whose_cleanup_is_throttled_succeeds_and_the_cleanup_is_retried(ec2sim, aws_nodes):
+    """EC2 throttles every DeleteTags while A unmounts: the filesystem is unmounted,
+    so the Unmount succeeds and the hold goes (Docker never sends it again); the
+    holder mark and the detach are retried until EC2 answers, and then B mounts
+    the volume without waiting for A."""
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a", detach_delay=0.5)
+    b = aws_nodes("us-east-1a", takeover_wait=3)
+    a.create("tidy", **GP2)
+    point = a.mount("tidy", "a1")
+    digest = write_data(point, os.urandom(64 << 10))
+    vid = status_field(a.inspect("tidy"), "cloud_id")
+    throttle = ec2sim.fault(type="throttle", actions=["DeleteTags"])
+    a.unmount("tidy", "a1")
+    assert not os.path.ismount(point)
+    assert status_field(a.inspect("tidy"), "state") != MOUNTED
+    volume = describe_volume(ec2, vid)
+    assert tags_of(volume).get("CloudstorHolder") == a.instance_id, "the holder mark was cleared through the throttle"
+    ec2sim.admin("DELETE", f"faults/{throttle}")
+    wait_for(lambda: describe_volume(ec2, vid)["Attachments"] == [] and "CloudstorHolder" not in tags_of(describe_volume(ec2, vid)),
+             30, what="holder mark cleared and volume detached once EC2 answers")
+    assert data_digest(b.mount("tidy", "b1")) == digest
+    b.unmount("tidy", "b1")
+
+
 # ---- 3: never two writers ---------------------------------------------------------------------
 
 def test_mount_held_by_a_running_instance_is_refused_until_it_stops(ec2sim, aws_nodes):

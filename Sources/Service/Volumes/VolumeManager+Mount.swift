@@ -161,16 +161,22 @@ extension VolumeManager {
         }
     }
 
-    /// Detaches a volume taken off the detach queue, unless it was mounted again meanwhile.
+    /// Detaches a volume taken off the detach queue, unless it was mounted again
+    /// meanwhile, clearing first a holder mark its Unmount could not; one that fails
+    /// goes back on the queue.
     private func detachUnheld(_ name: String) async {
         do {
             try await locks.withLock(name) { () async throws(CloudstorError) in
                 guard ledger.holdCount(name) == 0, let record = try await store.volume(named: name, fresh: false) else { return }
                 logger.debug("detaching after the delay", metadata: ["volume": "\(name)"])
+                if try await block.describe(id: record.cloudID, fresh: false)?.holder == node {
+                    try await block.setHeld(id: record.cloudID, false)
+                }
                 try await block.detach(id: record.cloudID, from: node, force: false)
             }
         } catch {
-            logger.error("cannot detach", metadata: ["volume": "\(name)", "error": "\(error)"])
+            logger.error("cannot detach; trying again soon", metadata: ["volume": "\(name)", "error": "\(error)"])
+            await detaches.schedule(name, after: Self.detachRetry)
         }
     }
 
@@ -273,13 +279,24 @@ extension VolumeManager {
             return try sharedBackend().release(record)
         }
         try await host.unmount(mountpoint(of: record))
-        try await block.setHeld(id: record.cloudID, false)
-        if configuration.detachDelay == .zero {
-            try await block.detach(id: record.cloudID, from: node, force: false)
-        } else {
-            await detaches.schedule(record.name, after: configuration.detachDelay)
+        // Unmounted: the Unmount has done its part, and Docker does not send one
+        // again. A holder mark or a detach that fails from here on (EC2 throttling)
+        // is the detach queue's to retry, not a failed Unmount that keeps the hold.
+        do {
+            try await block.setHeld(id: record.cloudID, false)
+            if configuration.detachDelay == .zero {
+                try await block.detach(id: record.cloudID, from: node, force: false)
+            } else {
+                await detaches.schedule(record.name, after: configuration.detachDelay)
+            }
+        } catch {
+            logger.warning("unmounted; the rest is retried", metadata: ["volume": "\(record.name)", "error": "\(error)"])
+            await detaches.schedule(record.name, after: Self.detachRetry)
         }
     }
+
+    /// How long a failed holder mark or detach waits before it is tried again.
+    static let detachRetry: Duration = .seconds(5)
 
     /// How often a Mount looks whether the node holding the volume let go: each
     /// look is one DescribeVolumes; the move waits up to this long after the Unmount.

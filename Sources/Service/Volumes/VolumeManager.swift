@@ -219,7 +219,8 @@ public final class VolumeManager: Sendable {
                 info.device = attachment.device
                 info.attachmentState = attachment.state
             }
-            if let holder = volume.holder {
+            // This node's ledger, not a mark its Unmount could not clear yet, says whether it holds the volume.
+            if let holder = volume.holder, holder != node {
                 info.state = .mounted
                 info.node = holder
                 info.holders = [holder]
