@@ -13,9 +13,9 @@ actor DetachQueue {
         due[name] = nil
     }
 
-    /// Takes the name due soonest other than `name`, to detach early.
-    func takeFirst(excluding name: String) -> String? {
-        guard let first = due.filter({ $0.key != name }).min(by: { $0.value < $1.value })?.key else { return nil }
+    /// Takes the name due soonest, leaving out `names`, to detach early.
+    func takeFirst(excluding names: Set<String>) -> String? {
+        guard let first = due.filter({ !names.contains($0.key) }).min(by: { $0.value < $1.value })?.key else { return nil }
         due[first] = nil
         return first
     }

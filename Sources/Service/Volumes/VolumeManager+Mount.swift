@@ -17,14 +17,16 @@ extension VolumeManager {
         try VolumeName.validate(name)
         try Self.validateMountID(id)
         let started = ContinuousClock.now
+        var detachedEarly: Set<String> = [name]   // each tried once: one whose detach fails is not tried again
         while true {
             let step: MountStep
             do {
                 step = try await mountStep(name: name, id: id, started: started)
             } catch {
                 // At the attachment limit: room is made by a volume that only waits out its detach delay.
-                guard error.cause is AttachmentLimit, let early = await detaches.takeFirst(excluding: name) else { throw error }
+                guard error.cause is AttachmentLimit, let early = await detaches.takeFirst(excluding: detachedEarly) else { throw error }
                 logger.info("at the attachment limit: detaching an unheld volume early", metadata: ["volume": "\(name)", "detaching": "\(early)"])
+                detachedEarly.insert(early)
                 await detachUnheld(early)
                 continue
             }
