@@ -199,6 +199,24 @@ def workdir():
     assert not loops, f"test left loop devices behind: {loops}"
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test's report carries the tails of the logs in its workdir (daemon,
+    shim), read before the workdir fixture deletes them: a failure seen once in CI
+    can then be understood from its output alone."""
+    outcome = yield
+    report = outcome.get_result()
+    workdir = getattr(item, "funcargs", {}).get("workdir")
+    if not report.failed or not isinstance(workdir, str) or not os.path.isdir(workdir):
+        return
+    for root, _, files in sorted(os.walk(workdir)):
+        for name in sorted(f for f in files if f.endswith(".log")):
+            path = os.path.join(root, name)
+            with open(path, errors="replace") as f:
+                tail = f.read()[-8000:]
+            report.sections.append((f"{os.path.relpath(path, workdir)} (tail)", tail))
+
+
 @pytest.fixture
 def daemon(workdir):
     d = Daemon(workdir).start()
