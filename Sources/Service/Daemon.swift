@@ -121,6 +121,10 @@ public enum Daemon {
         let group = ServiceGroup(configuration: groupConfiguration)
         let outcome: Result<Void, any Error>
         do { outcome = .success(try await group.run()) } catch { outcome = .failure(error) }
+        let left = await manager.pendingDetaches()
+        if !left.isEmpty {
+            logger.notice("stopping: detaches left to the next start", metadata: ["volumes": "\(left.joined(separator: ","))"])
+        }
         await provider.shutdown()
         if case .failure(let error) = outcome {
             throw error as? CloudstorError ?? CloudstorError(.internalError, "the daemon failed", cause: error)

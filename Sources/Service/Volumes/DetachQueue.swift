@@ -20,6 +20,10 @@ actor DetachQueue {
         return first
     }
 
+    func names() -> [String] {
+        due.keys.sorted()
+    }
+
     /// Takes the names whose delay has passed.
     func takeDue() -> [String] {
         let now = ContinuousClock.now

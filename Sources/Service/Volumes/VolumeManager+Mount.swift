@@ -151,16 +151,21 @@ extension VolumeManager {
 
     /// Detaches the volumes whose detach delay has passed, unless mounted again.
     /// Once the daemon is stopping it starts no more (each takes seconds on EBS, and
-    /// a stop has a deadline): the next start's reconcile detaches what is left.
+    /// a stop has a deadline): they stay queued, and the next start's reconcile
+    /// detaches them.
     func detachDue() async {
-        let due = await detaches.takeDue()
-        for (index, name) in due.enumerated() {
-            if Task.isShuttingDownGracefully {
-                logger.notice("stopping: detaches left to the next start", metadata: ["volumes": "\(due[index...].joined(separator: ","))"])
-                return
+        for name in await detaches.takeDue() {
+            guard !Task.isShuttingDownGracefully else {
+                await detaches.schedule(name, after: .zero)
+                continue
             }
             await detachUnheld(name)
         }
+    }
+
+    /// The volumes still waiting to be detached (said when the daemon stops).
+    func pendingDetaches() async -> [String] {
+        await detaches.names()
     }
 
     /// Detaches a volume taken off the detach queue, unless it was mounted again
