@@ -618,6 +618,27 @@ def test_at_the_limit_a_mount_detaches_an_unheld_volume_early_never_a_held_one(e
         a.unmount(name, "m")
 
 
+def test_at_the_limit_a_mount_waits_out_a_detach_under_way(ec2sim, aws_nodes):
+    """A Mount at --max-attachments while the only other volume's detach (its delay
+    over) is under way waits for that detach to end and mounts, instead of being
+    refused for a volume that is already on its way off."""
+    ec2sim.config(delay=4.0)
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a", detach_delay=0.5, extra_args=["--max-attachments", "1"])
+    for name in ("leaving", "coming"):
+        a.create(name, **GP2)
+    ids = {name: status_field(a.inspect(name), "cloud_id") for name in ("leaving", "coming")}
+    wait_for(lambda: all(describe_volume(ec2, i)["State"] == "available" for i in ids.values()), 30, what="volumes available")
+    a.mount("leaving", "m")
+    a.unmount("leaving", "m")
+    states = lambda name: [x["State"] for x in describe_volume(ec2, ids[name])["Attachments"]]  # noqa: E731
+    wait_for(lambda: states("leaving") == ["detaching"], 20, what="the delayed detach under way")
+    r = a.ctl("volume", "mount", "coming", "--id", "m", check=False)
+    assert r.returncode == OK, r.stderr
+    assert (states("leaving"), states("coming")) == ([], ["attached"])
+    a.unmount("coming", "m")
+
+
 def test_mounts_at_once_on_one_node_take_distinct_devices_and_share_their_polls(ec2sim, aws_nodes):
     """Eight Mounts at once on one instance: each volume gets its own device name
     (none is refused for a name another Mount took meanwhile), all are mounted, and

@@ -1,6 +1,7 @@
 /// The cause of a refused attach when the node has as many volumes attached as it
 /// may. The manager answers it by detaching, early, a volume that nothing holds
-/// and that only waits out its detach delay; if there is none, the Mount fails.
+/// and that only waits out its detach delay, or by waiting out a detach under way;
+/// if there is none, the Mount fails.
 public struct AttachmentLimit: Error, CustomStringConvertible, Sendable {
     public var attached: Int
     public var limit: Int
@@ -11,6 +12,6 @@ public struct AttachmentLimit: Error, CustomStringConvertible, Sendable {
     }
 
     public var description: String {
-        "it has \(attached) volumes attached, the most allowed (--max-attachments \(limit)); unmount some first"
+        "it has \(attached) \(attached == 1 ? "volume" : "volumes") attached, the most allowed (--max-attachments \(limit)); unmount some first"
     }
 }

@@ -23,7 +23,8 @@ extension VolumeManager {
             do {
                 step = try await mountStep(name: name, id: id, started: started)
             } catch {
-                // At the attachment limit: room is made by a volume that only waits out its detach delay.
+                // At the attachment limit: room is made by a volume that only waits out its
+                // detach delay, or whose detach is under way (taken or waited for, under its lock).
                 guard error.cause is AttachmentLimit, let early = await detaches.takeFirst(excluding: detachedEarly) else { throw error }
                 logger.info("at the attachment limit: detaching an unheld volume early", metadata: ["volume": "\(name)", "detaching": "\(early)"])
                 detachedEarly.insert(early)
@@ -155,11 +156,12 @@ extension VolumeManager {
     /// detaches them.
     func detachDue() async {
         for name in await detaches.takeDue() {
-            guard !Task.isShuttingDownGracefully else {
+            if Task.isShuttingDownGracefully {
                 await detaches.schedule(name, after: .zero)
-                continue
+            } else {
+                await detachUnheld(name)
             }
-            await detachUnheld(name)
+            await detaches.finished(name)
         }
     }
 
