@@ -35,6 +35,7 @@ struct Bench: AsyncParsableCommand {
         defer { shim.stop() }
 
         var results: [Measurement] = []
+        var mountRatio = 0.0
         let echo = try EchoServer(path: "\(dir)/echo.sock")
         let echoClient = try RawSocket(path: echo.path)
         let payload = [UInt8](repeating: 0x61, count: 64)
@@ -70,13 +71,22 @@ struct Bench: AsyncParsableCommand {
                     guard status == 200 else { throw BenchError("shim answered \(status)") }
                 })
 
-            var cycle = 0
-            results.append(
-                try await Measurement.run("Mount+Unmount of a local relocatable volume", count: cycles, warmup: 2) {
-                    cycle += 1
+            // Interleaved with what the kernel alone charges for the same image.
+            var mounts = Measurement(name: "Mount+Unmount of a local relocatable volume")
+            var floor = Measurement(name: "kernel floor: loop attach, mount(2), syncfs, umount2 of the same image")
+            let kernel = KernelMount(image: "\(dir)/state/images/bench", at: "\(dir)/floor")
+            for cycle in -2..<cycles {
+                let daemonCycle = try await Measurement.time {
                     _ = try await volumes.mount(.with { $0.name = "bench"; $0.id = "c\(cycle)" })
                     _ = try await volumes.unmount(.with { $0.name = "bench"; $0.id = "c\(cycle)" })
-                })
+                }
+                let kernelCycle = try await Measurement.time { try kernel.cycle() }
+                guard cycle >= 0 else { continue }   // warm-up
+                mounts.add(daemonCycle)
+                floor.add(kernelCycle)
+            }
+            results += [mounts, floor]
+            mountRatio = mounts.percentile(0.5).seconds / floor.percentile(0.5).seconds
             _ = try await volumes.remove(.with { $0.name = "bench" })
 
             _ = try await volumes.create(.with { $0.name = "shared"; $0.options = ["backing": "shared"] })
@@ -84,7 +94,7 @@ struct Bench: AsyncParsableCommand {
                 try await Measurement.run("gRPC Get of a shared volume (metadata read from the shared root)", count: calls, warmup: 100) {
                     _ = try await volumes.get(.with { $0.name = "shared" })
                 })
-            cycle = 0
+            var cycle = 0
             results.append(
                 try await Measurement.run("Mount+Unmount of a shared volume (lock, hold record written and removed)", count: cycles * 10, warmup: 5) {
                     cycle += 1
@@ -107,6 +117,7 @@ struct Bench: AsyncParsableCommand {
             results += [removes, deletes]
         }
         print(Self.table(results))
+        print(String(format: "\nlocal Mount+Unmount / its kernel floor (p50, interleaved): %.2f×", mountRatio))
     }
 
     /// 100 directories of 100 small files.
