@@ -30,9 +30,13 @@ struct LoopImageBackendTests {
             let device = try #require(attachment.device)
             #expect(device.hasPrefix("/dev/loop"))
             #expect(try backend.attachedDevice(id: image) == device)
+            #expect(attachment.backingFile == image)
             #expect(try await host.filesystem(device: device) == nil)
+            #expect(try await host.filesystem(device: image) == nil)
             try await host.makeFilesystem(device: device)
+            // The image shows what was written through the device: either may be probed.
             #expect(try await host.filesystem(device: device) == "ext4")
+            #expect(try await host.filesystem(device: image) == "ext4")
             try await host.mount(device: device, at: mountpoint)
         }
         #expect(try host.isMounted(mountpoint))

@@ -82,12 +82,17 @@ public final class DeviceAttachment: Sendable {
     public let device: String?
     public let serial: String?
     public let providerDevice: String?
+    /// The file whose bytes the device shows, if it has one (a loop device's
+    /// image): probed in the device's place, through the page cache the file
+    /// already has rather than the empty one of a device just attached.
+    public let backingFile: String?
     private let descriptor: Int32?
 
-    public init(device: String, descriptor: Int32? = nil) {
+    public init(device: String, backingFile: String? = nil, descriptor: Int32? = nil) {
         self.device = device
         self.serial = nil
         self.providerDevice = nil
+        self.backingFile = backingFile
         self.descriptor = descriptor
     }
 
@@ -95,6 +100,7 @@ public final class DeviceAttachment: Sendable {
         self.device = nil
         self.serial = serial
         self.providerDevice = providerDevice
+        self.backingFile = nil
         self.descriptor = nil
     }
 

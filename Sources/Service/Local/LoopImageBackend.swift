@@ -81,7 +81,7 @@ public struct LoopImageBackend: BlockBackend {
 
     public func attach(id: String, to node: String) async throws(CloudstorError) -> DeviceAttachment {
         if let device = try attachedDevice(id: id) {
-            return DeviceAttachment(device: device)
+            return DeviceAttachment(device: device, backingFile: id)
         }
         var name = [CChar](repeating: 0, count: 64)
         let fd = clinux_loop_attach(id, &name, name.count)
@@ -92,7 +92,7 @@ public struct LoopImageBackend: BlockBackend {
         }
         let device = Self.string(name)
         known.set(id, device)
-        return DeviceAttachment(device: device, descriptor: fd)
+        return DeviceAttachment(device: device, backingFile: id, descriptor: fd)
     }
 
     public func detach(id: String, from node: String, force: Bool) async throws(CloudstorError) {

@@ -26,21 +26,38 @@ public struct LinuxHost: NodeHost {
     /// `String(contentsOfFile:)` stops after the first page: on a host with more
     /// than ~4 KiB of mounts (any Docker host) mountinfo lost its last lines.
     static func procFile(_ path: String) -> String? {
+        procBytes(path).map { String(decoding: $0, as: UTF8.self) }
+    }
+
+    /// The bytes of a /proc file, read to its end straight into the array.
+    static func procBytes(_ path: String) -> [UInt8]? {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { return nil }
         defer { close(fd) }
         var bytes: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 65536)
+        var capacity = 16384
         while true {
-            let count = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress!, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                return nil
+            var failed = false
+            bytes = [UInt8](unsafeUninitializedCapacity: capacity) { buffer, count in
+                count = 0
+                while count < buffer.count {
+                    let n = read(fd, buffer.baseAddress! + count, buffer.count - count)
+                    if n > 0 {
+                        count += n
+                    } else if n == 0 {
+                        return
+                    } else if errno != EINTR {
+                        failed = true
+                        return
+                    }
+                }
             }
-            if count == 0 { break }
-            bytes += chunk[..<count]
+            if failed { return nil }
+            // Filled: the file may go on, and a /proc file is read again from its start.
+            guard bytes.count == capacity else { return bytes }
+            capacity *= 4
+            guard lseek(fd, 0, SEEK_SET) == 0 else { return nil }
         }
-        return String(decoding: bytes, as: UTF8.self)
     }
 
     public func findDevice(serial: String, providerDevice: String) async throws(CloudstorError) -> String {
@@ -134,10 +151,18 @@ public struct LinuxHost: NodeHost {
     }
 
     public func mountPoints() throws(CloudstorError) -> Set<String> {
-        guard let table = Self.procFile("/proc/self/mountinfo") else {
+        MountTable(mountinfo: try Self.mountinfo()).mountPoints
+    }
+
+    public func isMounted(_ path: String) throws(CloudstorError) -> Bool {
+        MountTable.contains(path, mountinfo: try Self.mountinfo())
+    }
+
+    private static func mountinfo() throws(CloudstorError) -> [UInt8] {
+        guard let table = procBytes("/proc/self/mountinfo") else {
             throw CloudstorError(.internalError, "cannot read /proc/self/mountinfo")
         }
-        return MountTable(mountinfo: table).mountPoints
+        return table
     }
 
     public func frozen<T: Sendable>(_ path: String, _ body: () async throws(CloudstorError) -> T) async throws(CloudstorError) -> T {
@@ -160,25 +185,69 @@ public struct LinuxHost: NodeHost {
 struct MountTable {
     var mountPoints: Set<String>
 
-    init(mountinfo: String) {
+    init(mountinfo: [UInt8]) {
         var points = Set<String>()
-        for line in mountinfo.split(separator: "\n") {
-            let fields = line.split(separator: " ", omittingEmptySubsequences: false)
-            if fields.count > 4 { points.insert(Self.unescape(fields[4])) }
+        Self.forEachMountPoint(mountinfo) { field in
+            points.insert(Self.unescape(field))
+            return true
         }
         mountPoints = points
     }
 
-    /// The kernel writes space, tab, newline and backslash as \040, \011, \012, \134.
-    static func unescape(_ field: Substring) -> String {
-        guard field.contains("\\") else { return String(field) }
+    /// Whether path is a mount point in mountinfo: compared as the kernel writes it
+    /// (escaped), so that no line is decoded.
+    static func contains(_ path: String, mountinfo: [UInt8]) -> Bool {
+        let escaped = escape(path)
+        var found = false
+        forEachMountPoint(mountinfo) { field in
+            found = field.elementsEqual(escaped)
+            return !found
+        }
+        return found
+    }
+
+    /// Calls body with field 5 of each line, as written, while it returns true.
+    private static func forEachMountPoint(_ table: [UInt8], _ body: (ArraySlice<UInt8>) -> Bool) {
+        var line = table.startIndex
+        while line < table.endIndex {
+            let end = table[line...].firstIndex(of: UInt8(ascii: "\n")) ?? table.endIndex
+            var field = 0
+            var start = line
+            var i = line
+            while i < end {
+                if table[i] == UInt8(ascii: " ") {
+                    if field == 4 { break }
+                    field += 1
+                    start = i + 1
+                }
+                i += 1
+            }
+            if field == 4, !body(table[start..<i]) { return }
+            line = end + 1
+        }
+    }
+
+    /// A path as the kernel writes it in mountinfo.
+    static func escape(_ path: String) -> [UInt8] {
         var bytes: [UInt8] = []
-        let raw = Array(field.utf8)
-        var i = 0
-        while i < raw.count {
-            if raw[i] == 0x5C, i + 3 < raw.count,
-                let value = UInt8(String(decoding: raw[(i + 1)...(i + 3)], as: UTF8.self), radix: 8)
-            {
+        for byte in path.utf8 {
+            switch byte {
+            case UInt8(ascii: " "), UInt8(ascii: "\t"), UInt8(ascii: "\n"), UInt8(ascii: "\\"):
+                bytes += [UInt8(ascii: "\\"), 0x30 + (byte >> 6), 0x30 + ((byte >> 3) & 7), 0x30 + (byte & 7)]
+            default:
+                bytes.append(byte)
+            }
+        }
+        return bytes
+    }
+
+    /// The kernel writes space, tab, newline and backslash as \040, \011, \012, \134.
+    static func unescape(_ raw: ArraySlice<UInt8>) -> String {
+        guard raw.contains(UInt8(ascii: "\\")) else { return String(decoding: raw, as: UTF8.self) }
+        var bytes: [UInt8] = []
+        var i = raw.startIndex
+        while i < raw.endIndex {
+            if raw[i] == UInt8(ascii: "\\"), i + 3 < raw.endIndex, let value = octal(raw[(i + 1)...(i + 3)]) {
                 bytes.append(value)
                 i += 4
             } else {
@@ -187,5 +256,15 @@ struct MountTable {
             }
         }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Three octal digits as a byte.
+    private static func octal(_ digits: ArraySlice<UInt8>) -> UInt8? {
+        var value = 0
+        for digit in digits {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "7")).contains(digit) else { return nil }
+            value = value * 8 + Int(digit - UInt8(ascii: "0"))
+        }
+        return UInt8(exactly: value)
     }
 }

@@ -5,8 +5,8 @@ public protocol NodeHost: Sendable {
     /// (`nvme-Amazon_Elastic_Block_Store_vol…`), else the provider's device name
     /// (`/dev/xvdf`). Waits a while for the kernel to show it.
     func findDevice(serial: String, providerDevice: String) async throws(CloudstorError) -> String
-    /// The type of what the device holds ("ext4", "xfs", "swap", "dos", …: any
-    /// filesystem, RAID member or partition table), nil if nothing.
+    /// The type of what the device (or the file behind it) holds ("ext4", "xfs",
+    /// "swap", "dos", …: any filesystem, RAID member or partition table), nil if nothing.
     func filesystem(device: String) async throws(CloudstorError) -> String?
     /// Makes an ext4 filesystem. Callers ask `filesystem` first: never reformat.
     func makeFilesystem(device: String) async throws(CloudstorError)
@@ -20,12 +20,13 @@ public protocol NodeHost: Sendable {
     func mountNFS(_ source: String, at path: String, options: String) async throws(CloudstorError)
     /// Where filesystems are mounted now (read once for many paths).
     func mountPoints() throws(CloudstorError) -> Set<String>
+    /// Whether a filesystem is mounted exactly at path.
+    func isMounted(_ path: String) throws(CloudstorError) -> Bool
     /// Freezes the filesystem at path for the duration of body (a snapshot's start).
     func frozen<T: Sendable>(_ path: String, _ body: () async throws(CloudstorError) -> T) async throws(CloudstorError) -> T
 }
 
 extension NodeHost {
-    /// Whether a filesystem is mounted exactly at path.
     public func isMounted(_ path: String) throws(CloudstorError) -> Bool {
         try mountPoints().contains(path)
     }

@@ -217,7 +217,7 @@ extension VolumeManager {
         }
         // Marked held before it is mounted: a node that sees the mark never detaches it from under a filesystem.
         try await block.setHeld(id: record.cloudID, true)
-        switch try await host.filesystem(device: device) {
+        switch try await host.filesystem(device: attachment.backingFile ?? device) {
         case nil:
             logger.info("making a filesystem", metadata: ["volume": "\(record.name)", "device": "\(device)"])
             try await host.makeFilesystem(device: device)
