@@ -53,11 +53,11 @@ public struct PluginHandler: Sendable {
             return .ok(["Volume": Self.describe(reply.volume, withStatus: true)])
         case "/VolumeDriver.List":
             let reply = try await volumes.list(.init(), options: Self.short)
-            return .ok(["Volumes": reply.volumes.map { Self.describe($0, withStatus: false) }])
+            return .ok(["Volumes": .array(reply.volumes.map { Self.describe($0, withStatus: false) })])
         case "/VolumeDriver.Path":
             let request = try decode(NameBody.self, body, call: path)
             let reply = try await volumes.path(.with { $0.name = request.Name }, options: Self.short)
-            return .ok(["Mountpoint": reply.mountpoint])
+            return .ok(["Mountpoint": .string(reply.mountpoint)])
         case "/VolumeDriver.Mount":
             let request = try decode(MountBody.self, body, call: path)
             let reply = try await volumes.mount(.with { $0.name = request.Name; $0.id = request.ID }, options: Self.long)
@@ -65,7 +65,7 @@ public struct PluginHandler: Sendable {
             guard !reply.mountpoint.isEmpty else {
                 return .error("cloudstor returned no mount point for volume \(request.Name)")
             }
-            return .ok(["Mountpoint": reply.mountpoint])
+            return .ok(["Mountpoint": .string(reply.mountpoint)])
         case "/VolumeDriver.Unmount":
             let request = try decode(MountBody.self, body, call: path)
             _ = try await volumes.unmount(.with { $0.name = request.Name; $0.id = request.ID }, options: Self.long)
@@ -79,23 +79,25 @@ public struct PluginHandler: Sendable {
     private static var short: CallOptions { var o = CallOptions.defaults; o.timeout = shortTimeout; return o }
 
     /// Docker's view of a volume: Name, Mountpoint, CreatedAt and (for Get) Status.
-    static func describe(_ volume: Cloudstor_V1_Volume, withStatus: Bool) -> [String: Any] {
-        var out: [String: Any] = ["Name": volume.name, "Mountpoint": volume.status.mountpoint, "CreatedAt": volume.createdAt]
-        guard withStatus else { return out }
-        var status: [String: Any] = [
-            "Backing": volume.backing.displayName,
-            "Options": volume.options,
-            "State": volume.status.state.displayName,
-            "Mounts": Int(volume.status.mountCount),
+    static func describe(_ volume: Cloudstor_V1_Volume, withStatus: Bool) -> JSONValue {
+        var out: [String: JSONValue] = [
+            "Name": .string(volume.name), "Mountpoint": .string(volume.status.mountpoint), "CreatedAt": .string(volume.createdAt),
+        ]
+        guard withStatus else { return .object(out) }
+        var status: [String: JSONValue] = [
+            "Backing": .string(volume.backing.displayName),
+            "Options": .object(volume.options.mapValues(JSONValue.string)),
+            "State": .string(volume.status.state.displayName),
+            "Mounts": .int(Int(volume.status.mountCount)),
         ]
         for (key, value) in [("Node", volume.status.node), ("Device", volume.status.device), ("CloudID", volume.status.cloudID),
             ("Zone", volume.status.zone), ("Attachment", volume.status.attachmentState), ("Move", volume.status.move)] where !value.isEmpty
         {
-            status[key] = value
+            status[key] = .string(value)
         }
-        if !volume.status.holders.isEmpty { status["Holders"] = volume.status.holders }
-        out["Status"] = status
-        return out
+        if !volume.status.holders.isEmpty { status["Holders"] = .array(volume.status.holders.map(JSONValue.string)) }
+        out["Status"] = .object(status)
+        return .object(out)
     }
 
     private struct Failure: Error {

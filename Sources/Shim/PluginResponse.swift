@@ -1,5 +1,3 @@
-import Foundation
-
 /// A reply to Docker: an HTTP status and a JSON body. Docker counts only 200 as
 /// success and shows `{"Err": "…"}` of a 200 verbatim, so every failure the user
 /// should read is a 200 with Err; protocol misuse (unknown endpoint, oversized
@@ -10,19 +8,13 @@ public struct PluginResponse: Sendable, Equatable {
 
     static let contentType = "application/vnd.docker.plugins.v1.2+json"
 
-    static func ok(_ object: [String: Any]) -> PluginResponse {
+    static func ok(_ object: [String: JSONValue]) -> PluginResponse {
         var object = object
         if object["Err"] == nil, object["Capabilities"] == nil, object["Implements"] == nil { object["Err"] = "" }
-        return PluginResponse(status: 200, body: encode(object))
+        return PluginResponse(status: 200, body: JSONValue.object(object).bytes)
     }
 
     static func error(_ message: String, status: Int = 200) -> PluginResponse {
-        PluginResponse(status: status, body: encode(["Err": message]))
-    }
-
-    private static func encode(_ object: [String: Any]) -> [UInt8] {
-        // Only strings, numbers, arrays and dictionaries are ever put in: this cannot fail.
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .withoutEscapingSlashes])) ?? Data("{}".utf8)
-        return Array(data)
+        PluginResponse(status: status, body: JSONValue.object(["Err": .string(message)]).bytes)
     }
 }
