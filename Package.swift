@@ -36,13 +36,14 @@ let package = Package(
         ),
         // Loop-device ioctls, unix-socket binding, syncfs, libblkid probing and malloc_trim, which Glibc does not expose to Swift.
         .target(name: "CLinux", path: "Sources/CLinux", linkerSettings: [.linkedLibrary("blkid")]),
-        // What the executables share: socket ownership, logging, settings.
+        // What the executables share: socket ownership, logging, settings, serving on one event loop.
         .target(
             name: "CloudstorSupport",
             dependencies: [
                 "CLinux",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "NIOCore", package: "swift-nio"),
             ],
             path: "Sources/Support"
         ),
@@ -53,6 +54,8 @@ let package = Package(
                 "CloudstorProto",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Sources/Client"
         ),
@@ -128,9 +131,10 @@ let package = Package(
         .executableTarget(
             name: "cloudstor-shim",
             dependencies: [
-                "CloudstorShim",
+                "CloudstorShim", "CloudstorClient", "CloudstorSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),

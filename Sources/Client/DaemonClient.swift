@@ -1,6 +1,8 @@
 import CloudstorProto
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import NIOCore
+import NIOPosix
 
 /// How clients (the shim, cloudstorctl, tests) reach the daemon: gRPC over its
 /// unix socket.
@@ -10,9 +12,10 @@ public enum DaemonClient {
 
     public static let defaultSocketPath = "/run/cloudstor/cloudstor.sock"
 
-    /// A client for a long-lived process; run `runConnections()` beside it.
-    public static func make(socketPath: String) throws -> GRPCClient<Transport> {
-        GRPCClient(transport: try transport(socketPath: socketPath))
+    /// A client for a long-lived process; run `runConnections()` beside it. Its
+    /// connection lives on one of `eventLoopGroup`'s loops.
+    public static func make(socketPath: String, eventLoopGroup: any EventLoopGroup) throws -> GRPCClient<Transport> {
+        GRPCClient(transport: try transport(socketPath: socketPath, eventLoopGroup: eventLoopGroup))
     }
 
     /// Runs body with a connected client and shuts it down afterwards.
@@ -24,12 +27,15 @@ public enum DaemonClient {
         }
     }
 
-    static func transport(socketPath: String) throws -> Transport {
+    static func transport(
+        socketPath: String, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
+    ) throws -> Transport {
         // The daemon is local: after a restart, reconnect within a second rather than
         // backing off for minutes as one would from a remote server.
         var config = HTTP2ClientTransport.Posix.Config.defaults
         config.backoff = .init(initial: .milliseconds(50), max: .seconds(1), multiplier: 2, jitter: 0.2)
-        return try .http2NIOPosix(target: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext, config: config)
+        return try .http2NIOPosix(
+            target: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext, config: config, eventLoopGroup: eventLoopGroup)
     }
 
     /// The message a person should see for a failed call: the daemon's own words,

@@ -7,6 +7,8 @@ import ServiceLifecycle
 
 /// The Docker volume plugin endpoint: HTTP/1.1 on a unix socket, one task per
 /// connection, keep-alive honoured. Bodies over `maxBodySize` are refused. The
+/// connections and their tasks run on one event loop, the one the daemon client's
+/// connection uses: a call to the shim and its RPC need no thread hop. The
 /// socket is taken when the service starts, inside its ServiceGroup, so a SIGTERM
 /// at any instant is a graceful shutdown.
 public struct PluginServer: Service {
@@ -14,11 +16,13 @@ public struct PluginServer: Service {
 
     let socketPath: String
     let handler: PluginHandler
+    let loop: any EventLoop
     let logger: Logger
 
-    public init(socketPath: String, handler: PluginHandler, logger: Logger) {
+    public init(socketPath: String, handler: PluginHandler, loop: any EventLoop, logger: Logger) {
         self.socketPath = socketPath
         self.handler = handler
+        self.loop = loop
         self.logger = logger
     }
 
@@ -27,7 +31,7 @@ public struct PluginServer: Service {
         defer { listener.close() }
         // From here NIO owns the descriptor and closes it with the channel.
         let descriptor = listener.handOff()
-        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+        let server = try await ServerBootstrap(group: loop)
             // A client that sends its request and shuts down its side still gets the answer.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
             .bind(NIOBSDSocket.Handle(descriptor)) { channel in
@@ -42,10 +46,12 @@ public struct PluginServer: Service {
             }
         logger.info("serving Docker", metadata: ["socket": "\(listener.path)"])
         try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await server.executeThenClose { connections in
-                    for try await connection in connections {
-                        group.addTask { await serve(connection) }
+            try await withTaskExecutorPreference(EventLoopExecutor(loop)) {
+                try await withThrowingDiscardingTaskGroup { group in
+                    try await server.executeThenClose { connections in
+                        for try await connection in connections {
+                            group.addTask { await serve(connection) }
+                        }
                     }
                 }
             }

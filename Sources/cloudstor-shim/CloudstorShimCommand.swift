@@ -4,6 +4,7 @@ import CloudstorShim
 import CloudstorSupport
 import Foundation
 import Logging
+import NIOPosix
 import ServiceLifecycle
 
 /// `cloudstor-shim`: the Docker volume plugin endpoint. Parses flags and runs.
@@ -26,15 +27,17 @@ struct CloudstorShimCommand: AsyncParsableCommand {
         let listenPath = Setting.pick(listen, "CLOUDSTOR_SHIM_LISTEN") ?? "/run/docker/plugins/cloudstor.sock"
         let socketPath = Setting.pick(serviceSocket, "CLOUDSTOR_SOCKET") ?? DaemonClient.defaultSocketPath
         let logger = try logging.bootstrap(label: "cloudstor-shim")
+        // One event loop for Docker's connections and the daemon's: no call crosses threads.
+        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             try FileManager.default.createDirectory(
                 atPath: (listenPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            let client = try DaemonClient.make(socketPath: socketPath)
+            let client = try DaemonClient.make(socketPath: socketPath, eventLoopGroup: loops)
             let handler = PluginHandler(client: client, socketPath: socketPath, logger: logger)
             var configuration = ServiceGroupConfiguration(
                 services: [
                     .init(service: GRPCClientService(client: client)),
-                    .init(service: PluginServer(socketPath: listenPath, handler: handler, logger: logger)),
+                    .init(service: PluginServer(socketPath: listenPath, handler: handler, loop: loops.next(), logger: logger)),
                 ],
                 gracefulShutdownSignals: [.sigterm, .sigint],
                 logger: logger)
@@ -44,8 +47,10 @@ struct CloudstorShimCommand: AsyncParsableCommand {
             try await group.run()
         } catch {
             logger.critical("cannot run", metadata: ["error": "\(error)"])
+            try? await loops.shutdownGracefully()
             throw ExitCode.failure
         }
+        try? await loops.shutdownGracefully()
     }
 }
 
