@@ -146,8 +146,9 @@ let package = Package(
         .executableTarget(
             name: "cloudstor-bench",
             dependencies: [
-                "CloudstorClient", "CloudstorProto", "CLinux",
+                "CloudstorClient", "CloudstorProto", "CloudstorSupport", "CLinux",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

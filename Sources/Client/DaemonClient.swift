@@ -20,16 +20,15 @@ public enum DaemonClient {
 
     /// Runs body with a connected client and shuts it down afterwards.
     public static func with<Result: Sendable>(
-        socketPath: String, _ body: (GRPCClient<Transport>) async throws -> Result
+        socketPath: String, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
+        _ body: (GRPCClient<Transport>) async throws -> Result
     ) async throws -> Result {
-        try await withGRPCClient(transport: try transport(socketPath: socketPath)) { client in
+        try await withGRPCClient(transport: try transport(socketPath: socketPath, eventLoopGroup: eventLoopGroup)) { client in
             try await body(client)
         }
     }
 
-    static func transport(
-        socketPath: String, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton
-    ) throws -> Transport {
+    static func transport(socketPath: String, eventLoopGroup: any EventLoopGroup) throws -> Transport {
         // The daemon is local: after a restart, reconnect within a second rather than
         // backing off for minutes as one would from a remote server.
         var config = HTTP2ClientTransport.Posix.Config.defaults
