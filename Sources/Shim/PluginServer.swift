@@ -129,8 +129,7 @@ public struct PluginServer: Service {
         let keepAlive = request.isKeepAlive && response.status != 413
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
         let head = HTTPResponseHead(version: request.version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
-        try await outbound.write(.head(head))
-        try await outbound.write(.body(.byteBuffer(ByteBuffer(bytes: response.body))))
-        try await outbound.write(.end(nil))
+        // One write of the three parts: one pass through the async writer, one flush.
+        try await outbound.write(contentsOf: [.head(head), .body(.byteBuffer(ByteBuffer(bytes: response.body))), .end(nil)])
     }
 }
