@@ -112,6 +112,11 @@ int clinux_loop_find(const char *path, char *dev, size_t devlen) {
     struct dirent *entry;
     while (!found && (entry = readdir(dir)) != NULL) {
         if (strncmp(entry->d_name, "loop", 4) != 0) continue;
+        /* Only a bound loop device has /sys/block/loopN/loop: the unbound ones
+         * (most, on a busy host) are passed over without opening their device. */
+        char bound[300];
+        snprintf(bound, sizeof(bound), "%s/loop", entry->d_name);
+        if (faccessat(dirfd(dir), bound, F_OK, 0) != 0) continue;
         char candidate[64];
         snprintf(candidate, sizeof(candidate), "/dev/%s", entry->d_name);
         int fd = open(candidate, O_RDONLY | O_CLOEXEC);

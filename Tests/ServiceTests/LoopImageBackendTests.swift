@@ -5,6 +5,8 @@ import Testing
 import Glibc
 #endif
 
+import CLinux
+
 @testable import CloudstorService
 
 /// The real local provider: image files, loop devices, mkfs.ext4 and mount(2). Needs
@@ -85,6 +87,25 @@ struct LoopImageBackendTests {
             attached = try backend.attachedDevice(id: image)
         }
         #expect(attached == nil)
+        try await backend.remove(id: image)
+    }
+
+    /// An image attached outside cloudstor (losetup) is found among the host's loop
+    /// devices, and attaching it again gives that device, never a second one.
+    @Test func anImageAttachedOutsideIsFoundNotAttachedTwice() async throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let backend = LoopImageBackend(directory: dir, node: "node-1")
+        let image = try await backend.create(name: "x", options: VolumeOptions(backing: .relocatable, sizeGiB: 1, ebsType: .standard))
+        let losetup = try await Command.run(Command.locate("losetup"), ["--find", "--show", image])
+        #expect(losetup.status == 0)
+        let outside = losetup.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        defer { _ = clinux_loop_detach(outside) }
+        #expect(outside.hasPrefix("/dev/loop"))
+        #expect(try backend.attachedDevice(id: image) == outside)
+        #expect(try await backend.attach(id: image, to: "node-1").device == outside)
+        try await backend.detach(id: image, from: "node-1", force: false)
+        #expect(try backend.attachedDevice(id: image) == nil)
         try await backend.remove(id: image)
     }
 }
