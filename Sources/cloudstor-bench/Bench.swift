@@ -50,16 +50,11 @@ struct Bench: AsyncParsableCommand {
 
         // The client as the shim runs it: its connection and this task on one event
         // loop, so that the figures are the daemon's and not thread hops in the client.
-        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        do {
+        try await MultiThreadedEventLoopGroup.withEventLoopGroup(numberOfThreads: 1) { loops in
             try await withTaskExecutorPreference(EventLoopExecutor(loops.next())) {
                 try await measureCalls(dir: dir, loops: loops, results: &results, mountRatio: &mountRatio)
             }
-        } catch {
-            try? await loops.shutdownGracefully()
-            throw error
         }
-        try? await loops.shutdownGracefully()
         print(Self.table(results))
         print(String(format: "\nlocal Mount+Unmount / its kernel floor (p50, interleaved): %.2f×", mountRatio))
     }

@@ -27,30 +27,28 @@ struct CloudstorShimCommand: AsyncParsableCommand {
         let listenPath = Setting.pick(listen, "CLOUDSTOR_SHIM_LISTEN") ?? "/run/docker/plugins/cloudstor.sock"
         let socketPath = Setting.pick(serviceSocket, "CLOUDSTOR_SOCKET") ?? DaemonClient.defaultSocketPath
         let logger = try logging.bootstrap(label: "cloudstor-shim")
-        // One event loop for Docker's connections and the daemon's: no call crosses threads.
-        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         do {
             try FileManager.default.createDirectory(
                 atPath: (listenPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
-            let client = try DaemonClient.make(socketPath: socketPath, eventLoopGroup: loops)
-            let handler = PluginHandler(client: client, socketPath: socketPath, logger: logger)
-            var configuration = ServiceGroupConfiguration(
-                services: [
-                    .init(service: GRPCClientService(client: client)),
-                    .init(service: PluginServer(socketPath: listenPath, handler: handler, loop: loops.next(), logger: logger)),
-                ],
-                gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger)
-            // Calls in flight get this long to finish before the shim stops anyway.
-            configuration.maximumGracefulShutdownDuration = .seconds(10)
-            let group = ServiceGroup(configuration: configuration)
-            try await group.run()
+            // One event loop for Docker's connections and the daemon's: no call crosses threads.
+            try await MultiThreadedEventLoopGroup.withEventLoopGroup(numberOfThreads: 1) { loops in
+                let client = try DaemonClient.make(socketPath: socketPath, eventLoopGroup: loops)
+                let handler = PluginHandler(client: client, socketPath: socketPath, logger: logger)
+                var configuration = ServiceGroupConfiguration(
+                    services: [
+                        .init(service: GRPCClientService(client: client)),
+                        .init(service: PluginServer(socketPath: listenPath, handler: handler, loop: loops.next(), logger: logger)),
+                    ],
+                    gracefulShutdownSignals: [.sigterm, .sigint],
+                    logger: logger)
+                // Calls in flight get this long to finish before the shim stops anyway.
+                configuration.maximumGracefulShutdownDuration = .seconds(10)
+                try await ServiceGroup(configuration: configuration).run()
+            }
         } catch {
             logger.critical("cannot run", metadata: ["error": "\(error)"])
-            try? await loops.shutdownGracefully()
             throw ExitCode.failure
         }
-        try? await loops.shutdownGracefully()
     }
 }
 

@@ -30,15 +30,9 @@ struct DaemonService: Service {
         // task-executor preference) rather than on Swift's global pool: a call
         // needs no thread hops. Handlers that may block (mounts, the cloud, disk
         // syncs) move themselves to the global pool (VolumesService).
-        let loops = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        let executor = EventLoopExecutor(loops.next())
-        do {
-            try await serve(listener, gate: gate, loops: loops, executor: executor)
-        } catch {
-            try? await loops.shutdownGracefully()
-            throw error
+        try await MultiThreadedEventLoopGroup.withEventLoopGroup(numberOfThreads: 1) { loops in
+            try await serve(listener, gate: gate, loops: loops, executor: EventLoopExecutor(loops.next()))
         }
-        try? await loops.shutdownGracefully()
     }
 
     private func serve(
