@@ -56,6 +56,30 @@ import Testing
         #expect(try NodeLedger(database: database).holds(on: "v") == ["a": 2])
     }
 
+    /// Holds are written without waiting for the disk; nothing else is: the
+    /// connection is back to FULL after each hold write, also after one that failed.
+    @Test func onlyHoldWritesSkipTheSync() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let database = try StateDatabase(path: "\(dir)/c.sqlite")
+        let synchronous = { try database.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") } }
+        #expect(try synchronous() == 2)  // FULL
+        let ledger = try NodeLedger(database: database)
+        try ledger.addHold(on: "v", id: "a")
+        #expect(try synchronous() == 2)
+        try ledger.releaseHold(on: "v", id: "a")
+        #expect(try synchronous() == 2)
+        #expect(throws: CloudstorError.self) {
+            try database.writeForThisBoot { db in
+                #expect(try Int.fetchOne(db, sql: "PRAGMA synchronous") == 1)  // NORMAL
+                try db.execute(sql: "INSERT INTO node_hold (volume, mount_id, count) VALUES ('v', 'b', 0)")  // breaks its CHECK
+            }
+        }
+        #expect(try synchronous() == 2)
+        #expect(try database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM node_hold") } == 0)
+    }
+
     @Test func anUnopenableDatabaseSaysWhere() {
         let error = #expect(throws: CloudstorError.self) { try StateDatabase(path: "/proc/no/such/dir/c.sqlite") }
         #expect(error?.message.contains("/proc/no/such/dir/c.sqlite") == true)

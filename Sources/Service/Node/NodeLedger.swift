@@ -6,7 +6,9 @@ import Synchronization
 /// Docker mount ids and how many times each (Docker may send one id twice), and
 /// which moves of volumes it has in flight. Each write is one transaction; reads
 /// come from an in-memory copy changed only after the write commits, under the
-/// same lock, so the copy never holds what the file does not.
+/// same lock, so the copy never holds what the file does not. A hold outlives the
+/// daemon (a crash, a stop, an upgrade) and is released at the next boot, so its
+/// writes need not wait for the disk (`writeForThisBoot`); a move's do.
 public final class NodeLedger: Sendable {
     private struct Contents {
         var holds: [String: [String: Int]] = [:]
@@ -70,10 +72,10 @@ public final class NodeLedger: Sendable {
     @discardableResult
     public func addHold(on name: String, id: String) throws(CloudstorError) -> Int {
         try locked { contents throws(CloudstorError) in
-            try database.write { db in
-                try db.execute(
-                    sql: "INSERT INTO node_hold (volume, mount_id, count) VALUES (?, ?, 1) ON CONFLICT (volume, mount_id) DO UPDATE SET count = count + 1",
-                    arguments: [name, id])
+            try database.writeForThisBoot { db in
+                try db.cachedStatement(
+                    sql: "INSERT INTO node_hold (volume, mount_id, count) VALUES (?, ?, 1) ON CONFLICT (volume, mount_id) DO UPDATE SET count = count + 1"
+                ).execute(arguments: [name, id])
             }
             contents.holds[name, default: [:]][id, default: 0] += 1
             return contents.holds[name]!.values.reduce(0, +)
@@ -85,11 +87,11 @@ public final class NodeLedger: Sendable {
     public func releaseHold(on name: String, id: String) throws(CloudstorError) -> Bool {
         try locked { contents throws(CloudstorError) in
             guard let count = contents.holds[name]?[id] else { return false }
-            try database.write { db in
+            try database.writeForThisBoot { db in
                 if count > 1 {
-                    try db.execute(sql: "UPDATE node_hold SET count = count - 1 WHERE volume = ? AND mount_id = ?", arguments: [name, id])
+                    try db.cachedStatement(sql: "UPDATE node_hold SET count = count - 1 WHERE volume = ? AND mount_id = ?").execute(arguments: [name, id])
                 } else {
-                    try db.execute(sql: "DELETE FROM node_hold WHERE volume = ? AND mount_id = ?", arguments: [name, id])
+                    try db.cachedStatement(sql: "DELETE FROM node_hold WHERE volume = ? AND mount_id = ?").execute(arguments: [name, id])
                 }
             }
             contents.holds[name]![id] = count > 1 ? count - 1 : nil

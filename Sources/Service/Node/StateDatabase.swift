@@ -13,8 +13,8 @@ public final class StateDatabase: Sendable {
             config.busyMode = .timeout(5)
             // Write-ahead log: a commit is one append and one fdatasync of the log,
             // where the rollback journal took four syncs, a directory sync and an
-            // unlink (most of a Mount's time). synchronous stays FULL: a commit is
-            // on disk when it returns.
+            // unlink. synchronous is FULL: a commit is on disk when it returns
+            // (except `writeForThisBoot`'s).
             config.prepareDatabase { db in
                 if db.configuration.readonly == false, path != ":memory:" {
                     try db.execute(sql: "PRAGMA journal_mode = WAL")
@@ -75,6 +75,33 @@ public final class StateDatabase: Sendable {
     func write<T>(_ body: (Database) throws -> T) throws(CloudstorError) -> T {
         do {
             return try queue.write(body)
+        } catch {
+            throw Self.map(error)
+        }
+    }
+
+    /// Runs body in one transaction that outlives the daemon but not the machine:
+    /// committed with `synchronous = NORMAL`, it is in the kernel's page cache when
+    /// this returns, on disk at the next synced commit or checkpoint, and it costs
+    /// no fdatasync. Only for what a new boot discards anyway: the holds (NodeLedger
+    /// releases every hold of an earlier boot, since no container outlives one). A
+    /// power loss can lose the last such commits; it cannot tear the file.
+    func writeForThisBoot<T>(_ body: (Database) throws -> T) throws(CloudstorError) -> T {
+        do {
+            return try queue.writeWithoutTransaction { db in
+                try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute()
+                let result = Result { () throws -> T in
+                    var value: T?
+                    try db.inTransaction {
+                        value = try body(db)
+                        return .commit
+                    }
+                    guard let value else { throw CloudstorError(.internalError, "state database: a transaction committed without its result") }
+                    return value
+                }
+                try db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute()
+                return try result.get()
+            }
         } catch {
             throw Self.map(error)
         }
