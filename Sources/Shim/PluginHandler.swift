@@ -3,27 +3,31 @@ import CloudstorProto
 import Foundation
 import GRPCCore
 import Logging
+import NIOCore
 
 /// Turns one Docker volume-plugin call into one daemon RPC. Holds no state.
 public struct PluginHandler: Sendable {
     let volumes: DaemonClient.Volumes
     let socketPath: String
     let logger: Logger
-
     /// Docker waits 2 minutes for Create/Mount/Unmount/Remove and 1 for the others;
     /// answering a little sooner turns a timeout into a readable error.
-    static let longTimeout = Duration.seconds(110)
-    static let shortTimeout = Duration.seconds(55)
+    let long: CallDeadline
+    let short: CallDeadline
 
-    public init(client: GRPCClient<DaemonClient.Transport>, socketPath: String, logger: Logger) {
+    /// `loop` runs the client's connection and the calls (their deadlines' timers).
+    public init(client: GRPCClient<DaemonClient.Transport>, socketPath: String, loop: any EventLoop, logger: Logger) {
         self.volumes = DaemonClient.Volumes(wrapping: client)
         self.socketPath = socketPath
         self.logger = logger
+        long = CallDeadline(timeout: .seconds(110), loop: loop)
+        short = CallDeadline(timeout: .seconds(55), loop: loop)
     }
 
     public func handle(path: String, body: [UInt8]) async -> PluginResponse {
         do {
-            return try await dispatch(path: path, body: body)
+            let deadline = Self.longCalls.contains(path) ? long : short
+            return try await deadline.run { try await dispatch(path: path, body: body) }
         } catch let failure as Failure {
             return failure.response
         } catch {
@@ -41,26 +45,26 @@ public struct PluginHandler: Sendable {
             return .ok(["Capabilities": ["Scope": "global"]])
         case "/VolumeDriver.Create":
             let request = try decode(CreateBody.self, body, call: path)
-            _ = try await volumes.create(.with { $0.name = request.Name; $0.options = request.Opts ?? [:] }, options: Self.long)
+            _ = try await volumes.create(.with { $0.name = request.Name; $0.options = request.Opts ?? [:] })
             return .ok([:])
         case "/VolumeDriver.Remove":
             let request = try decode(NameBody.self, body, call: path)
-            _ = try await volumes.remove(.with { $0.name = request.Name }, options: Self.long)
+            _ = try await volumes.remove(.with { $0.name = request.Name })
             return .ok([:])
         case "/VolumeDriver.Get":
             let request = try decode(NameBody.self, body, call: path)
-            let reply = try await volumes.get(.with { $0.name = request.Name }, options: Self.short)
+            let reply = try await volumes.get(.with { $0.name = request.Name })
             return .ok(["Volume": Self.describe(reply.volume, withStatus: true)])
         case "/VolumeDriver.List":
-            let reply = try await volumes.list(.init(), options: Self.short)
+            let reply = try await volumes.list(.init())
             return .ok(["Volumes": .array(reply.volumes.map { Self.describe($0, withStatus: false) })])
         case "/VolumeDriver.Path":
             let request = try decode(NameBody.self, body, call: path)
-            let reply = try await volumes.path(.with { $0.name = request.Name }, options: Self.short)
+            let reply = try await volumes.path(.with { $0.name = request.Name })
             return .ok(["Mountpoint": .string(reply.mountpoint)])
         case "/VolumeDriver.Mount":
             let request = try decode(MountBody.self, body, call: path)
-            let reply = try await volumes.mount(.with { $0.name = request.Name; $0.id = request.ID }, options: Self.long)
+            let reply = try await volumes.mount(.with { $0.name = request.Name; $0.id = request.ID })
             // An empty Mountpoint would make Docker bind-mount its own directory instead.
             guard !reply.mountpoint.isEmpty else {
                 return .error("cloudstor returned no mount point for volume \(request.Name)")
@@ -68,15 +72,14 @@ public struct PluginHandler: Sendable {
             return .ok(["Mountpoint": .string(reply.mountpoint)])
         case "/VolumeDriver.Unmount":
             let request = try decode(MountBody.self, body, call: path)
-            _ = try await volumes.unmount(.with { $0.name = request.Name; $0.id = request.ID }, options: Self.long)
+            _ = try await volumes.unmount(.with { $0.name = request.Name; $0.id = request.ID })
             return .ok([:])
         default:
             return .error("unknown endpoint \(path.prefix(100)): cloudstor implements Plugin.Activate and VolumeDriver.*", status: 404)
         }
     }
 
-    private static var long: CallOptions { var o = CallOptions.defaults; o.timeout = longTimeout; return o }
-    private static var short: CallOptions { var o = CallOptions.defaults; o.timeout = shortTimeout; return o }
+    static let longCalls: Set<String> = ["/VolumeDriver.Create", "/VolumeDriver.Remove", "/VolumeDriver.Mount", "/VolumeDriver.Unmount"]
 
     /// Docker's view of a volume: Name, Mountpoint, CreatedAt and (for Get) Status.
     static func describe(_ volume: Cloudstor_V1_Volume, withStatus: Bool) -> JSONValue {

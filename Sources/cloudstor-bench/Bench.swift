@@ -72,6 +72,14 @@ struct Bench: AsyncParsableCommand {
                     _ = try await volumes.get(.with { $0.name = "bench" })
                 })
 
+            // What the shim's `CallDeadline` replaces: grpc-swift's own per-call timeout.
+            var timed = CallOptions.defaults
+            timed.timeout = .seconds(55)
+            results.append(
+                try await Measurement.run("gRPC Get (Swift client, with CallOptions.timeout)", count: calls, warmup: 100) {
+                    _ = try await volumes.get(.with { $0.name = "bench" }, options: timed)
+                })
+
             let http = try RawSocket(path: "\(dir)/p.sock")
             let body = #"{"Name":"bench"}"#
             let request = Array(

@@ -32,12 +32,13 @@ struct CloudstorShimCommand: AsyncParsableCommand {
                 atPath: (listenPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
             // One event loop for Docker's connections and the daemon's: no call crosses threads.
             try await MultiThreadedEventLoopGroup.withEventLoopGroup(numberOfThreads: 1) { loops in
-                let client = try DaemonClient.make(socketPath: socketPath, eventLoopGroup: loops)
-                let handler = PluginHandler(client: client, socketPath: socketPath, logger: logger)
+                let loop = loops.next()
+                let client = try DaemonClient.make(socketPath: socketPath, eventLoopGroup: loop)
+                let handler = PluginHandler(client: client, socketPath: socketPath, loop: loop, logger: logger)
                 var configuration = ServiceGroupConfiguration(
                     services: [
                         .init(service: GRPCClientService(client: client)),
-                        .init(service: PluginServer(socketPath: listenPath, handler: handler, loop: loops.next(), logger: logger)),
+                        .init(service: PluginServer(socketPath: listenPath, handler: handler, loop: loop, logger: logger)),
                     ],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger)
