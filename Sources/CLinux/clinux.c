@@ -185,6 +185,17 @@ int clinux_probe_signature(const char *device, char *type, size_t typelen) {
     return result;
 }
 
+int clinux_has_ext4_magic(const char *path) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    unsigned char magic[2];
+    ssize_t n = pread(fd, magic, sizeof(magic), 1080);
+    int err = errno;
+    close(fd);
+    if (n < 0) return -err;
+    return n == 2 && magic[0] == 0x53 && magic[1] == 0xEF;
+}
+
 int clinux_syncfs(const char *path) {
     int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0) return -errno;

@@ -35,6 +35,10 @@ int clinux_loop_detach(const char *dev);
  * device holds none, -EUCLEAN if signatures disagree, or -errno. */
 int clinux_probe_signature(const char *device, char *type, size_t typelen);
 
+/* Whether the file at path has the ext2/3/4 superblock magic (0xEF53 at byte
+ * 1080): 1 if so, 0 if not, -errno. One open and one pread. */
+int clinux_has_ext4_magic(const char *path);
+
 /* Flushes the filesystem mounted at path (the directory), and only that one, as
  * syncfs(2) does. Returns 0 or -errno. */
 int clinux_syncfs(const char *path);
