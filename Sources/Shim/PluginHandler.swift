@@ -26,8 +26,7 @@ public struct PluginHandler: Sendable {
 
     public func handle(path: String, body: [UInt8]) async -> PluginResponse {
         do {
-            let deadline = Self.longCalls.contains(path) ? long : short
-            return try await deadline.run { try await dispatch(path: path, body: body) }
+            return try await dispatch(path: path, body: body)
         } catch let failure as Failure {
             return failure.response
         } catch {
@@ -45,26 +44,31 @@ public struct PluginHandler: Sendable {
             return .ok(["Capabilities": ["Scope": "global"]])
         case "/VolumeDriver.Create":
             let request = try decode(CreateBody.self, body, call: path)
-            _ = try await volumes.create(.with { $0.name = request.Name; $0.options = request.Opts ?? [:] })
+            let message = Cloudstor_V1_CreateRequest.with { $0.name = request.Name; $0.options = request.Opts ?? [:] }
+            _ = try await long.run { [volumes] in try await volumes.create(message) }
             return .ok([:])
         case "/VolumeDriver.Remove":
             let request = try decode(NameBody.self, body, call: path)
-            _ = try await volumes.remove(.with { $0.name = request.Name })
+            let message = Cloudstor_V1_RemoveRequest.with { $0.name = request.Name }
+            _ = try await long.run { [volumes] in try await volumes.remove(message) }
             return .ok([:])
         case "/VolumeDriver.Get":
             let request = try decode(NameBody.self, body, call: path)
-            let reply = try await volumes.get(.with { $0.name = request.Name })
+            let message = Cloudstor_V1_GetRequest.with { $0.name = request.Name }
+            let reply = try await short.run { [volumes] in try await volumes.get(message) }
             return .ok(["Volume": Self.describe(reply.volume, withStatus: true)])
         case "/VolumeDriver.List":
-            let reply = try await volumes.list(.init())
+            let reply = try await short.run { [volumes] in try await volumes.list(.init()) }
             return .ok(["Volumes": .array(reply.volumes.map { Self.describe($0, withStatus: false) })])
         case "/VolumeDriver.Path":
             let request = try decode(NameBody.self, body, call: path)
-            let reply = try await volumes.path(.with { $0.name = request.Name })
+            let message = Cloudstor_V1_PathRequest.with { $0.name = request.Name }
+            let reply = try await short.run { [volumes] in try await volumes.path(message) }
             return .ok(["Mountpoint": .string(reply.mountpoint)])
         case "/VolumeDriver.Mount":
             let request = try decode(MountBody.self, body, call: path)
-            let reply = try await volumes.mount(.with { $0.name = request.Name; $0.id = request.ID })
+            let message = Cloudstor_V1_MountRequest.with { $0.name = request.Name; $0.id = request.ID }
+            let reply = try await long.run { [volumes] in try await volumes.mount(message) }
             // An empty Mountpoint would make Docker bind-mount its own directory instead.
             guard !reply.mountpoint.isEmpty else {
                 return .error("cloudstor returned no mount point for volume \(request.Name)")
@@ -72,14 +76,13 @@ public struct PluginHandler: Sendable {
             return .ok(["Mountpoint": .string(reply.mountpoint)])
         case "/VolumeDriver.Unmount":
             let request = try decode(MountBody.self, body, call: path)
-            _ = try await volumes.unmount(.with { $0.name = request.Name; $0.id = request.ID })
+            let message = Cloudstor_V1_UnmountRequest.with { $0.name = request.Name; $0.id = request.ID }
+            _ = try await long.run { [volumes] in try await volumes.unmount(message) }
             return .ok([:])
         default:
             return .error("unknown endpoint \(path.prefix(100)): cloudstor implements Plugin.Activate and VolumeDriver.*", status: 404)
         }
     }
-
-    static let longCalls: Set<String> = ["/VolumeDriver.Create", "/VolumeDriver.Remove", "/VolumeDriver.Mount", "/VolumeDriver.Unmount"]
 
     /// Docker's view of a volume: Name, Mountpoint, CreatedAt and (for Get) Status.
     static func describe(_ volume: Cloudstor_V1_Volume, withStatus: Bool) -> JSONValue {
