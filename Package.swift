@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
@@ -59,6 +60,19 @@ let package = Package(
             ],
             path: "Sources/Client"
         ),
+        // A gRPC server on NIOHTTP2's frames: the daemon's API. Knows nothing of volumes.
+        .target(
+            name: "CloudstorRPCServer",
+            dependencies: [
+                "CloudstorSupport",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+            ],
+            path: "Sources/RPCServer"
+        ),
         // The AWS layer: SigV4, credentials, EC2/EFS/IMDS clients. Knows nothing of volumes.
         .target(
             name: "CloudstorAWS",
@@ -75,10 +89,7 @@ let package = Package(
         .target(
             name: "CloudstorService",
             dependencies: [
-                "CloudstorProto", "CLinux", "CloudstorSupport",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+                "CloudstorProto", "CLinux", "CloudstorSupport", "CloudstorRPCServer",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -156,6 +167,7 @@ let package = Package(
             name: "ServiceTests",
             dependencies: [
                 "CloudstorService", "CloudstorClient", "CloudstorShim", "CloudstorCtl", "CloudstorSupport", "CloudstorProto",
+                "CloudstorRPCServer",
                 .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),

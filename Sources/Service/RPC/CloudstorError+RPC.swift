@@ -1,17 +1,15 @@
-import GRPCCore
+import CloudstorRPCServer
 
 /// The daemon's one mapping from its errors to gRPC statuses: handlers just throw.
-extension CloudstorError: RPCErrorConvertible {
-    public var rpcErrorCode: RPCError.Code {
+extension CloudstorError: RPCStatusConvertible {
+    public var rpcStatus: RPCStatus {
         switch code {
-        case .invalidArgument: .invalidArgument
-        case .notFound: .notFound
-        case .alreadyExists: .alreadyExists
-        case .failedPrecondition: .failedPrecondition
-        case .unavailable: .unavailable
-        case .internalError: .internalError
+        case .invalidArgument: RPCStatus(.invalidArgument, description)
+        case .notFound: RPCStatus(.notFound, description)
+        case .alreadyExists: RPCStatus(.alreadyExists, description)
+        case .failedPrecondition: RPCStatus(.failedPrecondition, description)
+        case .unavailable: RPCStatus(.unavailable, description)
+        case .internalError: RPCStatus(.internalError, description)
         }
     }
-
-    public var rpcErrorMessage: String { description }
 }

@@ -1,12 +1,12 @@
 import CloudstorProto
 import Foundation
-import GRPCCore
+import CloudstorRPCServer
 import SwiftProtobuf
 
 /// `grpc.reflection.v1alpha.ServerReflection`, so grpcurl and friends can list and
 /// describe the API with no proto files at hand. Answers from the descriptor set
 /// that scripts/generate.sh embeds.
-public struct ReflectionService: Grpc_Reflection_V1alpha_ServerReflection.SimpleServiceProtocol {
+public struct ReflectionService: RPCService {
     private let files: [String: Google_Protobuf_FileDescriptorProto]
     /// Fully-qualified symbol (package.Type, package.Service, package.Service.Method) → file.
     private let symbols: [String: String]
@@ -43,12 +43,15 @@ public struct ReflectionService: Grpc_Reflection_V1alpha_ServerReflection.Simple
         for type in message.enumType { symbols[name + "." + type.name] = file }
     }
 
-    public func serverReflectionInfo(
-        request: RPCAsyncSequence<Grpc_Reflection_V1alpha_ServerReflectionRequest, any Error>,
-        response: RPCWriter<Grpc_Reflection_V1alpha_ServerReflectionResponse>,
-        context: ServerContext
+    public func register(in router: inout RPCRouter) {
+        router.streaming("grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo", serverReflectionInfo)
+    }
+
+    func serverReflectionInfo(
+        _ requests: RPCMessages<Grpc_Reflection_V1alpha_ServerReflectionRequest>,
+        _ response: RPCResponseWriter<Grpc_Reflection_V1alpha_ServerReflectionResponse>
     ) async throws {
-        for try await message in request {
+        for try await message in requests {
             var reply = Grpc_Reflection_V1alpha_ServerReflectionResponse()
             reply.validHost = message.host
             reply.originalRequest = message
@@ -93,7 +96,7 @@ public struct ReflectionService: Grpc_Reflection_V1alpha_ServerReflection.Simple
         return .fileDescriptorResponse(.with { $0.fileDescriptorProto = encoded })
     }
 
-    private func error(_ code: RPCError.Code, _ message: String) -> Grpc_Reflection_V1alpha_ServerReflectionResponse.OneOf_MessageResponse {
+    private func error(_ code: RPCStatus.Code, _ message: String) -> Grpc_Reflection_V1alpha_ServerReflectionResponse.OneOf_MessageResponse {
         .errorResponse(.with {
             $0.errorCode = Int32(code.rawValue)
             $0.errorMessage = message

@@ -1,0 +1,67 @@
+import NIOCore
+import NIOHTTP2
+
+/// One call on a connection: its method, the request bytes still arriving, and
+/// the task that answers it. Lives on the connection's event loop only.
+final class RPCCall {
+    let stream: HTTP2StreamID
+    let method: RPCMethod
+    /// Bytes of a message not yet whole.
+    var pending: ByteBuffer?
+    /// A unary call's request, once whole.
+    var request: ByteBuffer?
+    /// A streaming call's requests, as they become whole.
+    var requests: AsyncThrowingStream<ByteBuffer, any Error>.Continuation?
+    /// The client has ended its side (END_STREAM).
+    var requestEnded = false
+    /// The response headers have been written: what follows is messages, then trailers.
+    var headersSent = false
+    var task: Task<Void, Never>?
+    var deadline: Scheduled<Void>?
+
+    init(stream: HTTP2StreamID, method: RPCMethod) {
+        self.stream = stream
+        self.method = method
+    }
+
+    var isStreaming: Bool {
+        if case .streaming = method { return true }
+        return false
+    }
+
+    /// Stops whatever still runs for the call; its answer, if any comes, is dropped.
+    func cancel() {
+        task?.cancel()
+        requests?.finish(throwing: CancellationError())
+        requests = nil
+        deadline?.cancel()
+        deadline = nil
+    }
+
+    /// Appends DATA to the call and returns the messages it completes.
+    /// Throws when a message is compressed or over `limit` bytes.
+    func messages(from data: ByteBuffer, limit: Int) throws(RPCStatus) -> [ByteBuffer] {
+        if pending == nil {
+            pending = data
+        } else {
+            var data = data
+            pending!.writeBuffer(&data)
+        }
+        var whole: [ByteBuffer] = []
+        while let flag = pending!.getInteger(at: pending!.readerIndex, as: UInt8.self),
+            let length = pending!.getInteger(at: pending!.readerIndex + 1, as: UInt32.self)
+        {
+            guard flag == 0 else {
+                throw RPCStatus(.internalError, "a compressed message, but no compression was agreed (grpc-encoding)")
+            }
+            guard length <= limit else {
+                throw RPCStatus(.resourceExhausted, "a message of \(length) bytes is over the limit of \(limit)")
+            }
+            guard pending!.readableBytes >= 5 + Int(length) else { break }
+            pending!.moveReaderIndex(forwardBy: 5)
+            whole.append(pending!.readSlice(length: Int(length))!)
+        }
+        if pending!.readableBytes == 0 { pending = nil }
+        return whole
+    }
+}

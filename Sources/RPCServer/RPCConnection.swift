@@ -1,0 +1,333 @@
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+
+/// gRPC on one HTTP/2 connection, frame by frame: NIOHTTP2 keeps the protocol
+/// (HPACK, stream states, settings, pings, GOAWAY) and this handler turns each
+/// stream into a call. A call's handler runs as a task that prefers the
+/// connection's event loop, so a read that needs no other thread answers without
+/// leaving it; no channel, async sequence or writer is made per call.
+///
+/// Flow control of what the client sends is ours: with no stream multiplexer,
+/// NIOHTTP2 leaves reopening the windows to the handler after it.
+final class RPCConnection: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    /// The largest request message taken, as gRPC's default.
+    static let messageLimit = 4 << 20
+    /// The window NIO's default settings give each stream, and the connection's at start.
+    private static let window = 65535
+
+    private let methods: [String: RPCMethod]
+    private let executor: any TaskExecutor
+    private var calls: [HTTP2StreamID: RPCCall] = [:]
+    private var context: ChannelHandlerContext?
+    private var reading = false
+    private var flushPending = false
+
+    init(router: RPCRouter, executor: any TaskExecutor) {
+        methods = router.methods
+        self.executor = executor
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        cancelAll()
+        self.context = nil
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        cancelAll()
+        context.fireChannelInactive()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        reading = true
+        let frame = unwrapInboundIn(data)
+        switch frame.payload {
+        case .headers(let headers):
+            received(headers, on: frame.streamID)
+        case .data(let data):
+            received(data, on: frame.streamID)
+        default:
+            break  // settings, pings, GOAWAY and resets are NIOHTTP2's; a reset closes the stream (below)
+        }
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        reading = false
+        if flushPending {
+            flushPending = false
+            context.flush()
+        }
+        context.fireChannelReadComplete()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case let closed as StreamClosedEvent:
+            // Reset by the client, or both sides ended: whatever still runs is not wanted.
+            calls.removeValue(forKey: closed.streamID)?.cancel()
+        case let window as NIOHTTP2WindowUpdatedEvent:
+            // What the client may still send: opened again once half is used, for the
+            // connection and for each call still receiving (as NIOHTTP2's multiplexer does).
+            if let size = window.inboundWindowSize, size <= Self.window / 2,
+                window.streamID == .rootStream || calls[window.streamID]?.requestEnded == false
+            {
+                write(HTTP2Frame(streamID: window.streamID, payload: .windowUpdate(windowSizeIncrement: Self.window - size)))
+                flush()
+            }
+        case is ChannelShouldQuiesceEvent:
+            // A graceful stop: unary calls finish; streams that would run forever
+            // (a health Watch) are told to end.
+            for call in calls.values where call.isStreaming { call.task?.cancel() }
+        default:
+            break
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    /// NIOHTTP2 has answered a protocol error already: RST_STREAM for one stream's,
+    /// GOAWAY for the connection's. A connection error also closes it here, so a
+    /// client that sent garbage does not keep a dead connection open.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if !Self.isStreamError(error) { context.close(promise: nil) }
+    }
+
+    /// The errors NIOHTTP2 raises for one stream; some of them it may raise for the
+    /// connection too, and then it has sent GOAWAY, which a client acts on.
+    private static func isStreamError(_ error: any Error) -> Bool {
+        switch error {
+        case is NIOHTTP2Errors.StreamError, is NIOHTTP2Errors.NoSuchStream, is NIOHTTP2Errors.StreamClosed,
+            is NIOHTTP2Errors.BadStreamStateTransition, is NIOHTTP2Errors.CreatedStreamAfterGoaway,
+            is NIOHTTP2Errors.InvalidWindowIncrementSize, is NIOHTTP2Errors.TrailersWithoutEndStream,
+            is NIOHTTP2Errors.ContentLengthViolated, is NIOHTTP2Errors.ContentLengthHeadersMismatch,
+            is NIOHTTP2Errors.ContentLengthHeaderNegative, is NIOHTTP2Errors.ContentLengthHeaderMalformedValue,
+            is NIOHTTP2Errors.MissingPseudoHeader, is NIOHTTP2Errors.DuplicatePseudoHeader,
+            is NIOHTTP2Errors.PseudoHeaderAfterRegularHeader, is NIOHTTP2Errors.UnknownPseudoHeader,
+            is NIOHTTP2Errors.UnsupportedPseudoHeader, is NIOHTTP2Errors.InvalidPseudoHeaders,
+            is NIOHTTP2Errors.MissingHostHeader, is NIOHTTP2Errors.DuplicateHostHeader, is NIOHTTP2Errors.EmptyPathHeader,
+            is NIOHTTP2Errors.ForbiddenHeaderField, is NIOHTTP2Errors.InvalidPseudoHeaderValue:
+            true
+        default:
+            false
+        }
+    }
+
+    // MARK: - requests
+
+    private func received(_ frame: HTTP2Frame.FramePayload.Headers, on stream: HTTP2StreamID) {
+        if let call = calls[stream] {
+            // Trailers from the client: only END_STREAM means anything.
+            if frame.endStream { ended(call) }
+            return
+        }
+        let headers = frame.headers
+        guard headers.first(name: ":method") == "POST" else {
+            return refuse(stream, status: "405", endedRequest: frame.endStream)
+        }
+        guard let type = headers.first(name: "content-type"), type.hasPrefix("application/grpc") else {
+            return refuse(stream, status: "415", endedRequest: frame.endStream)
+        }
+        if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" {
+            return answer(stream, RPCStatus(.unimplemented, "compression \(encoding) is not supported"), endedRequest: frame.endStream)
+        }
+        let path = headers.first(name: ":path") ?? ""
+        guard let method = methods[path] else {
+            return answer(stream, RPCStatus(.unimplemented, "no method \(path.prefix(200))"), endedRequest: frame.endStream)
+        }
+        let call = RPCCall(stream: stream, method: method)
+        calls[stream] = call
+        if let value = headers.first(name: "grpc-timeout"), let timeout = RPCTimeout.parse(value), let context {
+            let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
+            call.deadline = context.eventLoop.scheduleTask(in: timeout) {
+                connection.value.fail(stream, RPCStatus(.deadlineExceeded, "the call's deadline (grpc-timeout \(value)) passed"))
+            }
+        }
+        if call.isStreaming { start(call) }
+        if frame.endStream { ended(call) }
+    }
+
+    private func received(_ frame: HTTP2Frame.FramePayload.Data, on stream: HTTP2StreamID) {
+        guard case .byteBuffer(let bytes) = frame.data else { return }
+        guard let call = calls[stream] else { return }  // answered already; the rest of its request is dropped
+        do throws(RPCStatus) {
+            for message in try call.messages(from: bytes, limit: Self.messageLimit) {
+                if let requests = call.requests {
+                    requests.yield(message)
+                } else if call.isStreaming {
+                    break  // the handler stopped reading
+                } else if call.request == nil {
+                    call.request = message
+                } else {
+                    throw RPCStatus(.internalError, "a unary call carries one request message, this one more")
+                }
+            }
+        } catch {
+            return fail(stream, error)
+        }
+        if frame.endStream { ended(call) }
+    }
+
+    /// The client has sent all it will.
+    private func ended(_ call: RPCCall) {
+        call.requestEnded = true
+        guard call.pending == nil else {
+            return fail(call.stream, RPCStatus(.internalError, "the request ended inside a message"))
+        }
+        if call.isStreaming {
+            call.requests?.finish()
+            call.requests = nil
+        } else if call.request == nil {
+            fail(call.stream, RPCStatus(.internalError, "the request carried no message"))
+        } else {
+            start(call)
+        }
+    }
+
+    private func start(_ call: RPCCall) {
+        guard let context else { return }
+        let loop = context.eventLoop
+        let connection = NIOLoopBound(self, eventLoop: loop)
+        let stream = call.stream
+        switch call.method {
+        case .unary(let handler):
+            let request = call.request!
+            call.request = nil
+            call.task = Task(executorPreference: executor) {
+                let result: Result<ByteBuffer, RPCStatus>
+                do { result = .success(try await handler(request)) } catch { result = .failure(RPCStatus(of: error)) }
+                loop.run { connection.value.complete(stream, result) }
+            }
+        case .streaming(let handler):
+            let (requests, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
+            call.requests = continuation
+            let sink = RPCResponseSink(connection: connection, stream: stream)
+            call.task = Task(executorPreference: executor) {
+                let result: Result<ByteBuffer, RPCStatus>?
+                do {
+                    try await handler(RPCRequestStream(stream: requests), sink)
+                    result = nil
+                } catch {
+                    result = .failure(RPCStatus(of: error))
+                }
+                loop.run { connection.value.complete(stream, result) }
+            }
+        }
+    }
+
+    // MARK: - answers
+
+    private static let responseHeaders: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
+    private static let okTrailers: HPACKHeaders = ["grpc-status": "0"]
+
+    /// A handler has finished: its message (a unary call's) and its status.
+    fileprivate func complete(_ stream: HTTP2StreamID, _ result: Result<ByteBuffer, RPCStatus>?) {
+        guard let call = calls.removeValue(forKey: stream) else { return }  // reset, expired or gone
+        call.deadline?.cancel()
+        switch result {
+        case .success(let message):
+            send(message, on: call)
+            finish(call, trailers: Self.okTrailers)
+        case .failure(let status):
+            finish(call, status: status)
+        case nil:
+            finish(call, trailers: Self.okTrailers)
+        }
+    }
+
+    /// One message of a call, framed.
+    fileprivate func send(_ message: ByteBuffer, on stream: HTTP2StreamID) {
+        guard let call = calls[stream] else { return }
+        send(message, on: call)
+        flush()
+    }
+
+    private func send(_ message: ByteBuffer, on call: RPCCall) {
+        if !call.headersSent {
+            call.headersSent = true
+            write(HTTP2Frame(streamID: call.stream, payload: .headers(.init(headers: Self.responseHeaders))))
+        }
+        var framed = context!.channel.allocator.buffer(capacity: 5 + message.readableBytes)
+        framed.writeInteger(UInt8(0))
+        framed.writeInteger(UInt32(message.readableBytes))
+        framed.writeImmutableBuffer(message)
+        write(HTTP2Frame(streamID: call.stream, payload: .data(.init(data: .byteBuffer(framed)))))
+    }
+
+    /// Ends a call that is still open with `status`, stopping whatever runs for it.
+    fileprivate func fail(_ stream: HTTP2StreamID, _ status: RPCStatus) {
+        guard let call = calls.removeValue(forKey: stream) else { return }
+        call.cancel()
+        finish(call, status: status)
+    }
+
+    private func finish(_ call: RPCCall, status: RPCStatus) {
+        var trailers: HPACKHeaders = call.headersSent ? [:] : Self.responseHeaders
+        trailers.add(name: "grpc-status", value: String(status.code.rawValue))
+        if !status.message.isEmpty { trailers.add(name: "grpc-message", value: status.encodedMessage) }
+        finish(call, trailers: trailers)
+    }
+
+    private func finish(_ call: RPCCall, trailers: HPACKHeaders) {
+        write(HTTP2Frame(streamID: call.stream, payload: .headers(.init(headers: trailers, endStream: true))))
+        if !call.requestEnded {
+            // Answered before the client finished sending: ask it to stop (RFC 9113, 8.1).
+            write(HTTP2Frame(streamID: call.stream, payload: .rstStream(.noError)))
+        }
+        flush()
+    }
+
+    /// A stream that is no gRPC call: an HTTP status alone.
+    private func refuse(_ stream: HTTP2StreamID, status: String, endedRequest: Bool) {
+        write(HTTP2Frame(streamID: stream, payload: .headers(.init(headers: [":status": status], endStream: true))))
+        if !endedRequest { write(HTTP2Frame(streamID: stream, payload: .rstStream(.noError))) }
+        flush()
+    }
+
+    /// A call answered with a status before it started (trailers only).
+    private func answer(_ stream: HTTP2StreamID, _ status: RPCStatus, endedRequest: Bool) {
+        let call = RPCCall(stream: stream, method: .unary { $0 })
+        call.requestEnded = endedRequest
+        finish(call, status: status)
+    }
+
+    private func write(_ frame: HTTP2Frame) {
+        context?.write(wrapOutboundOut(frame), promise: nil)
+    }
+
+    private func flush() {
+        if reading {
+            flushPending = true
+        } else {
+            context?.flush()
+        }
+    }
+
+    private func cancelAll() {
+        for call in calls.values { call.cancel() }
+        calls.removeAll()
+    }
+}
+
+/// Where a streaming handler's messages go: to its call, on the connection's loop.
+public struct RPCResponseSink: Sendable {
+    fileprivate let connection: NIOLoopBound<RPCConnection>
+    fileprivate let stream: HTTP2StreamID
+
+    func send(_ message: ByteBuffer) {
+        let connection = connection, stream = stream
+        connection.eventLoop.run { connection.value.send(message, on: stream) }
+    }
+}
+
+extension EventLoop {
+    /// Runs body now if this is the loop's thread, else as its next task.
+    fileprivate func run(_ body: @escaping @Sendable () -> Void) {
+        if inEventLoop { body() } else { execute(body) }
+    }
+}

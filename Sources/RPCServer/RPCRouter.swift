@@ -1,0 +1,103 @@
+import NIOCore
+import SwiftProtobuf
+
+/// What serves one method. Messages are their serialized bytes, without gRPC's
+/// five-byte prefix; the connection frames them.
+public enum RPCMethod: Sendable {
+    /// One message in, one out.
+    case unary(@Sendable (ByteBuffer) async throws -> ByteBuffer)
+    /// Any number of messages each way; the call ends with OK when the handler returns.
+    case streaming(@Sendable (RPCRequestStream, RPCResponseSink) async throws -> Void)
+}
+
+/// The server's methods by their paths (`/package.Service/Method`), with
+/// registration that decodes and encodes protobuf messages.
+public struct RPCRouter: Sendable {
+    var methods: [String: RPCMethod] = [:]
+
+    public init(services: [any RPCService] = []) {
+        for service in services { service.register(in: &self) }
+    }
+
+    /// Serves `/service/method` with a unary handler.
+    public mutating func unary<Request: Message, Response: Message>(
+        _ service: String, _ method: String, _ handler: @escaping @Sendable (Request) async throws -> Response
+    ) {
+        methods["/\(service)/\(method)"] = .unary { bytes in
+            try await handler(try Request.decoded(from: bytes)).encoded()
+        }
+    }
+
+    /// Serves `/service/method` with a streaming handler (server or bidirectional streaming).
+    public mutating func streaming<Request: Message, Response: Message>(
+        _ service: String, _ method: String,
+        _ handler: @escaping @Sendable (RPCMessages<Request>, RPCResponseWriter<Response>) async throws -> Void
+    ) {
+        methods["/\(service)/\(method)"] = .streaming { requests, sink in
+            try await handler(RPCMessages(raw: requests), RPCResponseWriter(sink: sink))
+        }
+    }
+}
+
+/// A gRPC service: registers its methods with a router.
+public protocol RPCService: Sendable {
+    func register(in router: inout RPCRouter)
+}
+
+extension Message {
+    static func decoded(from buffer: ByteBuffer) throws(RPCStatus) -> Self {
+        do {
+            return try Self(serializedBytes: Array(buffer.readableBytesView))
+        } catch {
+            throw RPCStatus(.internalError, "the request is not a valid \(Self.protoMessageName)")
+        }
+    }
+
+    func encoded() throws(RPCStatus) -> ByteBuffer {
+        do {
+            let bytes: [UInt8] = try serializedBytes()
+            return ByteBuffer(bytes: bytes)
+        } catch {
+            throw RPCStatus(.internalError, "cannot encode the reply \(Self.protoMessageName)")
+        }
+    }
+}
+
+/// The request messages of a streaming call, as they arrive; ends when the client
+/// ends its side.
+public struct RPCRequestStream: AsyncSequence, Sendable {
+    public typealias Element = ByteBuffer
+    let stream: AsyncThrowingStream<ByteBuffer, any Error>
+
+    public func makeAsyncIterator() -> AsyncThrowingStream<ByteBuffer, any Error>.AsyncIterator {
+        stream.makeAsyncIterator()
+    }
+}
+
+/// The decoded request messages of a streaming call.
+public struct RPCMessages<Request: Message>: AsyncSequence, Sendable {
+    public typealias Element = Request
+    let raw: RPCRequestStream
+
+    public struct AsyncIterator: AsyncIteratorProtocol {
+        var base: AsyncThrowingStream<ByteBuffer, any Error>.AsyncIterator
+
+        public mutating func next() async throws -> Request? {
+            guard let bytes = try await base.next() else { return nil }
+            return try Request.decoded(from: bytes)
+        }
+    }
+
+    public func makeAsyncIterator() -> AsyncIterator {
+        AsyncIterator(base: raw.makeAsyncIterator())
+    }
+}
+
+/// Sends the messages of a streaming call.
+public struct RPCResponseWriter<Response: Message>: Sendable {
+    let sink: RPCResponseSink
+
+    public func write(_ message: Response) async throws {
+        sink.send(try message.encoded())
+    }
+}

@@ -1,0 +1,117 @@
+import CloudstorSupport
+import Logging
+import NIOCore
+import NIOHTTP2
+import NIOPosix
+import Synchronization
+
+/// A gRPC server over HTTP/2 without TLS, on a listening socket it is given (a
+/// unix socket: see UnixListener), serving every connection on one event loop.
+///
+/// It owns the descriptor from `init`: `run()` serves on it, or closes it if a stop
+/// came first. A stop may come at any instant: before `run()` (nothing is served),
+/// while it binds (it stops once bound), or while it serves (the listener closes,
+/// each connection gets GOAWAY, calls in flight finish, streams are told to end).
+/// `run()` returns once every connection has closed, or at once, closing them,
+/// when its task is cancelled.
+public final class RPCServer: Sendable {
+    private enum State {
+        case idle
+        case binding
+        case stopWhenBound
+        case serving(any Channel, NIOLoopBound<RPCConnections>, EventLoopPromise<Void>)
+        case stopped
+    }
+
+    private let descriptor: Int32
+    private let loop: any EventLoop
+    private let router: RPCRouter
+    private let logger: Logger
+    private let state = Mutex(State.idle)
+
+    public init(listeningDescriptor: Int32, loop: any EventLoop, router: RPCRouter, logger: Logger) {
+        descriptor = listeningDescriptor
+        self.loop = loop
+        self.router = router
+        self.logger = logger
+    }
+
+    /// Serves until a graceful stop has finished; `listening` is called once bound.
+    public func run(listening: () -> Void = {}) async throws {
+        let proceed = state.withLock { state in
+            guard case .idle = state else { return false }
+            state = .binding
+            return true
+        }
+        guard proceed else {
+            close(descriptor)
+            return
+        }
+        let connections = try await loop.submit { NIOLoopBound(RPCConnections(), eventLoop: self.loop) }.get()
+        let router = router
+        let executor = EventLoopExecutor(loop)
+        let listener = try await ServerBootstrap(group: loop)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(NIOHTTP2Handler(mode: .server))
+                    try sync.addHandler(
+                        NIOHTTP2ServerConnectionManagementHandler(
+                            eventLoop: channel.eventLoop,
+                            configuration: .init(maxIdleTime: nil, maxAge: nil, maxGraceTime: nil, keepalive: nil)))
+                    try sync.addHandler(RPCConnection(router: router, executor: executor))
+                    connections.value.add(channel)
+                }
+            }
+            .withBoundSocket(descriptor)
+            .get()
+        let stopped = loop.makePromise(of: Void.self)
+        let stopNow = state.withLock { state in
+            switch state {
+            case .stopWhenBound:
+                state = .stopped
+                return true
+            default:
+                state = .serving(listener, connections, stopped)
+                return false
+            }
+        }
+        listening()
+        if stopNow { stop(listener, connections, stopped) }
+        try await withTaskCancellationHandler {
+            try await stopped.futureResult.get()
+        } onCancel: {
+            loop.execute {
+                listener.close(promise: nil)
+                connections.value.closeAll()
+            }
+        }
+    }
+
+    /// Stops accepting connections and ends the open ones once their calls are done.
+    public func beginGracefulShutdown() {
+        let serving: (any Channel, NIOLoopBound<RPCConnections>, EventLoopPromise<Void>)? = state.withLock { state in
+            switch state {
+            case .idle:
+                state = .stopped
+                return nil
+            case .binding:
+                state = .stopWhenBound
+                return nil
+            case .serving(let listener, let connections, let stopped):
+                state = .stopped
+                return (listener, connections, stopped)
+            case .stopWhenBound, .stopped:
+                return nil
+            }
+        }
+        if let (listener, connections, stopped) = serving {
+            logger.debug("stopping: no new connections, calls in flight finish")
+            stop(listener, connections, stopped)
+        }
+    }
+
+    private func stop(_ listener: any Channel, _ connections: NIOLoopBound<RPCConnections>, _ stopped: EventLoopPromise<Void>) {
+        loop.execute { connections.value.stop(listener: listener, stopped: stopped) }
+    }
+}

@@ -1,0 +1,69 @@
+/// How a gRPC call ended: a status code and a message for people. The server's one
+/// error type; a handler's error becomes one through `RPCStatusConvertible`, and
+/// anything else is answered `unknown` without its details.
+public struct RPCStatus: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The codes of the gRPC specification, by their wire values.
+    public enum Code: Int, Sendable {
+        case ok = 0
+        case cancelled = 1
+        case unknown = 2
+        case invalidArgument = 3
+        case deadlineExceeded = 4
+        case notFound = 5
+        case alreadyExists = 6
+        case permissionDenied = 7
+        case resourceExhausted = 8
+        case failedPrecondition = 9
+        case aborted = 10
+        case outOfRange = 11
+        case unimplemented = 12
+        case internalError = 13
+        case unavailable = 14
+        case dataLoss = 15
+        case unauthenticated = 16
+    }
+
+    public var code: Code
+    public var message: String
+
+    public init(_ code: Code, _ message: String = "") {
+        self.code = code
+        self.message = message
+    }
+
+    /// The status a handler's error is answered with.
+    public init(of error: any Error) {
+        switch error {
+        case let status as RPCStatus: self = status
+        case let convertible as any RPCStatusConvertible: self = convertible.rpcStatus
+        case is CancellationError: self.init(.cancelled, "the call was cancelled")
+        default: self.init(.unknown, "the handler failed")
+        }
+    }
+
+    public var description: String { "\(code) (\(code.rawValue)): \(message)" }
+
+    /// `grpc-message` as the specification wants it: UTF-8, with every byte outside
+    /// printable ASCII, and `%` itself, percent-encoded.
+    var encodedMessage: String {
+        let hex: [UInt8] = Array("0123456789ABCDEF".utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(message.utf8.count)
+        for byte in message.utf8 {
+            if byte >= 0x20, byte <= 0x7E, byte != UInt8(ascii: "%") {
+                out.append(byte)
+            } else {
+                out.append(UInt8(ascii: "%"))
+                out.append(hex[Int(byte >> 4)])
+                out.append(hex[Int(byte & 0xF)])
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// An error type that knows its gRPC status: the one mapping from a layer's errors
+/// to the wire lives in its conformance.
+public protocol RPCStatusConvertible: Error {
+    var rpcStatus: RPCStatus { get }
+}
