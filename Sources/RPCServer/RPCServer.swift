@@ -19,7 +19,7 @@ public final class RPCServer: Sendable {
         case idle
         case binding
         case stopWhenBound
-        case serving(any Channel, NIOLoopBound<RPCConnections>, EventLoopPromise<Void>)
+        case serving(any Channel, NIOLoopBound<ConnectionSet>, EventLoopPromise<Void>)
         case stopped
     }
 
@@ -47,7 +47,7 @@ public final class RPCServer: Sendable {
             close(descriptor)
             return
         }
-        let connections = try await loop.submit { NIOLoopBound(RPCConnections(), eventLoop: self.loop) }.get()
+        let connections = try await loop.submit { NIOLoopBound(ConnectionSet(), eventLoop: self.loop) }.get()
         let router = router
         let executor = EventLoopExecutor(loop)
         let listener = try await ServerBootstrap(group: loop)
@@ -90,7 +90,7 @@ public final class RPCServer: Sendable {
 
     /// Stops accepting connections and ends the open ones once their calls are done.
     public func beginGracefulShutdown() {
-        let serving: (any Channel, NIOLoopBound<RPCConnections>, EventLoopPromise<Void>)? = state.withLock { state in
+        let serving: (any Channel, NIOLoopBound<ConnectionSet>, EventLoopPromise<Void>)? = state.withLock { state in
             switch state {
             case .idle:
                 state = .stopped
@@ -111,7 +111,7 @@ public final class RPCServer: Sendable {
         }
     }
 
-    private func stop(_ listener: any Channel, _ connections: NIOLoopBound<RPCConnections>, _ stopped: EventLoopPromise<Void>) {
+    private func stop(_ listener: any Channel, _ connections: NIOLoopBound<ConnectionSet>, _ stopped: EventLoopPromise<Void>) {
         loop.execute { connections.value.stop(listener: listener, stopped: stopped) }
     }
 }

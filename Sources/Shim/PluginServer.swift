@@ -5,12 +5,14 @@ import NIOHTTP1
 import NIOPosix
 import ServiceLifecycle
 
-/// The Docker volume plugin endpoint: HTTP/1.1 on a unix socket, one task per
-/// connection, keep-alive honoured. Bodies over `maxBodySize` are refused. The
-/// connections and their tasks run on one event loop, the one the daemon client's
-/// connection uses: a call to the shim and its RPC need no thread hop. The
-/// socket is taken when the service starts, inside its ServiceGroup, so a SIGTERM
-/// at any instant is a graceful shutdown.
+/// The Docker volume plugin endpoint: HTTP/1.1 on a unix socket, keep-alive
+/// honoured, requests answered in order (NIO's pipelining handler). The
+/// connections run on one event loop, the one the daemon client's connection
+/// uses, and each call's task prefers it: a call to the shim and its RPC need no
+/// thread hop. The socket is taken when the service starts, inside its
+/// ServiceGroup, so a SIGTERM at any instant is a graceful shutdown: the listener
+/// closes, a request in flight is still answered, then its connection ends, so an
+/// idle keep-alive connection of the engine cannot hold the shim open.
 public struct PluginServer: Service {
     public static let maxBodySize = 1 << 20
 
@@ -29,107 +31,139 @@ public struct PluginServer: Service {
     public func run() async throws {
         let listener = try UnixListener(path: socketPath, mode: 0o660)
         defer { listener.close() }
+        let connections = try await loop.submit { [loop] in NIOLoopBound(ConnectionSet(), eventLoop: loop) }.get()
+        let handler = handler, logger = logger
+        let executor = EventLoopExecutor(loop)
         // From here NIO owns the descriptor and closes it with the channel.
-        let descriptor = listener.handOff()
         let server = try await ServerBootstrap(group: loop)
             // A client that sends its request and shuts down its side still gets the answer.
             .childChannelOption(.allowRemoteHalfClosure, value: true)
-            .bind(NIOBSDSocket.Handle(descriptor)) { channel in
+            .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline(withErrorHandling: true)
-                    // A connection accepted while the server stops is dropped by the
-                    // ending accept sequence unserved; only a channel that closes on
-                    // deinit survives that (the other kind traps). Served ones are
-                    // closed explicitly by executeThenClose all the same.
-                    return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(synchronouslyWrapping: channel)
+                    try channel.pipeline.syncOperations.addHandler(PluginConnection(handler: handler, executor: executor, logger: logger))
+                    connections.value.add(channel)
                 }
             }
+            .withBoundSocket(listener.handOff())
+            .get()
         logger.info("serving Docker", metadata: ["socket": "\(listener.path)"])
+        let stopped = loop.makePromise(of: Void.self)
         try await withGracefulShutdownHandler {
-            try await withTaskExecutorPreference(EventLoopExecutor(loop)) {
-                try await withThrowingDiscardingTaskGroup { group in
-                    try await server.executeThenClose { connections in
-                        for try await connection in connections {
-                            group.addTask { await serve(connection) }
-                        }
-                    }
+            try await withTaskCancellationHandler {
+                try await stopped.futureResult.get()
+            } onCancel: { [loop] in
+                loop.execute {
+                    server.close(promise: nil)
+                    connections.value.closeAll()
                 }
             }
-        } onGracefulShutdown: {
-            server.channel.close(promise: nil)
+        } onGracefulShutdown: { [loop] in
+            loop.execute { connections.value.stop(listener: server, stopped: stopped) }
         }
     }
+}
 
-    /// Serves one connection until the peer closes it or the server shuts down. On
-    /// shutdown the read side is closed: a request in flight is still answered,
-    /// then the connection ends, so an idle keep-alive connection of the engine
-    /// cannot hold the shim open.
-    private func serve(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async {
-        let channel = connection.channel
-        do {
-            try await withGracefulShutdownHandler {
-                try await exchange(connection)
-            } onGracefulShutdown: {
-                channel.close(mode: .input, promise: nil)
+/// One connection of the engine: each request, once whole, becomes one task that
+/// calls the handler; its answer is written as one head, body and end.
+final class PluginConnection: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    private let handler: PluginHandler
+    private let executor: any TaskExecutor
+    private let logger: Logger
+    private var head: HTTPRequestHead?
+    private var body = ByteBuffer()
+    private var tooLarge = false
+    /// A request is being answered.
+    private var answering = false
+    /// The client has shut its side: the connection ends once nothing is being answered.
+    private var inputClosed = false
+
+    init(handler: PluginHandler, executor: any TaskExecutor, logger: Logger) {
+        self.handler = handler
+        self.executor = executor
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let requestHead):
+            head = requestHead
+            body.clear()
+            tooLarge = false
+        case .body(var chunk):
+            if body.readableBytes + chunk.readableBytes > PluginServer.maxBodySize {
+                tooLarge = true
+            } else {
+                body.writeBuffer(&chunk)
             }
-        } catch {
-            logger.debug("connection closed", metadata: ["error": "\(error)"])
+        case .end:
+            guard let request = head else { return }
+            head = nil
+            answering = true
+            answer(request, body: body, context: context)
         }
     }
 
-    private func exchange(_ connection: NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>) async throws {
-        try await connection.executeThenClose { inbound, outbound in
-            var head: HTTPRequestHead?
-            var body = ByteBuffer()
-            var tooLarge = false
-            for try await part in inbound {
-                switch part {
-                case .head(let requestHead):
-                    head = requestHead
-                    body.clear()
-                    tooLarge = false
-                case .body(var chunk):
-                    if body.readableBytes + chunk.readableBytes > Self.maxBodySize {
-                        tooLarge = true
-                    } else {
-                        body.writeBuffer(&chunk)
-                    }
-                case .end:
-                    guard let request = head else { continue }
-                    let response = await respond(to: request, body: body, tooLarge: tooLarge)
-                    try await write(response, for: request, to: outbound)
-                    if !request.isKeepAlive || tooLarge { return }
-                    head = nil
-                }
-            }
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            inputClosed = true
+            if !answering { context.close(promise: nil) }
         }
+        context.fireUserInboundEventTriggered(event)
     }
 
-    private func respond(to request: HTTPRequestHead, body: ByteBuffer, tooLarge: Bool) async -> PluginResponse {
-        guard !tooLarge else {
-            return .error("request body larger than \(Self.maxBodySize) bytes", status: 413)
+    /// A request that is not HTTP was answered 400 by NIO's error handler: the
+    /// connection ends there.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("connection closed", metadata: ["error": "\(error)"])
+        context.close(promise: nil)
+    }
+
+    private func answer(_ request: HTTPRequestHead, body: ByteBuffer, context: ChannelHandlerContext) {
+        let loop = context.eventLoop
+        let connection = NIOLoopBound((self, context), eventLoop: loop)
+        if tooLarge {
+            return write(.error("request body larger than \(PluginServer.maxBodySize) bytes", status: 413), for: request, context: context)
         }
         guard request.method == .POST else {
-            return .error("plugin calls are POST requests, not \(request.method)", status: 405)
+            return write(.error("plugin calls are POST requests, not \(request.method)", status: 405), for: request, context: context)
         }
         let path = String(request.uri.split(separator: "?", maxSplits: 1).first ?? "")
+        let handler = handler, logger = logger
         logger.debug("call", metadata: ["call": "\(path)", "bytes": "\(body.readableBytes)"])
-        let started = ContinuousClock.now
-        let response = await handler.handle(path: path, body: Array(body.readableBytesView))
-        logger.debug("answered", metadata: ["call": "\(path)", "status": "\(response.status)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
-        return response
+        Task(executorPreference: executor) {
+            let started = ContinuousClock.now
+            let response = await handler.handle(path: path, body: Array(body.readableBytesView))
+            logger.debug(
+                "answered",
+                metadata: ["call": "\(path)", "status": "\(response.status)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
+            let write = {
+                let (connection, context) = connection.value
+                guard context.channel.isActive else { return }
+                connection.write(response, for: request, context: context)
+            }
+            if loop.inEventLoop { write() } else { loop.execute(write) }
+        }
     }
 
-    private func write(_ response: PluginResponse, for request: HTTPRequestHead, to outbound: NIOAsyncChannelOutboundWriter<HTTPServerResponsePart>)
-        async throws
-    {
+    private func write(_ response: PluginResponse, for request: HTTPRequestHead, context: ChannelHandlerContext) {
         var headers = HTTPHeaders()
         headers.add(name: "Content-Type", value: PluginResponse.contentType)
         headers.add(name: "Content-Length", value: String(response.body.count))
-        let keepAlive = request.isKeepAlive && response.status != 413
+        answering = false
+        let keepAlive = request.isKeepAlive && response.status != 413 && !inputClosed
         headers.add(name: "Connection", value: keepAlive ? "keep-alive" : "close")
         let head = HTTPResponseHead(version: request.version, status: HTTPResponseStatus(statusCode: response.status), headers: headers)
-        // One write of the three parts: one pass through the async writer, one flush.
-        try await outbound.write(contentsOf: [.head(head), .body(.byteBuffer(ByteBuffer(bytes: response.body))), .end(nil)])
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(bytes: response.body)))), promise: nil)
+        if keepAlive {
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            let channel = context.channel
+            context.writeAndFlush(wrapOutboundOut(.end(nil))).whenComplete { _ in channel.close(promise: nil) }
+        }
     }
 }

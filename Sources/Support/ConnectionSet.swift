@@ -1,13 +1,17 @@
 import NIOCore
 
-/// The server's open connections, kept on its event loop: a graceful stop asks
-/// each to finish its calls and close (GOAWAY), a cancelled one closes them now.
-final class RPCConnections {
+/// A server's open connections, kept on its event loop: a graceful stop asks each
+/// to finish what it is answering and close (`ChannelShouldQuiesceEvent`: GOAWAY on
+/// HTTP/2, close after the response in flight on HTTP/1), a cancelled stop closes
+/// them now.
+public final class ConnectionSet {
     private var channels: [ObjectIdentifier: any Channel] = [:]
     private var stopped: EventLoopPromise<Void>?
 
+    public init() {}
+
     /// A new connection; one that comes while stopping is closed at once.
-    func add(_ channel: any Channel) {
+    public func add(_ channel: any Channel) {
         guard stopped == nil else {
             channel.close(promise: nil)
             return
@@ -19,7 +23,7 @@ final class RPCConnections {
     }
 
     /// Closes the listener and quiesces every connection; `stopped` succeeds once all have closed.
-    func stop(listener: any Channel, stopped: EventLoopPromise<Void>) {
+    public func stop(listener: any Channel, stopped: EventLoopPromise<Void>) {
         self.stopped = stopped
         listener.close().whenComplete { _ in
             for channel in self.channels.values {
@@ -30,7 +34,7 @@ final class RPCConnections {
     }
 
     /// Closes every connection without waiting for its calls.
-    func closeAll() {
+    public func closeAll() {
         for channel in channels.values { channel.close(promise: nil) }
     }
 
