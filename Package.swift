@@ -10,9 +10,6 @@ let package = Package(
         .executable(name: "cloudstorctl", targets: ["cloudstorctl"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
-        .package(url: "https://github.com/grpc/grpc-swift-nio-transport.git", from: "2.9.2"),
-        .package(url: "https://github.com/grpc/grpc-swift-protobuf.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
         .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
@@ -29,8 +26,6 @@ let package = Package(
         .target(
             name: "CloudstorProto",
             dependencies: [
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "Sources/Proto"
@@ -52,17 +47,15 @@ let package = Package(
         .target(
             name: "CloudstorClient",
             dependencies: [
-                "CloudstorProto",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                "CloudstorProto", "CloudstorRPC",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ],
             path: "Sources/Client"
         ),
-        // A gRPC server on NIOHTTP2's frames: the daemon's API. Knows nothing of volumes.
+        // gRPC on NIOHTTP2's frames: the daemon's server and its clients' unary client. Knows nothing of volumes.
         .target(
-            name: "CloudstorRPCServer",
+            name: "CloudstorRPC",
             dependencies: [
                 "CloudstorSupport",
                 .product(name: "Logging", package: "swift-log"),
@@ -71,7 +64,7 @@ let package = Package(
                 .product(name: "NIOHTTP2", package: "swift-nio-http2"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
-            path: "Sources/RPCServer"
+            path: "Sources/RPC"
         ),
         // The AWS layer: SigV4, credentials, EC2/EFS/IMDS clients. Knows nothing of volumes.
         .target(
@@ -89,7 +82,7 @@ let package = Package(
         .target(
             name: "CloudstorService",
             dependencies: [
-                "CloudstorProto", "CLinux", "CloudstorSupport", "CloudstorRPCServer",
+                "CloudstorProto", "CLinux", "CloudstorSupport", "CloudstorRPC",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -124,7 +117,7 @@ let package = Package(
         .target(
             name: "CloudstorCtl",
             dependencies: [
-                "CloudstorClient", "CloudstorProto", "CloudstorSupport",
+                "CloudstorClient", "CloudstorProto", "CloudstorSupport", "CloudstorRPC",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -158,7 +151,6 @@ let package = Package(
             name: "cloudstor-bench",
             dependencies: [
                 "CloudstorClient", "CloudstorProto", "CloudstorSupport", "CLinux",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
@@ -167,9 +159,7 @@ let package = Package(
             name: "ServiceTests",
             dependencies: [
                 "CloudstorService", "CloudstorClient", "CloudstorShim", "CloudstorCtl", "CloudstorSupport", "CloudstorProto",
-                "CloudstorRPCServer",
-                .product(name: "GRPCCore", package: "grpc-swift-2"),
-                .product(name: "GRPCNIOTransportHTTP2Posix", package: "grpc-swift-nio-transport"),
+                "CloudstorRPC",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Regenerates every file derived from proto/: the Swift messages and gRPC stubs in
-# Sources/Proto, the descriptor set served by reflection, and the protobuf-c
+# Regenerates every file derived from proto/: the Swift messages in Sources/Proto
+# (the gRPC methods are served and called by name: Sources/RPC), the descriptor set served by reflection, and the protobuf-c
 # messages of libcloudstor in libcloudstor/gen. The output is
 # committed, so a clean build never runs this. Needs protoc and Debian's
-# grpc-proto (health and reflection protos); builds the protoc plugins once.
+# grpc-proto (health and reflection protos); builds the protoc plugin once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -15,10 +15,8 @@ for p in protobuf-compiler protobuf-c-compiler grpc-proto; do
 done
 
 bin=$scratch/release
-if [ ! -x "$bin/protoc-gen-swift" ] || [ ! -x "$bin/protoc-gen-grpc-swift-2" ]; then
-  (cd scripts/codegen &&
-    swift build -c release --scratch-path "$scratch" --product protoc-gen-swift &&
-    swift build -c release --scratch-path "$scratch" --product protoc-gen-grpc-swift-2)
+if [ ! -x "$bin/protoc-gen-swift" ]; then
+  (cd scripts/codegen && swift build -c release --scratch-path "$scratch" --product protoc-gen-swift)
 fi
 
 out=Sources/Proto
@@ -26,10 +24,8 @@ rm -f "$out"/*.swift
 protos=(cloudstor/v1/volume.proto grpc/health/v1/health.proto grpc/reflection/v1alpha/reflection.proto)
 protoc -I proto -I "$grpc_proto" \
   --plugin=protoc-gen-swift="$bin/protoc-gen-swift" \
-  --plugin=protoc-gen-grpc-swift-2="$bin/protoc-gen-grpc-swift-2" \
   --swift_opt=Visibility=Public,FileNaming=PathToUnderscores \
-  --grpc-swift-2_opt=Visibility=Public,FileNaming=PathToUnderscores \
-  --swift_out="$out" --grpc-swift-2_out="$out" \
+  --swift_out="$out" \
   "${protos[@]}"
 
 # The reflection service answers with these file descriptors.

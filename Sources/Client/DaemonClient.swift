@@ -1,58 +1,105 @@
 import CloudstorProto
-import GRPCCore
-import GRPCNIOTransportHTTP2Posix
+import CloudstorRPC
 import NIOCore
 import NIOPosix
 
-/// How clients (the shim, cloudstorctl, tests) reach the daemon: gRPC over its
-/// unix socket.
-public enum DaemonClient {
-    public typealias Transport = HTTP2ClientTransport.Posix
-    public typealias Volumes = Cloudstor_V1_Volumes.Client<Transport>
-
+/// How clients (the shim, cloudstorctl, the bench, tests) reach the daemon: gRPC
+/// over its unix socket, one connection made on the first call and again after
+/// the daemon restarted.
+public struct DaemonClient: Sendable {
     public static let defaultSocketPath = "/run/cloudstor/cloudstor.sock"
+    static let volumes = "cloudstor.v1.Volumes"
 
-    /// A client for a long-lived process; run `runConnections()` beside it. Its
-    /// connection lives on one of `eventLoopGroup`'s loops.
-    public static func make(socketPath: String, eventLoopGroup: any EventLoopGroup) throws -> GRPCClient<Transport> {
-        GRPCClient(transport: try transport(socketPath: socketPath, eventLoopGroup: eventLoopGroup))
+    public let rpc: RPCClient
+    public var socketPath: String { rpc.socketPath }
+
+    /// A client whose connection lives on `loop`.
+    public init(socketPath: String, loop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next()) {
+        rpc = RPCClient(socketPath: socketPath, loop: loop)
     }
 
-    /// Runs body with a connected client and shuts it down afterwards.
+    /// Runs body with a client and closes its connection afterwards.
     public static func with<Result: Sendable>(
-        socketPath: String, eventLoopGroup: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton,
-        _ body: (GRPCClient<Transport>) async throws -> Result
+        socketPath: String, loop: any EventLoop = MultiThreadedEventLoopGroup.singleton.next(),
+        _ body: (DaemonClient) async throws -> Result
     ) async throws -> Result {
-        try await withGRPCClient(transport: try transport(socketPath: socketPath, eventLoopGroup: eventLoopGroup)) { client in
-            try await body(client)
+        let client = DaemonClient(socketPath: socketPath, loop: loop)
+        do {
+            let result = try await body(client)
+            await client.rpc.close()
+            return result
+        } catch {
+            await client.rpc.close()
+            throw error
         }
     }
 
-    static func transport(socketPath: String, eventLoopGroup: any EventLoopGroup) throws -> Transport {
-        // The daemon is local: after a restart, reconnect within a second rather than
-        // backing off for minutes as one would from a remote server.
-        var config = HTTP2ClientTransport.Posix.Config.defaults
-        config.backoff = .init(initial: .milliseconds(50), max: .seconds(1), multiplier: 2, jitter: 0.2)
-        return try .http2NIOPosix(
-            target: .unixDomainSocket(path: socketPath), transportSecurity: .plaintext, config: config, eventLoopGroup: eventLoopGroup)
+    public func create(_ request: Cloudstor_V1_CreateRequest, timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_CreateResponse {
+        try await rpc.unary(Self.volumes, "Create", request, timeout: timeout)
+    }
+
+    public func remove(_ request: Cloudstor_V1_RemoveRequest, timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_RemoveResponse {
+        try await rpc.unary(Self.volumes, "Remove", request, timeout: timeout)
+    }
+
+    public func get(_ request: Cloudstor_V1_GetRequest, timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_GetResponse {
+        try await rpc.unary(Self.volumes, "Get", request, timeout: timeout)
+    }
+
+    public func list(_ request: Cloudstor_V1_ListRequest = .init(), timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_ListResponse {
+        try await rpc.unary(Self.volumes, "List", request, timeout: timeout)
+    }
+
+    public func mount(_ request: Cloudstor_V1_MountRequest, timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_MountResponse {
+        try await rpc.unary(Self.volumes, "Mount", request, timeout: timeout)
+    }
+
+    public func unmount(_ request: Cloudstor_V1_UnmountRequest, timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_UnmountResponse {
+        try await rpc.unary(Self.volumes, "Unmount", request, timeout: timeout)
+    }
+
+    public func path(_ request: Cloudstor_V1_PathRequest, timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_PathResponse {
+        try await rpc.unary(Self.volumes, "Path", request, timeout: timeout)
+    }
+
+    public func capabilities(timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_CapabilitiesResponse {
+        try await rpc.unary(Self.volumes, "Capabilities", Cloudstor_V1_CapabilitiesRequest(), timeout: timeout)
+    }
+
+    public func listOrphans(timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_ListOrphansResponse {
+        try await rpc.unary(Self.volumes, "ListOrphans", Cloudstor_V1_ListOrphansRequest(), timeout: timeout)
+    }
+
+    public func pruneOrphans(_ request: Cloudstor_V1_PruneOrphansRequest, timeout: Duration? = nil) async throws(RPCStatus)
+        -> Cloudstor_V1_PruneOrphansResponse
+    {
+        try await rpc.unary(Self.volumes, "PruneOrphans", request, timeout: timeout)
+    }
+
+    public func clearHolds(_ request: Cloudstor_V1_ClearHoldsRequest, timeout: Duration? = nil) async throws(RPCStatus)
+        -> Cloudstor_V1_ClearHoldsResponse
+    {
+        try await rpc.unary(Self.volumes, "ClearHolds", request, timeout: timeout)
+    }
+
+    /// `grpc.health.v1.Health/Check`.
+    public func check(_ request: Grpc_Health_V1_HealthCheckRequest, timeout: Duration? = nil) async throws(RPCStatus)
+        -> Grpc_Health_V1_HealthCheckResponse
+    {
+        try await rpc.unary("grpc.health.v1.Health", "Check", request, timeout: timeout)
     }
 
     /// The message a person should see for a failed call: the daemon's own words,
     /// or, when it could not be reached, where it was looked for.
     public static func describe(_ error: any Error, socketPath: String) -> String {
-        guard let error = error as? RPCError else { return "\(error)" }
-        if error.code == .unavailable, isTransportFailure(error) {
-            return "the cloudstor daemon is not reachable at \(socketPath) (is cloudstord running?): \(error.message)"
+        guard let status = error as? RPCStatus else { return "\(error)" }
+        switch status.code {
+        case .unavailable where status.message.hasPrefix("cannot connect") || status.message.hasPrefix("the connection"):
+            return "the cloudstor daemon is not reachable at \(socketPath) (is cloudstord running?): \(status.message)"
+        case .deadlineExceeded:
+            return "the cloudstor daemon did not answer in time: \(status.message)"
+        default:
+            return status.message
         }
-        if error.code == .deadlineExceeded {
-            return "the cloudstor daemon did not answer in time: \(error.message)"
-        }
-        return error.message
-    }
-
-    /// Whether an UNAVAILABLE came from the connection rather than from the daemon's handlers.
-    static func isTransportFailure(_ error: RPCError) -> Bool {
-        error.cause != nil || error.message.localizedCaseInsensitiveContains("connect")
-            || error.message.localizedCaseInsensitiveContains("transport")
     }
 }

@@ -1,8 +1,7 @@
 import ArgumentParser
 import CloudstorClient
 import CloudstorProto
-import GRPCCore
-import GRPCProtobuf
+import CloudstorRPC
 import SwiftProtobuf
 
 /// `cloudstorctl call METHOD --json '{…}'`: any unary RPC from its JSON form, the
@@ -34,30 +33,30 @@ struct CallCommand: AsyncParsableCommand {
 
 /// One unary method that `call` can send.
 struct RPCMethod: Sendable {
-    typealias Send = @Sendable (GRPCClient<DaemonClient.Transport>) async throws -> String
+    typealias Send = @Sendable (DaemonClient) async throws -> String
 
     let name: String
     /// Parses the request JSON and returns the call to make with it.
     let prepare: @Sendable (String) throws -> Send
 
     static let all: [RPCMethod] = [
-        unary(Cloudstor_V1_Volumes.Method.Create.descriptor, Cloudstor_V1_CreateRequest.self, Cloudstor_V1_CreateResponse.self),
-        unary(Cloudstor_V1_Volumes.Method.Remove.descriptor, Cloudstor_V1_RemoveRequest.self, Cloudstor_V1_RemoveResponse.self),
-        unary(Cloudstor_V1_Volumes.Method.Get.descriptor, Cloudstor_V1_GetRequest.self, Cloudstor_V1_GetResponse.self),
-        unary(Cloudstor_V1_Volumes.Method.List.descriptor, Cloudstor_V1_ListRequest.self, Cloudstor_V1_ListResponse.self),
-        unary(Cloudstor_V1_Volumes.Method.Mount.descriptor, Cloudstor_V1_MountRequest.self, Cloudstor_V1_MountResponse.self),
-        unary(Cloudstor_V1_Volumes.Method.Unmount.descriptor, Cloudstor_V1_UnmountRequest.self, Cloudstor_V1_UnmountResponse.self),
-        unary(Cloudstor_V1_Volumes.Method.Path.descriptor, Cloudstor_V1_PathRequest.self, Cloudstor_V1_PathResponse.self),
+        unary("cloudstor.v1.Volumes", "Create", Cloudstor_V1_CreateRequest.self, Cloudstor_V1_CreateResponse.self),
+        unary("cloudstor.v1.Volumes", "Remove", Cloudstor_V1_RemoveRequest.self, Cloudstor_V1_RemoveResponse.self),
+        unary("cloudstor.v1.Volumes", "Get", Cloudstor_V1_GetRequest.self, Cloudstor_V1_GetResponse.self),
+        unary("cloudstor.v1.Volumes", "List", Cloudstor_V1_ListRequest.self, Cloudstor_V1_ListResponse.self),
+        unary("cloudstor.v1.Volumes", "Mount", Cloudstor_V1_MountRequest.self, Cloudstor_V1_MountResponse.self),
+        unary("cloudstor.v1.Volumes", "Unmount", Cloudstor_V1_UnmountRequest.self, Cloudstor_V1_UnmountResponse.self),
+        unary("cloudstor.v1.Volumes", "Path", Cloudstor_V1_PathRequest.self, Cloudstor_V1_PathResponse.self),
         unary(
-            Cloudstor_V1_Volumes.Method.Capabilities.descriptor, Cloudstor_V1_CapabilitiesRequest.self,
+            "cloudstor.v1.Volumes", "Capabilities", Cloudstor_V1_CapabilitiesRequest.self,
             Cloudstor_V1_CapabilitiesResponse.self),
         unary(
-            Cloudstor_V1_Volumes.Method.ListOrphans.descriptor, Cloudstor_V1_ListOrphansRequest.self, Cloudstor_V1_ListOrphansResponse.self),
+            "cloudstor.v1.Volumes", "ListOrphans", Cloudstor_V1_ListOrphansRequest.self, Cloudstor_V1_ListOrphansResponse.self),
         unary(
-            Cloudstor_V1_Volumes.Method.PruneOrphans.descriptor, Cloudstor_V1_PruneOrphansRequest.self,
+            "cloudstor.v1.Volumes", "PruneOrphans", Cloudstor_V1_PruneOrphansRequest.self,
             Cloudstor_V1_PruneOrphansResponse.self),
-        unary(Cloudstor_V1_Volumes.Method.ClearHolds.descriptor, Cloudstor_V1_ClearHoldsRequest.self, Cloudstor_V1_ClearHoldsResponse.self),
-        unary(Grpc_Health_V1_Health.Method.Check.descriptor, Grpc_Health_V1_HealthCheckRequest.self, Grpc_Health_V1_HealthCheckResponse.self),
+        unary("cloudstor.v1.Volumes", "ClearHolds", Cloudstor_V1_ClearHoldsRequest.self, Cloudstor_V1_ClearHoldsResponse.self),
+        unary("grpc.health.v1.Health", "Check", Grpc_Health_V1_HealthCheckRequest.self, Grpc_Health_V1_HealthCheckResponse.self),
     ]
 
     /// Accepts `pkg.Service/Method`, `pkg.Service.Method` and, for cloudstor.v1.Volumes, `Method`.
@@ -70,15 +69,12 @@ struct RPCMethod: Sendable {
     }
 
     static func unary<Request: SwiftProtobuf.Message & Sendable, Response: SwiftProtobuf.Message & Sendable>(
-        _ descriptor: MethodDescriptor, _: Request.Type, _: Response.Type
+        _ service: String, _ method: String, _: Request.Type, _: Response.Type
     ) -> RPCMethod {
-        RPCMethod(name: descriptor.fullyQualifiedMethod) { json in
+        RPCMethod(name: "\(service)/\(method)") { json in
             let request = try Request(jsonString: json)
             return { client in
-                let response = try await client.unary(
-                    request: ClientRequest(message: request), descriptor: descriptor, serializer: ProtobufSerializer<Request>(),
-                    deserializer: ProtobufDeserializer<Response>(), options: .defaults
-                ) { try $0.message }
+                let response = try await client.rpc.unary(service, method, request, as: Response.self)
                 return try Output.json(response)
             }
         }

@@ -1,7 +1,6 @@
 import ArgumentParser
 import CloudstorClient
 import CloudstorSupport
-import GRPCCore
 
 struct GlobalOptions: ParsableArguments {
     @Option(help: "cloudstord's gRPC socket (env CLOUDSTOR_SOCKET; default /run/cloudstor/cloudstor.sock).")
@@ -13,7 +12,7 @@ struct GlobalOptions: ParsableArguments {
 
     /// Runs body against the daemon; a failure prints the daemon's message and exits
     /// with the code of its class.
-    func call<T: Sendable>(_ body: (GRPCClient<DaemonClient.Transport>) async throws -> T) async throws -> T {
+    func call<T: Sendable>(_ body: (DaemonClient) async throws -> T) async throws -> T {
         do {
             return try await DaemonClient.with(socketPath: socketPath, body)
         } catch {

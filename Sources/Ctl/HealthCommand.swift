@@ -1,6 +1,5 @@
 import ArgumentParser
 import CloudstorProto
-import GRPCCore
 
 struct HealthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -9,7 +8,7 @@ struct HealthCommand: AsyncParsableCommand {
     @Option(help: "The service to ask about; empty for the daemon as a whole.") var service = ""
 
     func run() async throws {
-        let reply = try await global.call { try await Grpc_Health_V1_Health.Client(wrapping: $0).check(.with { $0.service = service }) }
+        let reply = try await global.call { try await $0.check(.with { $0.service = service }) }
         let status = reply.status == .serving ? "SERVING" : "\(reply.status)".uppercased()
         print(status)
         if reply.status != .serving { throw ExitCode(ExitStatus.unavailable) }

@@ -20,7 +20,7 @@ struct VolumeCreateCommand: AsyncParsableCommand {
             }
             request.options[String(option[..<eq])] = String(option[option.index(after: eq)...])
         }
-        let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).create(request) }
+        let reply = try await global.call { try await $0.create(request) }
         print(json ? try Output.json(reply.volume) : reply.volume.name)
     }
 }
@@ -33,11 +33,11 @@ struct VolumeListCommand: AsyncParsableCommand {
 
     func run() async throws {
         if orphans {
-            let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).listOrphans(.init()) }
+            let reply = try await global.call { try await $0.listOrphans() }
             print(json ? "[" + (try reply.orphans.map { try Output.json($0) }).joined(separator: ",\n") + "]" : Output.table(reply.orphans))
             return
         }
-        let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).list(.init()) }
+        let reply = try await global.call { try await $0.list() }
         if json {
             print("[" + (try reply.volumes.map { try Output.json($0) }).joined(separator: ",\n") + "]")
         } else {
@@ -52,7 +52,7 @@ struct VolumeInspectCommand: AsyncParsableCommand {
     @Argument(help: "Volume name.") var name: String
 
     func run() async throws {
-        let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).get(.with { $0.name = name }) }
+        let reply = try await global.call { try await $0.get(.with { $0.name = name }) }
         print(try Output.json(reply.volume))
     }
 }
@@ -63,7 +63,7 @@ struct VolumeRemoveCommand: AsyncParsableCommand {
     @Argument(help: "Volume name.") var name: String
 
     func run() async throws {
-        _ = try await global.call { try await DaemonClient.Volumes(wrapping: $0).remove(.with { $0.name = name }) }
+        _ = try await global.call { try await $0.remove(.with { $0.name = name }) }
         print(name)
     }
 }
@@ -76,7 +76,7 @@ struct VolumeMountCommand: AsyncParsableCommand {
     @Option(help: "The holder's mount id; unmount with the same id.") var id = "cloudstorctl"
 
     func run() async throws {
-        let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).mount(.with { $0.name = name; $0.id = id }) }
+        let reply = try await global.call { try await $0.mount(.with { $0.name = name; $0.id = id }) }
         print(reply.mountpoint)
     }
 }
@@ -104,11 +104,11 @@ struct VolumeUnmountCommand: AsyncParsableCommand {
 
     func run() async throws {
         if let node {
-            let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).clearHolds(.with { $0.node = node }) }
+            let reply = try await global.call { try await $0.clearHolds(.with { $0.node = node }) }
             for volume in reply.volumes { print(volume) }
             return
         }
-        _ = try await global.call { try await DaemonClient.Volumes(wrapping: $0).unmount(.with { $0.name = name!; $0.id = id! }) }
+        _ = try await global.call { try await $0.unmount(.with { $0.name = name!; $0.id = id! }) }
     }
 }
 
@@ -118,7 +118,7 @@ struct VolumePathCommand: AsyncParsableCommand {
     @Argument(help: "Volume name.") var name: String
 
     func run() async throws {
-        let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).path(.with { $0.name = name }) }
+        let reply = try await global.call { try await $0.path(.with { $0.name = name }) }
         print(reply.mountpoint)
     }
 }
@@ -132,7 +132,7 @@ struct VolumePruneCommand: AsyncParsableCommand {
 
     func run() async throws {
         if !yes {
-            let found = try await global.call { try await DaemonClient.Volumes(wrapping: $0).listOrphans(.init()) }.orphans
+            let found = try await global.call { try await $0.listOrphans() }.orphans
             let chosen = ids.isEmpty ? found : found.filter { ids.contains($0.id) }
             guard !chosen.isEmpty else {
                 print("no orphans")
@@ -144,7 +144,7 @@ struct VolumePruneCommand: AsyncParsableCommand {
                 throw ValidationError("nothing deleted (answer y, or pass --yes)")
             }
         }
-        let reply = try await global.call { try await DaemonClient.Volumes(wrapping: $0).pruneOrphans(.with { $0.ids = ids }) }
+        let reply = try await global.call { try await $0.pruneOrphans(.with { $0.ids = ids }) }
         for id in reply.removed { print(id) }
     }
 }

@@ -1,27 +1,21 @@
 import CloudstorClient
 import CloudstorProto
 import Foundation
-import GRPCCore
 import Logging
 import NIOCore
 
 /// Turns one Docker volume-plugin call into one daemon RPC. Holds no state.
 public struct PluginHandler: Sendable {
-    let volumes: DaemonClient.Volumes
-    let socketPath: String
+    let volumes: DaemonClient
     let logger: Logger
     /// Docker waits 2 minutes for Create/Mount/Unmount/Remove and 1 for the others;
     /// answering a little sooner turns a timeout into a readable error.
-    let long: CallDeadline
-    let short: CallDeadline
+    static let long = Duration.seconds(110)
+    static let short = Duration.seconds(55)
 
-    /// `loop` runs the client's connection and the calls (their deadlines' timers).
-    public init(client: GRPCClient<DaemonClient.Transport>, socketPath: String, loop: any EventLoop, logger: Logger) {
-        self.volumes = DaemonClient.Volumes(wrapping: client)
-        self.socketPath = socketPath
+    public init(client: DaemonClient, logger: Logger) {
+        self.volumes = client
         self.logger = logger
-        long = CallDeadline(timeout: .seconds(110), loop: loop)
-        short = CallDeadline(timeout: .seconds(55), loop: loop)
     }
 
     public func handle(path: String, body: [UInt8]) async -> PluginResponse {
@@ -30,7 +24,7 @@ public struct PluginHandler: Sendable {
         } catch let failure as Failure {
             return failure.response
         } catch {
-            let message = DaemonClient.describe(error, socketPath: socketPath)
+            let message = DaemonClient.describe(error, socketPath: volumes.socketPath)
             logger.notice("call failed", metadata: ["call": "\(path)", "error": "\(message)"])
             return .error(message)
         }
@@ -45,30 +39,30 @@ public struct PluginHandler: Sendable {
         case "/VolumeDriver.Create":
             let request = try decode(CreateBody.self, body, call: path)
             let message = Cloudstor_V1_CreateRequest.with { $0.name = request.Name; $0.options = request.Opts ?? [:] }
-            _ = try await long.run { [volumes] in try await volumes.create(message) }
+            _ = try await volumes.create(message, timeout: Self.long)
             return .ok([:])
         case "/VolumeDriver.Remove":
             let request = try decode(NameBody.self, body, call: path)
             let message = Cloudstor_V1_RemoveRequest.with { $0.name = request.Name }
-            _ = try await long.run { [volumes] in try await volumes.remove(message) }
+            _ = try await volumes.remove(message, timeout: Self.long)
             return .ok([:])
         case "/VolumeDriver.Get":
             let request = try decode(NameBody.self, body, call: path)
             let message = Cloudstor_V1_GetRequest.with { $0.name = request.Name }
-            let reply = try await short.run { [volumes] in try await volumes.get(message) }
+            let reply = try await volumes.get(message, timeout: Self.short)
             return .ok(["Volume": Self.describe(reply.volume, withStatus: true)])
         case "/VolumeDriver.List":
-            let reply = try await short.run { [volumes] in try await volumes.list(.init()) }
+            let reply = try await volumes.list(timeout: Self.short)
             return .ok(["Volumes": .array(reply.volumes.map { Self.describe($0, withStatus: false) })])
         case "/VolumeDriver.Path":
             let request = try decode(NameBody.self, body, call: path)
             let message = Cloudstor_V1_PathRequest.with { $0.name = request.Name }
-            let reply = try await short.run { [volumes] in try await volumes.path(message) }
+            let reply = try await volumes.path(message, timeout: Self.short)
             return .ok(["Mountpoint": .string(reply.mountpoint)])
         case "/VolumeDriver.Mount":
             let request = try decode(MountBody.self, body, call: path)
             let message = Cloudstor_V1_MountRequest.with { $0.name = request.Name; $0.id = request.ID }
-            let reply = try await long.run { [volumes] in try await volumes.mount(message) }
+            let reply = try await volumes.mount(message, timeout: Self.long)
             // An empty Mountpoint would make Docker bind-mount its own directory instead.
             guard !reply.mountpoint.isEmpty else {
                 return .error("cloudstor returned no mount point for volume \(request.Name)")
@@ -77,7 +71,7 @@ public struct PluginHandler: Sendable {
         case "/VolumeDriver.Unmount":
             let request = try decode(MountBody.self, body, call: path)
             let message = Cloudstor_V1_UnmountRequest.with { $0.name = request.Name; $0.id = request.ID }
-            _ = try await long.run { [volumes] in try await volumes.unmount(message) }
+            _ = try await volumes.unmount(message, timeout: Self.long)
             return .ok([:])
         default:
             return .error("unknown endpoint \(path.prefix(100)): cloudstor implements Plugin.Activate and VolumeDriver.*", status: 404)

@@ -3,7 +3,6 @@ import CloudstorClient
 import CloudstorProto
 import CloudstorSupport
 import Foundation
-import GRPCCore
 import NIOPosix
 
 #if canImport(Glibc)
@@ -60,24 +59,20 @@ struct Bench: AsyncParsableCommand {
     }
 
     func measureCalls(dir: String, loops: MultiThreadedEventLoopGroup, results: inout [Measurement], mountRatio: inout Double) async throws {
-        try await DaemonClient.with(socketPath: "\(dir)/d.sock", eventLoopGroup: loops) { client in
-            let volumes = DaemonClient.Volumes(wrapping: client)
+        try await DaemonClient.with(socketPath: "\(dir)/d.sock", loop: loops.next()) { volumes in
             _ = try await volumes.create(.with { $0.name = "bench"; $0.options = ["size": "1"] })
             results.append(
                 try await Measurement.run("gRPC Capabilities (Swift client; no handler work)", count: calls, warmup: 100) {
-                    _ = try await volumes.capabilities(.init())
+                    _ = try await volumes.capabilities()
                 })
             results.append(
                 try await Measurement.run("gRPC Get (Swift client)", count: calls, warmup: 100) {
                     _ = try await volumes.get(.with { $0.name = "bench" })
                 })
 
-            // What the shim's `CallDeadline` replaces: grpc-swift's own per-call timeout.
-            var timed = CallOptions.defaults
-            timed.timeout = .seconds(55)
             results.append(
-                try await Measurement.run("gRPC Get (Swift client, with CallOptions.timeout)", count: calls, warmup: 100) {
-                    _ = try await volumes.get(.with { $0.name = "bench" }, options: timed)
+                try await Measurement.run("gRPC Get (Swift client, with a deadline)", count: calls, warmup: 100) {
+                    _ = try await volumes.get(.with { $0.name = "bench" }, timeout: .seconds(55))
                 })
 
             let http = try RawSocket(path: "\(dir)/p.sock")

@@ -33,18 +33,16 @@ struct CloudstorShimCommand: AsyncParsableCommand {
             // One event loop for Docker's connections and the daemon's: no call crosses threads.
             try await MultiThreadedEventLoopGroup.withEventLoopGroup(numberOfThreads: 1) { loops in
                 let loop = loops.next()
-                let client = try DaemonClient.make(socketPath: socketPath, eventLoopGroup: loop)
-                let handler = PluginHandler(client: client, socketPath: socketPath, loop: loop, logger: logger)
+                let client = DaemonClient(socketPath: socketPath, loop: loop)
+                let handler = PluginHandler(client: client, logger: logger)
                 var configuration = ServiceGroupConfiguration(
-                    services: [
-                        .init(service: GRPCClientService(client: client)),
-                        .init(service: PluginServer(socketPath: listenPath, handler: handler, loop: loop, logger: logger)),
-                    ],
+                    services: [.init(service: PluginServer(socketPath: listenPath, handler: handler, loop: loop, logger: logger))],
                     gracefulShutdownSignals: [.sigterm, .sigint],
                     logger: logger)
                 // Calls in flight get this long to finish before the shim stops anyway.
                 configuration.maximumGracefulShutdownDuration = .seconds(10)
                 try await ServiceGroup(configuration: configuration).run()
+                await client.rpc.close()
             }
         } catch {
             logger.critical("cannot run", metadata: ["error": "\(error)"])

@@ -1,10 +1,8 @@
 import CloudstorClient
 import CloudstorProto
-import CloudstorRPCServer
+import CloudstorRPC
 import CloudstorSupport
 import Foundation
-import GRPCCore
-import GRPCNIOTransportHTTP2Posix
 import Logging
 import NIOPosix
 import SwiftProtobuf
@@ -15,7 +13,7 @@ import Testing
 /// The daemon's services over a real unix socket, called through the generated client.
 @Suite struct DaemonSocketTests {
     /// Serves the services on a fresh socket for the duration of body.
-    func withDaemon(_ body: (DaemonClient.Volumes, GRPCClient<DaemonClient.Transport>, Fixture) async throws -> Void) async throws {
+    func withDaemon(_ body: (DaemonClient, Fixture) async throws -> Void) async throws {
         let dir = "/tmp/cs-unit-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -30,18 +28,18 @@ import Testing
             group.addTask { try await server.run() }
             defer { server.beginGracefulShutdown() }
             try await DaemonClient.with(socketPath: listener.path) { client in
-                try await body(DaemonClient.Volumes(wrapping: client), client, fixture)
+                try await body(client, fixture)
             }
             server.beginGracefulShutdown()
             try await group.waitForAll()
         }
     }
 
-    func code(of body: () async throws -> Void) async -> RPCError.Code? {
+    func code(of body: () async throws -> Void) async -> RPCStatus.Code? {
         do {
             try await body()
             return nil
-        } catch let error as RPCError {
+        } catch let error as RPCStatus {
             return error.code
         } catch {
             return .unknown
@@ -49,7 +47,7 @@ import Testing
     }
 
     @Test func lifecycleOfAVolume() async throws {
-        try await withDaemon { volumes, _, _ in
+        try await withDaemon { volumes, _ in
             let created = try await volumes.create(.with { $0.name = "v"; $0.options = ["size": "1", "ebstype": "gp3"] })
             #expect(created.volume.backing == .relocatable)
             #expect(created.volume.options == ["backing": "relocatable", "size": "1", "ebstype": "gp3"])
@@ -60,17 +58,17 @@ import Testing
             let got = try await volumes.get(.with { $0.name = "v" })
             #expect(got.volume.status.state == .mounted && got.volume.status.mountCount == 1 && got.volume.status.node == "node-1")
             #expect(try await volumes.path(.with { $0.name = "v" }).mountpoint == "/mnt/v")
-            #expect(try await volumes.list(.init()).volumes.map(\.name) == ["v"])
-            #expect(try await volumes.capabilities(.init()).scope == "global")
+            #expect(try await volumes.list().volumes.map(\.name) == ["v"])
+            #expect(try await volumes.capabilities().scope == "global")
 
             _ = try await volumes.unmount(.with { $0.name = "v"; $0.id = "m" })
             _ = try await volumes.remove(.with { $0.name = "v" })
-            #expect(try await volumes.list(.init()).volumes.isEmpty)
+            #expect(try await volumes.list().volumes.isEmpty)
         }
     }
 
     @Test func errorsCarryMeaningfulStatuses() async throws {
-        try await withDaemon { volumes, _, _ in
+        try await withDaemon { volumes, _ in
             #expect(await code { _ = try await volumes.create(.with { $0.name = "../x"; $0.options = ["size": "1"] }) } == .invalidArgument)
             #expect(await code { _ = try await volumes.create(.with { $0.name = "x"; $0.options = ["ebstype": "gp9", "size": "1"] }) } == .invalidArgument)
             #expect(await code { _ = try await volumes.get(.with { $0.name = "nope" }) } == .notFound)
@@ -84,36 +82,61 @@ import Testing
             do {
                 _ = try await volumes.create(.with { $0.name = "y"; $0.options = ["size": "1", "iops": "100"] })
                 Issue.record("iops on standard was accepted")
-            } catch let error as RPCError {
+            } catch let error as RPCStatus {
                 #expect(error.message.contains("iops") && error.message.contains("standard"))
             }
         }
     }
 
-    @Test func healthAndReflectionAreServed() async throws {
-        try await withDaemon { _, client, _ in
-            let health = Grpc_Health_V1_Health.Client(wrapping: client)
-            #expect(try await health.check(.with { $0.service = "" }).status == .serving)
-            #expect(try await health.check(.with { $0.service = "cloudstor.v1.Volumes" }).status == .serving)
-            #expect(await code { _ = try await health.check(.with { $0.service = "nope.Service" }) } == .notFound)
-
-            let reflection = Grpc_Reflection_V1alpha_ServerReflection.Client(wrapping: client)
-            let replies = try await reflection.serverReflectionInfo { writer in
-                try await writer.write(.with { $0.listServices = "" })
-                try await writer.write(.with { $0.fileContainingSymbol = "cloudstor.v1.Volumes.Mount" })
-                try await writer.write(.with { $0.fileContainingSymbol = "cloudstor.v1.Nope" })
-            } onResponse: { response in
-                var all: [Grpc_Reflection_V1alpha_ServerReflectionResponse] = []
-                for try await message in response.messages { all.append(message) }
-                return all
+    @Test func healthIsServed() async throws {
+        try await withDaemon { client, _ in
+            for service in ["", "cloudstor.v1.Volumes"] {
+                let reply = try await client.check(.with { $0.service = service })
+                #expect(reply.status == .serving)
             }
-            #expect(replies.count == 3)
-            let services = replies[0].listServicesResponse.service.map(\.name)
-            #expect(services.contains("cloudstor.v1.Volumes") && services.contains("grpc.health.v1.Health"))
-            let file = try Google_Protobuf_FileDescriptorProto(serializedBytes: replies[1].fileDescriptorResponse.fileDescriptorProto[0])
-            #expect(file.name == "cloudstor/v1/volume.proto")
-            #expect(file.service.first?.method.map(\.name).contains("Mount") == true)
-            #expect(replies[2].errorResponse.errorCode == Int32(RPCError.Code.notFound.rawValue))
+            #expect(await code { _ = try await client.check(.with { $0.service = "nope.Service" }) } == .notFound)
+        }
+    }
+
+    /// The client's side of a call that does not end well: a deadline, a daemon
+    /// that is gone, a connection made anew after the daemon came back.
+    @Test func deadlinesAndReconnection() async throws {
+        let dir = "/tmp/cs-unit-\(UUID().uuidString.prefix(8))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let client = DaemonClient(socketPath: "\(dir)/d.sock")
+        defer { Task { await client.rpc.close() } }
+        let unreachable = await #expect(throws: RPCStatus.self) { _ = try await client.capabilities() }
+        #expect(unreachable?.code == .unavailable)
+        #expect(DaemonClient.describe(unreachable!, socketPath: client.socketPath).contains("is cloudstord running?"))
+
+        for round in 0..<2 {
+            let fixture = try Fixture()
+            let listener = try UnixListener(path: "\(dir)/d.sock")
+            let router = RPCRouter(services: [VolumesService(manager: fixture.manager), HealthService()])
+            let server = RPCServer(
+                listeningDescriptor: listener.handOff(), loop: MultiThreadedEventLoopGroup.singleton.next(), router: router,
+                logger: Logger(label: "test"))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await server.run() }
+                #expect(try await client.capabilities().scope == "global", "round \(round)")
+                // A Watch never answers a unary call's wait: the deadline ends it.
+                let late = await #expect(throws: RPCStatus.self) {
+                    _ = try await client.rpc.unary(
+                        "grpc.health.v1.Health", "Watch", Grpc_Health_V1_HealthCheckRequest(), as: Grpc_Health_V1_HealthCheckResponse.self,
+                        timeout: .milliseconds(200))
+                }
+                #expect(late?.code == .deadlineExceeded)
+                // A cancelled call resets its stream and throws CANCELLED.
+                let call = Task { try await client.rpc.unary("grpc.health.v1.Health", "Watch", Grpc_Health_V1_HealthCheckRequest(), as: Grpc_Health_V1_HealthCheckResponse.self) }
+                try await Task.sleep(for: .milliseconds(100))
+                call.cancel()
+                await #expect(throws: RPCStatus(.cancelled, "the call was cancelled")) { _ = try await call.value }
+                #expect(try await client.check(.with { $0.service = "" }).status == .serving)
+                server.beginGracefulShutdown()
+                try await group.waitForAll()
+            }
+            listener.close()
         }
     }
 }

@@ -1,4 +1,4 @@
-import CloudstorRPCServer
+import CloudstorRPC
 
 /// The daemon's one mapping from its errors to gRPC statuses: handlers just throw.
 extension CloudstorError: RPCStatusConvertible {

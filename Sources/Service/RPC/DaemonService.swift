@@ -1,4 +1,4 @@
-import CloudstorRPCServer
+import CloudstorRPC
 import CloudstorSupport
 import Logging
 import NIOPosix

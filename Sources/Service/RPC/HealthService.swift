@@ -1,5 +1,5 @@
 import CloudstorProto
-import CloudstorRPCServer
+import CloudstorRPC
 
 /// `grpc.health.v1.Health`: the daemon is SERVING as a whole ("") and for each of
 /// its services once it answers at all.

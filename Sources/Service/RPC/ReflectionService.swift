@@ -1,6 +1,6 @@
 import CloudstorProto
 import Foundation
-import CloudstorRPCServer
+import CloudstorRPC
 import SwiftProtobuf
 
 /// `grpc.reflection.v1alpha.ServerReflection`, so grpcurl and friends can list and

@@ -1,5 +1,5 @@
 import CloudstorProto
-import CloudstorRPCServer
+import CloudstorRPC
 
 /// The `cloudstor.v1.Volumes` handlers: decode, call the manager, encode. The
 /// manager throws only CloudstorErrors, which map themselves to statuses.

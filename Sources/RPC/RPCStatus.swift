@@ -41,6 +41,24 @@ public struct RPCStatus: Error, Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// A status as it came in trailers: `grpc-status` and the percent-encoded `grpc-message`.
+    init(code: String?, encodedMessage: String?) {
+        let code = code.flatMap(Int.init).flatMap(Code.init(rawValue:)) ?? .unknown
+        var bytes: [UInt8] = []
+        let utf8 = Array((encodedMessage ?? "").utf8)
+        var i = 0
+        while i < utf8.count {
+            if utf8[i] == UInt8(ascii: "%"), i + 2 < utf8.count, let value = UInt8(String(decoding: utf8[i + 1...i + 2], as: UTF8.self), radix: 16) {
+                bytes.append(value)
+                i += 3
+            } else {
+                bytes.append(utf8[i])
+                i += 1
+            }
+        }
+        self.init(code, String(decoding: bytes, as: UTF8.self))
+    }
+
     public var description: String { "\(code) (\(code.rawValue)): \(message)" }
 
     /// `grpc-message` as the specification wants it: UTF-8, with every byte outside

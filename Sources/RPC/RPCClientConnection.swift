@@ -1,0 +1,172 @@
+import NIOCore
+import NIOHPACK
+import NIOHTTP2
+import Synchronization
+
+/// The client side of one HTTP/2 connection, frame by frame: each unary call is a
+/// stream that sends HEADERS and one DATA frame and completes a promise with the
+/// reply's message or its status. Lives on the connection's event loop.
+final class RPCClientConnection: ChannelInboundHandler {
+    typealias InboundIn = HTTP2Frame
+    typealias OutboundOut = HTTP2Frame
+
+    private static let window = 65535
+
+    private final class Call {
+        let promise: EventLoopPromise<ByteBuffer>
+        var data: ByteBuffer?
+        var headersSeen = false
+        var deadline: Scheduled<Void>?
+
+        init(promise: EventLoopPromise<ByteBuffer>) {
+            self.promise = promise
+        }
+    }
+
+    /// Whether the connection takes calls; cleared at GOAWAY or close, and read by
+    /// the client from any thread to decide whether to connect anew.
+    final class Open: Sendable {
+        let value = Atomic(true)
+    }
+
+    private let open: Open
+    private var calls: [HTTP2StreamID: Call] = [:]
+    private var nextStream = HTTP2StreamID(1)
+    private var context: ChannelHandlerContext?
+
+    init(open: Open) {
+        self.open = open
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        open.value.store(false, ordering: .relaxed)
+        failAll(RPCStatus(.unavailable, "the connection to the server closed"))
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        open.value.store(false, ordering: .relaxed)
+        context.close(promise: nil)
+    }
+
+    /// Starts a call; `promise` gets the reply's message or fails with an RPCStatus.
+    func start(path: String, message: ByteBuffer, timeout: TimeAmount?, promise: EventLoopPromise<ByteBuffer>) {
+        guard let context, open.value.load(ordering: .relaxed) else {
+            return promise.fail(RPCStatus(.unavailable, "the connection to the server is closing"))
+        }
+        let stream = nextStream
+        nextStream = HTTP2StreamID(Int(stream) + 2)
+        var headers: HPACKHeaders = [
+            ":method": "POST", ":scheme": "http", ":path": path, ":authority": "localhost", "content-type": "application/grpc", "te": "trailers",
+        ]
+        let call = Call(promise: promise)
+        if let timeout {
+            headers.add(name: "grpc-timeout", value: "\(max(1, timeout.nanoseconds / 1_000_000))m")
+            let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
+            call.deadline = context.eventLoop.scheduleTask(in: timeout) {
+                connection.value.cancel(stream, RPCStatus(.deadlineExceeded, "no answer within \(timeout.nanoseconds / 1_000_000) ms"))
+            }
+        }
+        calls[stream] = call
+        var framed = context.channel.allocator.buffer(capacity: 5 + message.readableBytes)
+        framed.writeInteger(UInt8(0))
+        framed.writeInteger(UInt32(message.readableBytes))
+        framed.writeImmutableBuffer(message)
+        context.write(wrapOutboundOut(HTTP2Frame(streamID: stream, payload: .headers(.init(headers: headers)))), promise: nil)
+        context.writeAndFlush(
+            wrapOutboundOut(HTTP2Frame(streamID: stream, payload: .data(.init(data: .byteBuffer(framed), endStream: true)))), promise: nil)
+    }
+
+    func close() {
+        open.value.store(false, ordering: .relaxed)
+        context?.close(promise: nil)
+    }
+
+    /// Abandons the call whose promise this is (its task was cancelled).
+    func cancel(_ promise: EventLoopPromise<ByteBuffer>) {
+        guard let stream = calls.first(where: { $0.value.promise.futureResult === promise.futureResult })?.key else { return }
+        cancel(stream, RPCStatus(.cancelled, "the call was cancelled"))
+    }
+
+    private func cancel(_ stream: HTTP2StreamID, _ status: RPCStatus) {
+        guard let call = calls.removeValue(forKey: stream) else { return }
+        call.deadline?.cancel()
+        context?.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: stream, payload: .rstStream(.cancel))), promise: nil)
+        call.promise.fail(status)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let frame = unwrapInboundIn(data)
+        switch frame.payload {
+        case .headers(let headers):
+            guard let call = calls[frame.streamID] else { return }
+            let fields = headers.headers
+            if !call.headersSeen {
+                call.headersSeen = true
+                if let status = fields.first(name: ":status"), status != "200" {
+                    return finish(frame.streamID, .failure(RPCStatus(.unavailable, "the server answered HTTP \(status)")))
+                }
+            }
+            if headers.endStream || fields.contains(name: "grpc-status") {
+                finish(frame.streamID, trailers: fields)
+            }
+        case .data(let payload):
+            guard let call = calls[frame.streamID], case .byteBuffer(var bytes) = payload.data else { return }
+            if call.data == nil { call.data = bytes } else { call.data!.writeBuffer(&bytes) }
+        case .goAway:
+            open.value.store(false, ordering: .relaxed)
+        default:
+            break
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        switch event {
+        case let closed as StreamClosedEvent:
+            // Reset, or refused by a server going away, before its trailers came.
+            let status = closed.reason == .cancel ? RPCStatus(.cancelled, "the server cancelled the call")
+                : RPCStatus(.unavailable, "the server reset the call (\(closed.reason.map { "\($0)" } ?? "no reason"))")
+            finish(closed.streamID, .failure(status))
+        case let window as NIOHTTP2WindowUpdatedEvent:
+            // What the server may still send: opened again once half is used.
+            if let size = window.inboundWindowSize, size <= Self.window / 2, window.streamID == .rootStream || calls[window.streamID] != nil {
+                context.writeAndFlush(
+                    wrapOutboundOut(HTTP2Frame(streamID: window.streamID, payload: .windowUpdate(windowSizeIncrement: Self.window - size))),
+                    promise: nil)
+            }
+        default:
+            break
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    private func finish(_ stream: HTTP2StreamID, trailers: HPACKHeaders) {
+        let status = RPCStatus(code: trailers.first(name: "grpc-status"), encodedMessage: trailers.first(name: "grpc-message"))
+        guard status.code == .ok else { return finish(stream, .failure(status)) }
+        guard var data = calls[stream]?.data, let flag = data.readInteger(as: UInt8.self), flag == 0,
+            let length = data.readInteger(as: UInt32.self), let message = data.readSlice(length: Int(length)), data.readableBytes == 0
+        else {
+            return finish(stream, .failure(RPCStatus(.internalError, "the reply did not hold exactly one uncompressed message")))
+        }
+        finish(stream, .success(message))
+    }
+
+    private func finish(_ stream: HTTP2StreamID, _ result: Result<ByteBuffer, RPCStatus>) {
+        guard let call = calls.removeValue(forKey: stream) else { return }
+        call.deadline?.cancel()
+        call.promise.completeWith(result.mapError { $0 as any Error })
+    }
+
+    private func failAll(_ status: RPCStatus) {
+        let all = calls
+        calls.removeAll()
+        for call in all.values {
+            call.deadline?.cancel()
+            call.promise.fail(status)
+        }
+    }
+}
