@@ -52,7 +52,7 @@ from benchstubs import volume_stubs  # noqa: E402
 
 def retrying(call, refused, deadline=600):
     """call(), again on UNAVAILABLE ("try again shortly": Docker retries a Mount,
-    an operator an Unmount); each such answer counted in refused."""
+    an operator a Create, an Unmount or a Remove); each such answer counted in refused."""
     start = time.monotonic()
     while True:
         try:
@@ -100,7 +100,8 @@ def run(extra_args):
                          sum(stats["throttled"].values()), len(refused)))
 
         phase(f"create {VOLUMES}", VOLUMES, [
-            (lambda n=n: stubs[owner[n]].Create(v.CreateRequest(name=n, options={"size": "1"}), timeout=600))
+            (lambda n=n: retrying(lambda: stubs[owner[n]].Create(v.CreateRequest(name=n, options={"size": "1"}), timeout=600),
+                                  refused))
             for n in owner])
         phase(f"mount {len(mounted)} (25 a node)", len(mounted), [
             (lambda n=n: retrying(lambda: stubs[owner[n]].Mount(v.MountRequest(name=n, id="load"), timeout=300), refused))
@@ -113,7 +114,8 @@ def run(extra_args):
             (lambda n=n: retrying(lambda: stubs[owner[n]].Unmount(v.UnmountRequest(name=n, id="load"), timeout=300), refused))
             for n in mounted])
         phase(f"remove {VOLUMES}", VOLUMES, [
-            (lambda n=n: stubs[owner[n]].Remove(v.RemoveRequest(name=n), timeout=600)) for n in owner])
+            (lambda n=n: retrying(lambda: stubs[owner[n]].Remove(v.RemoveRequest(name=n), timeout=600), refused))
+            for n in owner])
         left = [x for x in stubs["A"].List(v.ListRequest(), timeout=120).volumes]
         if left:
             raise AssertionError(f"{len(left)} volumes left after removing them all")
