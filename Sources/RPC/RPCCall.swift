@@ -48,18 +48,8 @@ final class RPCCall {
             pending!.writeBuffer(&data)
         }
         var whole: [ByteBuffer] = []
-        while let flag = pending!.getInteger(at: pending!.readerIndex, as: UInt8.self),
-            let length = pending!.getInteger(at: pending!.readerIndex + 1, as: UInt32.self)
-        {
-            guard flag == 0 else {
-                throw RPCStatus(.internalError, "a compressed message, but no compression was agreed (grpc-encoding)")
-            }
-            guard length <= limit else {
-                throw RPCStatus(.resourceExhausted, "a message of \(length) bytes is over the limit of \(limit)")
-            }
-            guard pending!.readableBytes >= 5 + Int(length) else { break }
-            pending!.moveReaderIndex(forwardBy: 5)
-            whole.append(pending!.readSlice(length: Int(length))!)
+        while let message = try pending!.readGRPCMessage(limit: limit) {
+            whole.append(message)
         }
         if pending!.readableBytes == 0 { pending = nil }
         return whole

@@ -1,3 +1,4 @@
+import CloudstorSupport
 import NIOCore
 import NIOHTTP2
 import NIOPosix
@@ -47,8 +48,7 @@ public final class RPCClient: Sendable {
     public func unary(path: String, message: ByteBuffer, timeout: Duration? = nil) async throws(RPCStatus) -> ByteBuffer {
         let connection = try await connected()
         let promise = loop.makePromise(of: ByteBuffer.self)
-        let start = { connection.value.start(path: path, message: message, timeout: timeout.map(TimeAmount.init), promise: promise) }
-        if loop.inEventLoop { start() } else { loop.execute(start) }
+        loop.run { connection.value.start(path: path, message: message, timeout: timeout.map(TimeAmount.init), promise: promise) }
         do {
             return try await withTaskCancellationHandler {
                 try await promise.futureResult.get()

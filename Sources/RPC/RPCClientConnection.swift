@@ -10,8 +10,6 @@ final class RPCClientConnection: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
 
-    private static let window = 65535
-
     private final class Call {
         let promise: EventLoopPromise<ByteBuffer>
         var data: ByteBuffer?
@@ -72,10 +70,7 @@ final class RPCClientConnection: ChannelInboundHandler {
             }
         }
         calls[stream] = call
-        var framed = context.channel.allocator.buffer(capacity: 5 + message.readableBytes)
-        framed.writeInteger(UInt8(0))
-        framed.writeInteger(UInt32(message.readableBytes))
-        framed.writeImmutableBuffer(message)
+        let framed = ByteBuffer.grpcMessage(message, allocator: context.channel.allocator)
         context.write(wrapOutboundOut(HTTP2Frame(streamID: stream, payload: .headers(.init(headers: headers)))), promise: nil)
         context.writeAndFlush(
             wrapOutboundOut(HTTP2Frame(streamID: stream, payload: .data(.init(data: .byteBuffer(framed), endStream: true)))), promise: nil)
@@ -133,10 +128,8 @@ final class RPCClientConnection: ChannelInboundHandler {
             finish(closed.streamID, .failure(status))
         case let window as NIOHTTP2WindowUpdatedEvent:
             // What the server may still send: opened again once half is used.
-            if let size = window.inboundWindowSize, size <= Self.window / 2, window.streamID == .rootStream || calls[window.streamID] != nil {
-                context.writeAndFlush(
-                    wrapOutboundOut(HTTP2Frame(streamID: window.streamID, payload: .windowUpdate(windowSizeIncrement: Self.window - size))),
-                    promise: nil)
+            if window.streamID == .rootStream || calls[window.streamID] != nil, let update = window.reopening {
+                context.writeAndFlush(wrapOutboundOut(update), promise: nil)
             }
         default:
             break
@@ -147,9 +140,7 @@ final class RPCClientConnection: ChannelInboundHandler {
     private func finish(_ stream: HTTP2StreamID, trailers: HPACKHeaders) {
         let status = RPCStatus(code: trailers.first(name: "grpc-status"), encodedMessage: trailers.first(name: "grpc-message"))
         guard status.code == .ok else { return finish(stream, .failure(status)) }
-        guard var data = calls[stream]?.data, let flag = data.readInteger(as: UInt8.self), flag == 0,
-            let length = data.readInteger(as: UInt32.self), let message = data.readSlice(length: Int(length)), data.readableBytes == 0
-        else {
+        guard var data = calls[stream]?.data, let message = try? data.readGRPCMessage(limit: .max), data.readableBytes == 0 else {
             return finish(stream, .failure(RPCStatus(.internalError, "the reply did not hold exactly one uncompressed message")))
         }
         finish(stream, .success(message))

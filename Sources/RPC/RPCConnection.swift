@@ -1,3 +1,4 @@
+import CloudstorSupport
 import NIOCore
 import NIOHPACK
 import NIOHTTP2
@@ -16,8 +17,6 @@ final class RPCConnection: ChannelInboundHandler {
 
     /// The largest request message taken, as gRPC's default.
     static let messageLimit = 4 << 20
-    /// The window NIO's default settings give each stream, and the connection's at start.
-    private static let window = 65535
 
     private let methods: [String: RPCMethod]
     private let executor: any TaskExecutor
@@ -75,10 +74,8 @@ final class RPCConnection: ChannelInboundHandler {
         case let window as NIOHTTP2WindowUpdatedEvent:
             // What the client may still send: opened again once half is used, for the
             // connection and for each call still receiving (as NIOHTTP2's multiplexer does).
-            if let size = window.inboundWindowSize, size <= Self.window / 2,
-                window.streamID == .rootStream || calls[window.streamID]?.requestEnded == false
-            {
-                write(HTTP2Frame(streamID: window.streamID, payload: .windowUpdate(windowSizeIncrement: Self.window - size)))
+            if window.streamID == .rootStream || calls[window.streamID]?.requestEnded == false, let update = window.reopening {
+                write(update)
                 flush()
             }
         case is ChannelShouldQuiesceEvent:
@@ -252,10 +249,7 @@ final class RPCConnection: ChannelInboundHandler {
             call.headersSent = true
             write(HTTP2Frame(streamID: call.stream, payload: .headers(.init(headers: Self.responseHeaders))))
         }
-        var framed = context!.channel.allocator.buffer(capacity: 5 + message.readableBytes)
-        framed.writeInteger(UInt8(0))
-        framed.writeInteger(UInt32(message.readableBytes))
-        framed.writeImmutableBuffer(message)
+        let framed = ByteBuffer.grpcMessage(message, allocator: context!.channel.allocator)
         write(HTTP2Frame(streamID: call.stream, payload: .data(.init(data: .byteBuffer(framed)))))
     }
 
@@ -322,12 +316,5 @@ public struct RPCResponseSink: Sendable {
     func send(_ message: ByteBuffer) {
         let connection = connection, stream = stream
         connection.eventLoop.run { connection.value.send(message, on: stream) }
-    }
-}
-
-extension EventLoop {
-    /// Runs body now if this is the loop's thread, else as its next task.
-    fileprivate func run(_ body: @escaping @Sendable () -> Void) {
-        if inEventLoop { body() } else { execute(body) }
     }
 }

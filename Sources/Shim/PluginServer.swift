@@ -140,12 +140,11 @@ final class PluginConnection: ChannelInboundHandler {
             logger.debug(
                 "answered",
                 metadata: ["call": "\(path)", "status": "\(response.status)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
-            let write = {
+            loop.run {
                 let (connection, context) = connection.value
                 guard context.channel.isActive else { return }
                 connection.write(response, for: request, context: context)
             }
-            if loop.inEventLoop { write() } else { loop.execute(write) }
         }
     }
 

@@ -1,0 +1,33 @@
+import NIOCore
+
+/// gRPC's length-prefixed message on the wire: a compressed flag, a 4-byte
+/// big-endian length, then the message's bytes. Both sides of a call read and
+/// write it here.
+extension ByteBuffer {
+    /// `message` framed as one uncompressed gRPC message.
+    static func grpcMessage(_ message: ByteBuffer, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var framed = allocator.buffer(capacity: 5 + message.readableBytes)
+        framed.writeInteger(UInt8(0))
+        framed.writeInteger(UInt32(message.readableBytes))
+        framed.writeImmutableBuffer(message)
+        return framed
+    }
+
+    /// Reads the next whole message; nil, reading nothing, while part of it is still
+    /// to come. Throws for a compressed message (none is agreed) or one over `limit`
+    /// bytes, which its length prefix tells before its bytes arrive.
+    mutating func readGRPCMessage(limit: Int) throws(RPCStatus) -> ByteBuffer? {
+        guard let flag = getInteger(at: readerIndex, as: UInt8.self), let length = getInteger(at: readerIndex + 1, as: UInt32.self) else {
+            return nil
+        }
+        guard flag == 0 else {
+            throw RPCStatus(.internalError, "a compressed message, but no compression was agreed (grpc-encoding)")
+        }
+        guard length <= limit else {
+            throw RPCStatus(.resourceExhausted, "a message of \(length) bytes is over the limit of \(limit)")
+        }
+        guard readableBytes >= 5 + Int(length) else { return nil }
+        moveReaderIndex(forwardBy: 5)
+        return readSlice(length: Int(length))
+    }
+}
