@@ -8,9 +8,10 @@ that nearly all of a call's time is the server's). They call:
 - cloudstord (release build): Get of a local relocatable volume, and Capabilities;
 - a Python grpcio server in another process answering the same Get from a dict.
 Then cloudstord runs under `valgrind --tool=callgrind`, which counts the
-instructions the whole daemon executes per Get (repeatable on a noisy machine).
+instructions the whole daemon executes per Get (repeatable on a noisy machine),
+and so does cloudstor-shim for a Get sent as Docker sends it.
 
-    rpc_bench.py --bin DIR_WITH_CLOUDSTORD [--calls N]
+    rpc_bench.py --bin DIR_WITH_CLOUDSTORD_AND_SHIM [--calls N]
 """
 import argparse
 import os
@@ -87,43 +88,96 @@ def stop(proc):
     proc.wait()
 
 
-def daemon(binary, tmp, name, prefix=()):
+def daemon(binary, tmp, name):
     sock = os.path.join(tmp, f"{name}.sock")
-    proc = subprocess.Popen([*prefix, binary, "--socket", sock, "--state-dir", os.path.join(tmp, f"{name}-state"),
-                             "--log-level", "warning"], stdin=subprocess.DEVNULL, stderr=subprocess.PIPE if prefix else None)
+    proc = subprocess.Popen([binary, "--socket", sock, "--state-dir", os.path.join(tmp, f"{name}-state"),
+                             "--log-level", "warning"], stdin=subprocess.DEVNULL)
     wait_for_socket(sock, proc, binary)
     return proc, sock
 
 
-def instructions_per_get(binary, tmp, v, vg, calls):
-    """The whole daemon's instructions per Get under callgrind: counters zeroed
-    after a warm-up, dumped after `calls` Gets. valgrind 3.19 cannot read the
-    DWARF 5 of Swift 6 binaries, so it runs a copy without debug sections (the
-    code is the same)."""
+def callgrind(binary, tmp, run, args):
+    """Starts binary with args under callgrind (a copy without debug sections:
+    valgrind 3.19 cannot read the DWARF 5 of Swift 6 binaries; the code is the
+    same), calls run(proc, zero, dump) and returns the instructions counted
+    between zero() and dump(). valgrind's own output goes to NAME.valgrind in tmp."""
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         sys.exit("valgrind is not installed (scripts/install-deps.sh installs it)")
-    stripped = os.path.join(tmp, "cloudstord-nodebug")
+    name = os.path.basename(binary)
+    stripped = os.path.join(tmp, f"{name}-nodebug")
     subprocess.run(["strip", "--strip-debug", "-o", stripped, binary], check=True)
-    out = os.path.join(tmp, "callgrind.out")
-    proc, sock = daemon(stripped, tmp, "cg", prefix=("valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"))
+    out = os.path.join(tmp, f"{name}.callgrind")
+    with open(os.path.join(tmp, f"{name}.valgrind"), "w") as log:
+        proc = subprocess.Popen(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", stripped, *args],
+                                stdin=subprocess.DEVNULL, stderr=log)
     try:
+        run(proc, lambda: subprocess.run(["callgrind_control", "--zero", str(proc.pid)], check=True, capture_output=True),
+            lambda: subprocess.run(["callgrind_control", "--dump", str(proc.pid)], check=True, capture_output=True))
+    finally:
+        stop(proc)
+    with open(out + ".1") as f:
+        for line in f:
+            if line.startswith(("summary:", "totals:")):
+                return int(line.split()[1])
+    sys.exit("callgrind wrote no totals")
+
+
+def daemon_instructions_per_get(binary, tmp, v, vg, calls):
+    """The whole daemon's instructions per Get: counted after a warm-up."""
+    sock = os.path.join(tmp, "cg.sock")
+
+    def run(proc, zero, dump):
+        wait_for_socket(sock, proc, binary)
         with grpc.insecure_channel("unix://" + sock) as channel:
             stub = vg.VolumesStub(channel)
             stub.Create(v.CreateRequest(name="bench", options={"size": "1"}), timeout=120)
             request = v.GetRequest(name="bench")
             for _ in range(50):
                 stub.Get(request, timeout=60)
-            subprocess.run(["callgrind_control", "--zero", str(proc.pid)], check=True, capture_output=True)
+            zero()
             for _ in range(calls):
                 stub.Get(request, timeout=60)
-            subprocess.run(["callgrind_control", "--dump", str(proc.pid)], check=True, capture_output=True)
-    finally:
-        stop(proc)
-    with open(out + ".1") as f:
-        for line in f:
-            if line.startswith(("summary:", "totals:")):
-                return int(line.split()[1]) // calls
-    sys.exit("callgrind wrote no totals")
+            dump()
+
+    args = ["--socket", sock, "--state-dir", os.path.join(tmp, "cg-state"), "--log-level", "warning"]
+    return callgrind(binary, tmp, run, args) // calls
+
+
+def shim_instructions_per_get(shim, daemon_sock, tmp, calls):
+    """The whole shim's instructions per Get as Docker sends it (the daemon runs
+    natively and has the volume "bench")."""
+    sock = os.path.join(tmp, "cg-shim.sock")
+    body = b'{"Name":"bench"}'
+    request = (b"POST /VolumeDriver.Get HTTP/1.1\r\nHost: plugin\r\nUser-Agent: Go-http-client/1.1\r\n"
+               b"Accept: application/vnd.docker.plugins.v1.2+json\r\nContent-Length: %d\r\n"
+               b"Accept-Encoding: gzip\r\n\r\n" % len(body)) + body
+
+    def run(proc, zero, dump):
+        wait_for_socket(sock, proc, shim)
+        with socket.socket(socket.AF_UNIX) as s:
+            s.connect(sock)
+            reader = s.makefile("rb")
+
+            def get():
+                s.sendall(request)
+                status = reader.readline()
+                length = 0
+                while (line := reader.readline()) not in (b"\r\n", b""):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                answer = reader.read(length)
+                if b" 200 " not in status or b'"Err":""' not in answer:
+                    sys.exit(f"the shim answered {status!r} {answer[:200]!r}")
+
+            for _ in range(50):
+                get()
+            zero()
+            for _ in range(calls):
+                get()
+            dump()
+
+    args = ["--listen", sock, "--service-socket", daemon_sock, "--log-level", "warning"]
+    return callgrind(shim, tmp, run, args) // calls
 
 
 def main():
@@ -194,7 +248,12 @@ def main():
         stop(peer)
         procs.remove(peer)
 
-        instructions = instructions_per_get(binary, tmp, v, vg, args.callgrind_calls)
+        instructions = daemon_instructions_per_get(binary, tmp, v, vg, args.callgrind_calls)
+        proc, sock = daemon(binary, tmp, "s")
+        procs.append(proc)
+        with grpc.insecure_channel("unix://" + sock) as channel:
+            vg.VolumesStub(channel).Create(v.CreateRequest(name="bench", options={"size": "1"}), timeout=30)
+        shim_instructions = shim_instructions_per_get(os.path.join(args.bin, "cloudstor-shim"), sock, tmp, args.callgrind_calls)
 
         print(f"\nRPC, one Python grpcio {grpc.__version__} client and the lean client; machine: {platform.system()} {platform.release()} "
               f"{platform.machine()}, {os.cpu_count()} cores")
@@ -207,6 +266,7 @@ def main():
         print(f"\ncloudstord Get / Python grpcio server Get: {p50['cloudstord Get'] / p50['Python grpcio server Get (from a dict; the peer to beat)']:.2f}× (grpcio client), "
               f"{p50['cloudstord Get (lean client)'] / p50['Python grpcio server Get (lean client)']:.2f}× (lean client)")
         print(f"instructions per Get (callgrind, whole daemon, {args.callgrind_calls} calls): {instructions:,}")
+        print(f"instructions per Get through the shim (callgrind, whole shim, Docker's HTTP): {shim_instructions:,}")
     finally:
         for proc in procs:
             stop(proc)
