@@ -48,7 +48,7 @@ public final class RPCClient: Sendable {
     public func unary(path: String, message: ByteBuffer, timeout: Duration? = nil) async throws(RPCStatus) -> ByteBuffer {
         let connection = try await connected()
         let promise = loop.makePromise(of: ByteBuffer.self)
-        loop.run { connection.value.start(path: path, message: message, timeout: timeout.map(TimeAmount.init), promise: promise) }
+        loop.executeInline { connection.value.start(path: path, message: message, timeout: timeout.map(TimeAmount.init), promise: promise) }
         do {
             return try await withTaskCancellationHandler {
                 try await promise.futureResult.get()

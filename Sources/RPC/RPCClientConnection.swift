@@ -127,8 +127,8 @@ final class RPCClientConnection: ChannelInboundHandler {
                 : RPCStatus(.unavailable, "the server reset the call (\(closed.reason.map { "\($0)" } ?? "no reason"))")
             finish(closed.streamID, .failure(status))
         case let window as NIOHTTP2WindowUpdatedEvent:
-            // What the server may still send: opened again once half is used.
-            if window.streamID == .rootStream || calls[window.streamID] != nil, let update = window.reopening {
+            // For the connection, and for each call still waiting for its reply.
+            if window.streamID == .rootStream || calls[window.streamID] != nil, let update = window.windowUpdate {
                 context.writeAndFlush(wrapOutboundOut(update), promise: nil)
             }
         default:

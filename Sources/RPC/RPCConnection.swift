@@ -8,9 +8,6 @@ import NIOHTTP2
 /// stream into a call. A call's handler runs as a task that prefers the
 /// connection's event loop, so a read that needs no other thread answers without
 /// leaving it; no channel, async sequence or writer is made per call.
-///
-/// Flow control of what the client sends is ours: with no stream multiplexer,
-/// NIOHTTP2 leaves reopening the windows to the handler after it.
 final class RPCConnection: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
@@ -72,9 +69,8 @@ final class RPCConnection: ChannelInboundHandler {
             // Reset by the client, or both sides ended: whatever still runs is not wanted.
             calls.removeValue(forKey: closed.streamID)?.cancel()
         case let window as NIOHTTP2WindowUpdatedEvent:
-            // What the client may still send: opened again once half is used, for the
-            // connection and for each call still receiving (as NIOHTTP2's multiplexer does).
-            if window.streamID == .rootStream || calls[window.streamID]?.requestEnded == false, let update = window.reopening {
+            // For the connection, and for each call still receiving.
+            if window.streamID == .rootStream || calls[window.streamID]?.requestEnded == false, let update = window.windowUpdate {
                 write(update)
                 flush()
             }
@@ -198,7 +194,7 @@ final class RPCConnection: ChannelInboundHandler {
             call.task = Task(executorPreference: executor) {
                 let result: Result<ByteBuffer, RPCStatus>
                 do { result = .success(try await handler(request)) } catch { result = .failure(RPCStatus(of: error)) }
-                loop.run { connection.value.complete(stream, result) }
+                loop.executeInline { connection.value.complete(stream, result) }
             }
         case .streaming(let handler):
             let (requests, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
@@ -212,7 +208,7 @@ final class RPCConnection: ChannelInboundHandler {
                 } catch {
                     result = .failure(RPCStatus(of: error))
                 }
-                loop.run { connection.value.complete(stream, result) }
+                loop.executeInline { connection.value.complete(stream, result) }
             }
         }
     }
@@ -315,6 +311,6 @@ public struct RPCResponseSink: Sendable {
 
     func send(_ message: ByteBuffer) {
         let connection = connection, stream = stream
-        connection.eventLoop.run { connection.value.send(message, on: stream) }
+        connection.eventLoop.executeInline { connection.value.send(message, on: stream) }
     }
 }

@@ -18,7 +18,7 @@ enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByIn
     /// The UTF-8 text of the value.
     var bytes: [UInt8] {
         var out: [UInt8] = []
-        out.reserveCapacity(512)
+        out.reserveCapacity(512)  // a Get's answer, the largest common one, is ~300 bytes
         write(to: &out)
         return out
     }
@@ -64,7 +64,10 @@ enum JSONValue: Sendable, Equatable, ExpressibleByStringLiteral, ExpressibleByIn
                 case UInt8(ascii: "\n"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "n"))
                 case UInt8(ascii: "\r"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "r"))
                 case UInt8(ascii: "\t"): out.append(UInt8(ascii: "\\")); out.append(UInt8(ascii: "t"))
-                case 0..<0x20: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "u"), UInt8(ascii: "0"), UInt8(ascii: "0"), hex(byte >> 4), hex(byte & 15)])
+                case 0..<0x20:
+                    out.append(contentsOf: #"\u00"#.utf8)
+                    out.append(hex(byte >> 4))
+                    out.append(hex(byte & 15))
                 default: out.append(byte)
                 }
             }

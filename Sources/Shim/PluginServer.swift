@@ -140,7 +140,7 @@ final class PluginConnection: ChannelInboundHandler {
             logger.debug(
                 "answered",
                 metadata: ["call": "\(path)", "status": "\(response.status)", "ms": "\((ContinuousClock.now - started).milliseconds)"])
-            loop.run {
+            loop.executeInline {
                 let (connection, context) = connection.value
                 guard context.channel.isActive else { return }
                 connection.write(response, for: request, context: context)

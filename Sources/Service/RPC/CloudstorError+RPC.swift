@@ -8,6 +8,7 @@ extension CloudstorError: RPCStatusConvertible {
 }
 
 extension CloudstorError.Code {
+    /// The gRPC code of the same meaning: each of ours is one of gRPC's.
     fileprivate var rpcCode: RPCStatus.Code {
         switch self {
         case .invalidArgument: .invalidArgument
