@@ -166,6 +166,23 @@ class Sim:
     def fault(self, **rule):
         return self.admin("POST", "faults", rule)["ids"][0]
 
+    def kill_at(self, pid, action, nth=1, phase="before", signal="KILL", match=None):
+        """Signal pid (KILL or STOP) on the nth call of action from now (only calls
+        whose parameters hold `match`) and drop that call: before it takes effect,
+        or after. Returns the rule's id."""
+        rule = {"type": "kill", "pid": pid, "actions": [action], "nth": nth, "phase": phase, "signal": signal}
+        if match:
+            rule["match"] = match
+        return self.admin("POST", "faults", rule)["ids"][0]
+
+    def calls(self):
+        """Every AWS call since the last reset or clear, in arrival order:
+        [{"seq", "action", "params", "status", "t"}]."""
+        return self.admin("GET", "calls")["calls"]
+
+    def clear_calls(self):
+        self.admin("DELETE", "calls")
+
     def stats(self):
         return self.admin("GET", "stats")
 

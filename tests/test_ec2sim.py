@@ -4,6 +4,7 @@ import concurrent.futures
 import http.client
 import json
 import os
+import signal
 import subprocess
 import tempfile
 import time
@@ -446,6 +447,215 @@ def test_efs_faults_speak_efs(ec2sim):
         efs.describe_file_systems()
     assert code_of(e) == "ThrottlingException" and status_of(e) == 429
     assert efs.describe_file_systems()["FileSystems"] == []
+
+
+# ---- kill rules and the call log ---------------------------------------------------------------
+
+DROPPED = (botocore.exceptions.ConnectionClosedError, botocore.exceptions.EndpointConnectionError)
+
+
+@pytest.fixture
+def victim():
+    """A throwaway process for kill rules to signal; killed and reaped afterwards."""
+    proc = subprocess.Popen(["sleep", "60"])
+    yield proc
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGCONT)
+        proc.kill()
+        proc.wait()
+
+
+def unused_pid():
+    """A pid no process can have: pids are allocated below pid_max."""
+    with open("/proc/sys/kernel/pid_max") as f:
+        return int(f.read())
+
+
+NO_PID = unused_pid()
+
+
+def proc_state(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0]
+
+
+def sized(ec2, size):
+    return [v["VolumeId"] for v in ec2.describe_volumes()["Volumes"] if v["Size"] == size]
+
+
+def test_a_kill_before_stops_the_caller_at_the_nth_call_which_never_happens(ec2sim, victim):
+    ec2 = ec2sim.client()
+    rid = ec2sim.kill_at(victim.pid, "CreateVolume", nth=2)
+    ec2.create_volume(Size=3, AvailabilityZone="us-east-1a")
+    ec2.describe_volumes()                                  # another action: not counted
+    assert victim.poll() is None
+    with pytest.raises(DROPPED):
+        ec2.create_volume(Size=3, AvailabilityZone="us-east-1a")
+    assert victim.poll() == -signal.SIGKILL                 # dead before its caller heard anything
+    assert len(sized(ec2, 3)) == 1                          # the second create never took effect
+    ec2.create_volume(Size=3, AvailabilityZone="us-east-1a")    # fired once: the third goes through
+    assert len(sized(ec2, 3)) == 2
+    [rule] = ec2sim.admin("GET", "faults")["rules"]
+    assert rule["id"] == rid and rule["fired"] == 1 and rule["seen"] == 2
+    stats = ec2sim.stats()
+    assert stats["faults"] == {"kill": 1} and stats["faults_by_action"] == {"CreateVolume": {"kill": 1}}
+    creates = [c for c in ec2sim.calls() if c["action"] == "CreateVolume"]
+    assert [c["status"] for c in creates] == [200, "dropped", 200]
+    assert creates[1]["killed"] == [rid] and "killed" not in creates[0]
+
+
+def test_a_kill_after_lets_the_call_take_effect_and_loses_its_answer(ec2sim, victim):
+    """Also: a latency rule on the same call still delays it before the kill."""
+    ec2 = ec2sim.client()
+    ec2sim.fault(type="latency", seconds=0.3, actions=["CreateVolume"])
+    ec2sim.kill_at(victim.pid, "CreateVolume", phase="after")
+    started = time.monotonic()
+    with pytest.raises(botocore.exceptions.ConnectionClosedError):
+        ec2.create_volume(Size=4, AvailabilityZone="us-east-1a")
+    assert time.monotonic() - started >= 0.3
+    assert victim.wait(timeout=5) == -signal.SIGKILL
+    [vid] = sized(ec2, 4)                                   # it did happen
+    wait_state(ec2, vid, "available")                       # and the simulator's states go on
+    ec2.create_volume(Size=4, AvailabilityZone="us-east-1a")
+    assert len(sized(ec2, 4)) == 2
+    assert ec2sim.stats()["faults"] == {"latency": 2, "kill": 1}
+    assert [c["status"] for c in ec2sim.calls() if c["action"] == "CreateVolume"] == ["dropped", 200]
+
+
+def test_a_stop_rule_pauses_the_caller(ec2sim, victim):
+    ec2 = ec2sim.client()
+    ec2sim.kill_at(victim.pid, "DescribeVolumes", signal="STOP")
+    with pytest.raises(DROPPED):
+        ec2.describe_volumes()
+    assert proc_state(victim.pid) == "T"                    # stopped before the drop was seen
+    victim.send_signal(signal.SIGCONT)
+    wait_for(lambda: proc_state(victim.pid) != "T", what="the victim resumed")
+    assert victim.poll() is None
+    assert ec2.describe_volumes()["Volumes"] == []          # fired once
+    victim.kill()
+    assert victim.wait(timeout=5) == -signal.SIGKILL
+
+
+def test_a_kill_rule_counts_only_calls_that_match(ec2sim, victim):
+    ec2 = ec2sim.client()
+    vid = new_volume(ec2)
+    ec2sim.kill_at(victim.pid, "CreateTags", nth=2, match={"Tag.1.Key": "B"})
+
+    def tag(key, value):
+        ec2.create_tags(Resources=[vid], Tags=[{"Key": key, "Value": value}])
+
+    tag("B", "1")
+    tag("A", "1")
+    tag("A", "2")
+    assert victim.poll() is None
+    with pytest.raises(DROPPED):
+        tag("B", "2")                                       # the second B, the fourth CreateTags
+    assert victim.wait(timeout=5) == -signal.SIGKILL
+    tags = {t["Key"]: t["Value"] for t in volume(ec2, vid).get("Tags", [])}
+    assert tags == {"A": "2", "B": "1"}                     # phase before: B=2 never landed
+    tagged = [(c["params"]["Tag.1.Key"], c["status"]) for c in ec2sim.calls() if c["action"] == "CreateTags"]
+    assert tagged == [("B", 200), ("A", 200), ("A", 200), ("B", "dropped")]
+
+
+def test_kill_rules_use_no_randomness_and_leave_other_rules_alone(ec2sim, victim):
+    """A seeded throttle throttles the same calls with or without kill rules that
+    see the same calls (one not yet due, one whose match fails)."""
+    ec2 = ec2sim.client()
+
+    def pattern():
+        outcomes = []
+        for _ in range(30):
+            try:
+                ec2.describe_volumes()
+                outcomes.append("ok")
+            except botocore.exceptions.ClientError as e:
+                outcomes.append(e.response["Error"]["Code"])
+        return outcomes
+
+    ec2sim.config(seed=7)
+    ec2sim.fault(type="throttle", rate=0.5, actions=["DescribeVolumes"])
+    alone = pattern()
+    assert 5 <= alone.count("RequestLimitExceeded") <= 25
+    ec2sim.admin("DELETE", "faults")
+    ec2sim.config(seed=7)
+    late = ec2sim.kill_at(victim.pid, "DescribeVolumes", nth=1000)
+    unmatched = ec2sim.kill_at(victim.pid, "DescribeVolumes", match={"VolumeId.1": "vol-none"})
+    ec2sim.fault(type="throttle", rate=0.5, actions=["DescribeVolumes"])
+    assert pattern() == alone
+    assert victim.poll() is None
+    rules = {r["id"]: r for r in ec2sim.admin("GET", "faults")["rules"]}
+    assert (rules[late]["seen"], rules[late]["fired"]) == (30, 0)
+    assert (rules[unmatched]["seen"], rules[unmatched]["fired"]) == (0, 0)
+
+
+def test_a_kill_rule_for_a_process_gone_is_no_error(ec2sim):
+    rid = ec2sim.kill_at(NO_PID, "DescribeVolumes")
+    with pytest.raises(DROPPED):
+        ec2sim.client().describe_volumes()
+    assert ec2sim.client().describe_volumes()["Volumes"] == []
+    assert f"kill rule {rid}: no process {NO_PID}" in ec2sim.log()
+
+
+@pytest.mark.parametrize("rule, complaint", [
+    ({"actions": ["CreateVolume"]}, "pid"),
+    ({"pid": 0, "actions": ["CreateVolume"]}, "pid"),
+    ({"pid": "123", "actions": ["CreateVolume"]}, "pid"),
+    ({"pid": True, "actions": ["CreateVolume"]}, "pid"),
+    ({"pid": NO_PID}, "actions"),
+    ({"pid": NO_PID, "actions": []}, "actions"),
+    ({"pid": NO_PID, "actions": "CreateVolume"}, "actions"),
+    ({"pid": NO_PID, "actions": ["CreateVolume"], "nth": 0}, "nth"),
+    ({"pid": NO_PID, "actions": ["CreateVolume"], "nth": 1.5}, "nth"),
+    ({"pid": NO_PID, "actions": ["CreateVolume"], "signal": "TERM"}, "signal"),
+    ({"pid": NO_PID, "actions": ["CreateVolume"], "phase": "during"}, "phase"),
+    ({"pid": NO_PID, "actions": ["CreateVolume"], "rate": 0.5}, "rate"),
+    ({"pid": NO_PID, "actions": ["CreateVolume"], "count": 2}, "count"),
+    ({"pid": NO_PID, "actions": ["CreateVolume"], "match": {"Force": True}}, "match"),
+])
+def test_bad_kill_rules_are_refused(ec2sim, rule, complaint):
+    answer = ec2sim.admin("POST", "faults", dict(rule, type="kill"), expect=400)
+    assert complaint in answer["error"]
+    good = {"type": "kill", "pid": NO_PID, "actions": ["CreateVolume"]}
+    ec2sim.admin("POST", "faults", {"rules": [good, dict(rule, type="kill")]}, expect=400)
+    assert ec2sim.admin("GET", "faults")["rules"] == []      # all or nothing
+
+
+def test_the_call_log_lists_calls_in_order_with_params_and_statuses(ec2sim):
+    ec2 = ec2sim.client()
+    node = ec2sim.add_node("us-east-1a")                     # its RunInstances goes to moto directly
+    spec = [{"ResourceType": "volume", "Tags": [{"Key": "CloudstorName", "Value": "v1"}]}]
+    vid = ec2.create_volume(Size=1, AvailabilityZone="us-east-1b", TagSpecifications=spec,
+                            ClientToken="tok-1")["VolumeId"]
+    ec2.create_tags(Resources=[vid], Tags=[{"Key": "CloudstorHolder", "Value": node["instance_id"]}])
+    wait_state(ec2, vid, "available")
+    with pytest.raises(botocore.exceptions.ClientError):    # a rule error: another zone
+        ec2.attach_volume(VolumeId=vid, InstanceId=node["instance_id"], Device="/dev/sdf")
+    ec2sim.fault(type="drop", actions=["DeleteVolume"], count=1)
+    with pytest.raises(DROPPED):
+        ec2.delete_volume(VolumeId=vid)
+    ec2sim.client("efs").describe_file_systems()
+    calls = [c for c in ec2sim.calls() if c["action"] != "DescribeVolumes"]   # wait_state's polls
+    assert [(c["action"], c["status"]) for c in calls] == [
+        ("CreateVolume", 200), ("CreateTags", 200), ("AttachVolume", 400), ("DeleteVolume", "dropped"),
+        ("elasticfilesystem:DescribeFileSystems", 200)]
+    create, tag, attach, delete, efs = (c["params"] for c in calls)
+    assert create == {"Size": "1", "AvailabilityZone": "us-east-1b", "ClientToken": "tok-1",
+                      "TagSpecification.1.ResourceType": "volume",
+                      "TagSpecification.1.Tag.1.Key": "CloudstorName", "TagSpecification.1.Tag.1.Value": "v1"}
+    assert tag == {"ResourceId.1": vid, "Tag.1.Key": "CloudstorHolder", "Tag.1.Value": node["instance_id"]}
+    assert attach == {"VolumeId": vid, "InstanceId": node["instance_id"], "Device": "/dev/sdf"}
+    assert delete == {"VolumeId": vid} and efs == {}
+    everything = ec2sim.calls()
+    assert [c["seq"] for c in everything] == list(range(1, len(everything) + 1))
+    assert all(a["t"] <= b["t"] for a, b in zip(everything, everything[1:]))
+    ec2sim.admin("DELETE", "calls")
+    assert ec2sim.calls() == []
+    ec2.describe_snapshots(OwnerIds=["self"])
+    [call] = ec2sim.calls()
+    assert call["seq"] == 1 and call["action"] == "DescribeSnapshots" and call["params"] == {"Owner.1": "self"}
+    assert ec2sim.stats()["requests"]["CreateVolume"] == 1    # stats are kept by DELETE /_sim/calls
+    ec2sim.admin("DELETE", "stats")
+    assert ec2sim.calls() == []
 
 
 def test_a_stopped_instance_keeps_its_volume_until_forced_off(ec2sim):

@@ -111,6 +111,15 @@ def clear_stats(sim, body):
     return stats(sim, body)
 
 
+def calls(sim, body):
+    return {"calls": sim.faults.calls()}
+
+
+def clear_calls(sim, body):
+    sim.faults.clear_calls()
+    return {"calls": []}
+
+
 def volumes(sim, body):
     return sim.rules.dump()
 
@@ -159,6 +168,8 @@ ROUTES = [
     ("DELETE", r"/faults/(\d+)", remove_fault),
     ("GET", r"/stats", stats),
     ("DELETE", r"/stats", clear_stats),
+    ("GET", r"/calls", calls),
+    ("DELETE", r"/calls", clear_calls),
     ("GET", r"/volumes", volumes),
     ("GET", r"/nodes", list_nodes),
     ("POST", r"/nodes", add_node),

@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from admin import handle_admin
 from ec2xml import ec2_error
+from faults import send_signals
 from simhttp import DROP, HOP_BY_HOP, Request, Response, describe
 
 log = logging.getLogger("ec2sim.proxy")
@@ -16,10 +17,26 @@ ADMIN_PREFIX = "/_sim/"
 
 
 def serve_aws(sim, req):
-    """One AWS API request: count, maybe fault, apply rules, forward."""
+    """One AWS API request: count and log it, maybe stop its caller (kill rules),
+    maybe fault, apply rules, forward."""
     describe(req, sim.region)
-    sim.faults.count_request(req.action)
+    call, kills = sim.faults.arrive(req)
     started = time.monotonic()
+    if any(rule["phase"] == "before" for rule in kills):
+        resp = DROP                 # the call never reaches moto
+    else:
+        resp = answer(sim, req)
+    if kills:
+        send_signals(kills, req.action)
+        resp = DROP                 # "after": it took effect, its answer is lost
+    sim.faults.finish(call, resp, kills)
+    log.info("%s %s %s %.0fms", req.action, req.access_key[:8] or "-",
+             "dropped" if resp is DROP else resp.status, 1000 * (time.monotonic() - started))
+    return resp
+
+
+def answer(sim, req):
+    """The budget, the faults and the EC2 rules, or moto: the answer (or DROP)."""
     resp = sim.budget.take(req.action) if req.service == "ec2" else None
     if resp is None:
         resp = sim.faults.before(req)
@@ -37,10 +54,6 @@ def serve_aws(sim, req):
         after = sim.faults.after(req)
         if after is not None:
             resp = after
-    if resp is not DROP:
-        sim.faults.count_status(resp.status)
-    log.info("%s %s %s %.0fms", req.action, req.access_key[:8] or "-",
-             "dropped" if resp is DROP else resp.status, 1000 * (time.monotonic() - started))
     return resp
 
 
