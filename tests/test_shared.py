@@ -153,11 +153,33 @@ def test_remove_is_refused_while_another_node_holds_the_volume(nodes, shared):
     a.create("held", backing="shared")
     b.mount("held", "m1")
     err = a.fails("volume", "rm", "held")
-    assert "in use on node-b" in err
+    assert "mounted 1 time(s) on node-b" in err, err
     assert "held" in a.ls() and os.path.isdir(os.path.join(shared, "held"))
     b.unmount("held", "m1")
     a.ctl("volume", "rm", "held")
     assert "held" not in a.ls() and "held" not in b.ls()
+
+
+def test_a_refused_remove_names_every_holder_with_its_count(nodes, shared):
+    """With node-a and node-b both holding it, one message names both, so the
+    operator unmounts everywhere at once instead of learning one node per try."""
+    a, b = nodes("node-a"), nodes("node-b")
+    a.create("s1", backing="shared")
+    a.mount("s1", "a1")
+    b.mount("s1", "b1")
+    b.mount("s1", "b2")
+    b.mount("s1", "b3")
+    b.unmount("s1", "b3")
+    for node in (a, b):
+        err = node.fails("volume", "rm", "s1")
+        assert "mounted 1 time(s) on node-a, 2 time(s) on node-b" in err, err
+    a.unmount("s1", "a1")
+    err = a.fails("volume", "rm", "s1")
+    assert "2 time(s) on node-b" in err and "node-a" not in err, err
+    b.unmount("s1", "b1")
+    b.unmount("s1", "b2")
+    a.ctl("volume", "rm", "s1")
+    assert "s1" not in a.ls() and not os.path.exists(os.path.join(shared, "s1"))
 
 
 def test_a_dead_nodes_hold_is_cleared_by_an_operator(nodes, shared):

@@ -85,9 +85,9 @@ public final class SharedBackend: Sendable {
         }
     }
 
-    /// Records this node's hold and returns the directory containers see.
-    func hold(_ record: VolumeRecord, since: String = Date().formatted(.iso8601)) async throws(CloudstorError) -> String {
-        try await fileSystem(of: record).hold(record.name, node: node, since: since)
+    /// Records this node's hold for `mounts` containers and returns the directory containers see.
+    func hold(_ record: VolumeRecord, mounts: Int, since: String = Date().formatted(.iso8601)) async throws(CloudstorError) -> String {
+        try await fileSystem(of: record).hold(record.name, node: node, mounts: mounts, since: since)
     }
 
     func release(_ record: VolumeRecord) throws(CloudstorError) {
@@ -96,7 +96,7 @@ public final class SharedBackend: Sendable {
 
     /// The nodes holding the volume.
     func holders(_ record: VolumeRecord) throws(CloudstorError) -> [String] {
-        try fileSystem(of: record).holders(record.name)
+        try fileSystem(of: record).holders(record.name).map(\.node)
     }
 
     func path(of record: VolumeRecord) -> String {

@@ -8,10 +8,10 @@ import Foundation
 extension SharedFileSystem {
     // MARK: Holds
 
-    /// Records this node's hold on the volume and returns its directory, after
-    /// checking that the volume still exists and its directory is one (never a
-    /// symbolic link).
-    func hold(_ name: String, node: String, since: String) async throws(CloudstorError) -> String {
+    /// Records this node's hold on the volume for `mounts` containers and returns
+    /// its directory, after checking that the volume still exists and its directory
+    /// is one (never a symbolic link).
+    func hold(_ name: String, node: String, mounts: Int, since: String) async throws(CloudstorError) -> String {
         let lock: LockedFile?
         do { lock = try await volumes.lock(name, exclusive: false, wait: lockWait) } catch { throw failure("lock volume \(name)", error) }
         guard let lock else { throw CloudstorError(.notFound, "no such volume: \(name)") }
@@ -28,7 +28,7 @@ extension SharedFileSystem {
         }
         let directory: DirectoryHandle
         do { directory = try holds.directory(NodeFileName.encode(node), create: true) } catch { throw failure("record the hold on \(name)", error) }
-        try replace(SharedHold(node: node, volume: name, since: since), as: name, in: directory)
+        try replace(SharedHold(node: node, volume: name, since: since, mounts: mounts), as: name, in: directory)
         return path(name)
     }
 
@@ -41,18 +41,22 @@ extension SharedFileSystem {
         }
     }
 
-    /// The nodes that hold the volume, in name order.
-    func holders(_ name: String) throws(CloudstorError) -> [String] {
-        var nodes: [String] = []
+    /// The nodes that hold the volume, with how many containers each (nil when its
+    /// hold does not say), in name order.
+    func holders(_ name: String) throws(CloudstorError) -> [(node: String, mounts: Int?)] {
+        var found: [(node: String, mounts: Int?)] = []
         do {
             for file in try holds.names() {
                 guard let node = NodeFileName.decode(file), try holds.entry(file)?.kind == .directory else { continue }
-                if try holds.directory(file).entry(name) != nil { nodes.append(node) }
+                let directory = try holds.directory(file)
+                guard try directory.entry(name) != nil else { continue }
+                let hold = try directory.read(name).flatMap { try? JSONDecoder().decode(SharedHold.self, from: Data($0)) }
+                found.append((node, hold?.mounts))
             }
         } catch {
             throw failure("read the holds on \(name)", error)
         }
-        return nodes.sorted()
+        return found.sorted { $0.node < $1.node }
     }
 
     /// The volumes the node holds here.

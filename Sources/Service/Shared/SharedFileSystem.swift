@@ -140,9 +140,10 @@ final class SharedFileSystem: Sendable {
         defer { withExtendedLifetime(lock) {} }
         let holders = try holders(name)
         guard holders.isEmpty else {
+            let places = holders.map { hold in hold.mounts.map { "\($0) time(s) on \(hold.node)" } ?? "on \(hold.node)" }.joined(separator: ", ")
             throw CloudstorError(
                 .failedPrecondition,
-                "volume \(name) is in use on \(holders.joined(separator: ", ")): stop the tasks using it there first; a hold left by a node that is gone is cleared with `cloudstorctl volume unmount --node NODE --all`")
+                "volume \(name) is in use: mounted \(places): stop the tasks using it there first; a hold left by a node that is gone is cleared with `cloudstorctl volume unmount --node NODE --all`")
         }
         let entry = "\(Int(Date().timeIntervalSince1970))-\(String(UInt32.random(in: .min ... .max), radix: 16))-\(name.prefix(200))"
         do {

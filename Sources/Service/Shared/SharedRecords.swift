@@ -22,6 +22,8 @@ struct SharedHold: Codable, Equatable, Sendable {
     var volume: String
     /// RFC 3339, UTC: when this node's first current holder mounted it.
     var since: String
+    /// How many containers of the node have it mounted (absent in files of older versions).
+    var mounts: Int?
 }
 
 /// Node names as file names: bytes outside `[A-Za-z0-9_-]` (and so every `.`

@@ -51,7 +51,7 @@ extension VolumeManager {
             let path: String
             switch record.backing {
             case .shared:
-                path = try await sharedBackend().hold(record)
+                path = try await sharedBackend().hold(record, mounts: ledger.holdCount(name) + 1)
             case .relocatable:
                 guard let mounted = try await mountBlock(record) else { return .move(record) }
                 path = mounted
@@ -78,10 +78,14 @@ extension VolumeManager {
             }
             // The last hold goes only once the volume is unmounted, so the ledger
             // never says unmounted while the kernel still has it mounted.
-            if held == 1, ledger.holdCount(name) == 1 {
+            let remaining = ledger.holdCount(name) - 1
+            if held == 1, remaining == 0 {
                 try await release(record)
             }
             try ledger.releaseHold(on: name, id: id)
+            if record.backing == .shared, remaining > 0 {
+                _ = try await sharedBackend().hold(record, mounts: remaining)
+            }
             logger.info("unmounted volume", metadata: ["volume": "\(name)", "id": "\(id)"])
         }
     }
@@ -112,7 +116,7 @@ extension VolumeManager {
                 try await locks.withLock(record.name) { () async throws(CloudstorError) in
                     switch (record.backing, held[record.name, default: 0] > 0) {
                     case (.shared, true) where !recorded.contains(record.name):
-                        _ = try await sharedBackend().hold(record)
+                        _ = try await sharedBackend().hold(record, mounts: held[record.name, default: 0])
                     case (.shared, _):
                         break
                     case (.relocatable, true):

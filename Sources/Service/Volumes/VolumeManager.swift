@@ -98,15 +98,15 @@ public final class VolumeManager: Sendable {
         try VolumeName.validate(name)
         try await locks.withLock(name) { () async throws(CloudstorError) in
             let record = try await existing(name, fresh: true)
-            let holds = ledger.holdCount(name)
-            guard holds == 0 else {
-                throw CloudstorError(.failedPrecondition, "volume \(name) is in use: mounted \(holds) time(s) on \(node); unmount it first")
-            }
             if relocator?.isMoving(name) == true {
                 throw CloudstorError(.failedPrecondition, "volume \(name) is being moved to another zone; remove it once the move is done")
             }
             switch record.backing {
             case .relocatable:
+                let holds = ledger.holdCount(name)
+                guard holds == 0 else {
+                    throw CloudstorError(.failedPrecondition, "volume \(name) is in use: mounted \(holds) time(s) on \(node); unmount it first")
+                }
                 if let volume = try await block.describe(id: record.cloudID, fresh: true) {
                     if let holder = volume.holder, holder != node {
                         throw CloudstorError(.failedPrecondition, "volume \(name) is in use: mounted on \(holder); unmount it there first")
@@ -119,6 +119,7 @@ public final class VolumeManager: Sendable {
                 await detaches.cancel(name)
                 try await store.delete(named: name)
             case .shared:
+                // Every node's holds, this one's included, are on the shared file system.
                 try await sharedBackend().remove(record)
                 trashDue.withLock { $0 = .now + configuration.trashDelay }
             }
