@@ -34,24 +34,27 @@ final class EBSBackend: MovableBlockBackend {
 
     func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String {
         let encoded = EBSTags.encode(options.dictionary)
-        // The same name from two nodes at the same instant is one volume: one token.
-        let minute = Int(Date().timeIntervalSince1970 / 60)
+        // A token of its own for each Create: EC2 answers a repeated token with the
+        // volume it made for it, even once that one is deleted, so a token made from
+        // the name would hand a volume removed a moment ago back to its next create.
+        // The transport's retries of this one request send it again unchanged. Two
+        // nodes that create the same name at once make two volumes; the look-up below
+        // keeps the first made.
         let input = EC2Client.CreateVolumeInput(
             availabilityZone: zone, sizeGiB: options.sizeGiB, volumeType: (options.ebsType ?? .standard).rawValue, iops: options.iops,
             tags: tags(name: name, generation: 1) + [
                 AWSTag(EBSTags.backing, options.backing.rawValue), AWSTag(EBSTags.options, encoded),
                 AWSTag(EBSTags.created, Date().formatted(.iso8601)),
             ],
-            clientToken: EBSTags.md5("\(stackHash)/\(name)/\(encoded)/\(minute)"))
+            clientToken: UUID().uuidString.lowercased())
         do {
             let made = try await ec2.createVolume(input)
             await cache.put(made)
         } catch {
-            // Another node made it first with other options: the look-up below tells.
-            guard error.code == "IdempotentParameterMismatch" else { throw CloudstorError(error, "create EBS volume for \(name)") }
+            throw CloudstorError(error, "create EBS volume for \(name)")
         }
-        // Two creates of one name that got two volumes (a token of another minute):
-        // every node keeps the first made and the others delete their own.
+        // Two creates of one name that got two volumes: every node keeps the first
+        // made and the others delete their own.
         let all = try await cache.refresh(name: name)
         guard let winner = EBSTags.live(all) else {
             throw CloudstorError(.unavailable, "volume \(name) was created but EC2 does not list it yet; try again")
