@@ -53,6 +53,7 @@ public struct EC2Snapshot: Sendable, Equatable {
     public var progress: String
     public var volumeSizeGiB: Int
     public var startTime: String
+    public var description: String
     public var tags: [String: String]
 }
 
@@ -95,7 +96,8 @@ extension XMLTree {
         guard let id = string("snapshotId") else { throw EC2Client.malformed("a snapshot without snapshotId") }
         return EC2Snapshot(
             snapshotID: id, volumeID: string("volumeId") ?? "", state: string("status") ?? "", progress: string("progress") ?? "",
-            volumeSizeGiB: Int(string("volumeSize") ?? "") ?? 0, startTime: string("startTime") ?? "", tags: tags)
+            volumeSizeGiB: Int(string("volumeSize") ?? "") ?? 0, startTime: string("startTime") ?? "",
+            description: string("description") ?? "", tags: tags)
     }
 
     func instance() throws(AWSError) -> EC2Instance {

@@ -11,30 +11,37 @@ extension EBSBackend {
         if let live, let parent = live.tags[EBSTags.movedFrom] {
             // The live volume came from a move not cleaned up yet; its source may be gone already.
             let source = all.first { $0.volumeID == parent }
-            return MoveState(
-                source: source.map(EBSTags.block), snapshot: try await moveSnapshot(name: record.name, source: parent),
-                target: EBSTags.block(of: live), committed: true)
+            return MoveState(source: source.map(EBSTags.block), snapshot: nil, target: EBSTags.block(of: live), committed: true)
         }
         // The source: the live volume (or, while nothing is live, the one the record names).
         guard let source = live ?? all.first(where: { $0.volumeID == record.cloudID }) else {
             return MoveState(source: nil, snapshot: nil, target: nil, committed: false)
         }
-        let target = all.first { $0.tags[EBSTags.movedFrom] == source.volumeID }
+        // Only the claimed attempt's snapshot and target: what others left is orphaned.
+        guard let attempt = source.tags[EBSTags.moveClaim].flatMap(MoveClaim.init(tag:))?.id else {
+            return MoveState(source: EBSTags.block(of: source), snapshot: nil, target: nil, committed: false)
+        }
+        let target = all.first { $0.tags[EBSTags.movedFrom] == source.volumeID && $0.tags[EBSTags.moveID] == attempt }
         return MoveState(
-            source: EBSTags.block(of: source), snapshot: try await moveSnapshot(name: record.name, source: source.volumeID),
+            source: EBSTags.block(of: source), snapshot: try await moveSnapshot(source: source.volumeID, attempt: attempt),
             target: target.map(EBSTags.block),
             committed: target.map { source.tags[EBSTags.superseded] == $0.volumeID } ?? false)
     }
 
-    private func moveSnapshot(name: String, source: String) async throws(CloudstorError) -> MoveState.Snapshot? {
-        let snapshots: [EC2Snapshot]
+    /// Every move snapshot Cloudstor made of `source`.
+    private func moveSnapshots(source: String) async throws(CloudstorError) -> [EC2Snapshot] {
         do {
-            snapshots = try await ec2.describeSnapshots(filters: [
+            return try await ec2.describeSnapshots(filters: [
                 .tag(EBSTags.stack, stackHash), .tag(EBSTags.sourceVolume, source), .tag(EBSTags.kind, "move"),
-            ]).items
+            ]).items.filter { EBSTags.isOurs($0, stackHash: stackHash) }
         } catch {
-            throw CloudstorError(error, "look up the move snapshot of \(name)")
+            throw CloudstorError(error, "look up the move snapshots of \(source)")
         }
+    }
+
+    /// The snapshot of the attempt taken to move `source`.
+    private func moveSnapshot(source: String, attempt: String) async throws(CloudstorError) -> MoveState.Snapshot? {
+        let snapshots = try await moveSnapshots(source: source).filter { $0.tags[EBSTags.moveID] == attempt }
         let snapshot = snapshots.filter { $0.state != "error" }.max { $0.startTime < $1.startTime } ?? snapshots.first
         return snapshot.map { .init(id: $0.snapshotID, state: $0.state, percent: Int($0.progress.dropLast()) ?? 0) }
     }
@@ -47,27 +54,49 @@ extension EBSBackend {
         return live
     }
 
-    func startMoveSnapshot(of record: VolumeRecord) async throws(CloudstorError) {
+    func claim(_ claim: MoveClaim, on source: String) async throws(CloudstorError) {
+        do {
+            try await ec2.createTags(resourceIDs: [source], tags: [AWSTag(EBSTags.moveClaim, claim.tag)])
+        } catch {
+            throw CloudstorError(error, "claim \(source) to move it to \(claim.zone)")
+        }
+        if var known = await cache.volume(id: source) {
+            known.tags[EBSTags.moveClaim] = claim.tag
+            await cache.put(known)
+        }
+    }
+
+    func releaseClaim(on source: String) async throws(CloudstorError) {
+        do {
+            try await ec2.deleteTags(resourceIDs: [source], keys: [EBSTags.moveClaim])
+        } catch {
+            throw CloudstorError(error, "clear the move claim on \(source)")
+        }
+        if var known = await cache.volume(id: source) {
+            known.tags[EBSTags.moveClaim] = nil
+            await cache.put(known)
+        }
+    }
+
+    func startMoveSnapshot(of record: VolumeRecord, claim: MoveClaim) async throws(CloudstorError) {
         let source = try await moveSource(of: record)
         do {
             _ = try await ec2.createSnapshot(
-                // No description: moto 5.2 fails the signature of a body with a space in it
-                // (AuthFailure), and the tags say everything a description would.
-                volumeID: source.volumeID,
+                volumeID: source.volumeID, description: EBSTags.snapshotDescription(kind: "move", volume: source.volumeID, stackHash: stackHash),
                 tags: tags(name: record.name, generation: EBSTags.generation(of: source)) + [
-                    AWSTag(EBSTags.kind, "move"), AWSTag(EBSTags.sourceVolume, source.volumeID),
+                    AWSTag(EBSTags.kind, "move"), AWSTag(EBSTags.sourceVolume, source.volumeID), AWSTag(EBSTags.moveID, claim.id),
                 ])
         } catch {
             throw CloudstorError(error, "snapshot \(source.volumeID) to move \(record.name)")
         }
     }
 
-    func createMoveTarget(of record: VolumeRecord, from snapshot: String) async throws(CloudstorError) {
+    func createMoveTarget(of record: VolumeRecord, from snapshot: String, claim: MoveClaim) async throws(CloudstorError) {
         let source = try await moveSource(of: record)
         // In a fixed order: a resumed create must send the very same request, or EC2
         // refuses the reused token (IdempotentParameterMismatch).
         var carried = [EBSTags.backing, EBSTags.options, EBSTags.created].compactMap { key in source.tags[key].map { AWSTag(key, $0) } }
-        carried.append(AWSTag(EBSTags.movedFrom, source.volumeID))
+        carried += [AWSTag(EBSTags.movedFrom, source.volumeID), AWSTag(EBSTags.moveID, claim.id)]
         let input = EC2Client.CreateVolumeInput(
             availabilityZone: zone, sizeGiB: source.sizeGiB, volumeType: source.volumeType,
             iops: ["io1", "io2", "gp3"].contains(source.volumeType) ? source.iops : nil, snapshotID: snapshot,
@@ -88,16 +117,22 @@ extension EBSBackend {
         }
     }
 
-    func cleanUpMove(source: String?, snapshot: String?, target: String) async throws(CloudstorError) {
+    func cleanUpMove(source: String?, target: String) async throws(CloudstorError) {
         if let source { try await deleteVolume(source, "delete \(source), the volume moved from") }
-        if let snapshot { try await deleteSnapshot(snapshot, "delete the move snapshot \(snapshot)") }
+        // Every attempt's snapshot of the source: a resumed attempt may have made two.
+        if let from = await cache.volume(id: target)?.tags[EBSTags.movedFrom] {
+            for snapshot in try await moveSnapshots(source: from) {
+                try await deleteSnapshot(snapshot.snapshotID, "delete the move snapshot \(snapshot.snapshotID)")
+            }
+        }
         do {
-            try await ec2.deleteTags(resourceIDs: [target], keys: [EBSTags.movedFrom])
+            try await ec2.deleteTags(resourceIDs: [target], keys: [EBSTags.movedFrom, EBSTags.moveID])
         } catch {
             throw CloudstorError(error, "clear the move mark of \(target)")
         }
         if var known = await cache.volume(id: target) {
             known.tags[EBSTags.movedFrom] = nil
+            known.tags[EBSTags.moveID] = nil
             await cache.put(known)
         }
     }
@@ -106,14 +141,14 @@ extension EBSBackend {
         let source = try await moveSource(of: record)
         do {
             _ = try await ec2.createSnapshot(
-                volumeID: source.volumeID,
+                volumeID: source.volumeID, description: EBSTags.snapshotDescription(kind: "periodic", volume: source.volumeID, stackHash: stackHash),
                 tags: tags(name: record.name, generation: EBSTags.generation(of: source)) + [
                     AWSTag(EBSTags.kind, "periodic"), AWSTag(EBSTags.sourceVolume, source.volumeID),
                 ])
             let all = try await ec2.describeSnapshots(filters: [
                 .tag(EBSTags.stack, stackHash), .tag(EBSTags.volume, record.name), .tag(EBSTags.kind, "periodic"),
             ]).items
-            for old in all.sorted(by: { $0.startTime > $1.startTime }).dropFirst(keep) {
+            for old in all.filter({ EBSTags.isOurs($0, stackHash: stackHash) }).sorted(by: { $0.startTime > $1.startTime }).dropFirst(keep) {
                 try await ec2.deleteSnapshot(snapshotID: old.snapshotID)
             }
         } catch {

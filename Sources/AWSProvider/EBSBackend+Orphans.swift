@@ -22,7 +22,11 @@ extension EBSBackend {
         var found: [Orphan] = []
         for (name, list) in byName where !moving.contains(name) {
             let live = EBSTags.live(list)
+            // What the attempt a live volume's claim names made is a move in flight,
+            // whichever node runs it.
+            let attempt = live?.tags[EBSTags.moveClaim].flatMap(MoveClaim.init(tag:))?.id
             for volume in list where volume.volumeID != live?.volumeID {
+                if attempt != nil, volume.tags[EBSTags.movedFrom] == live?.volumeID, volume.tags[EBSTags.moveID] == attempt { continue }
                 let reason =
                     if let target = volume.tags[EBSTags.superseded] {
                         "superseded by \(target) when it moved"
@@ -34,13 +38,24 @@ extension EBSBackend {
                 found.append(Orphan(id: volume.volumeID, kind: "volume", name: name, zone: volume.availabilityZone, reason: reason, createdAt: volume.createTime))
             }
         }
-        for snapshot in snapshots where snapshot.tags[EBSTags.kind] == "move" {
+        // Only snapshots Cloudstor made: a move's, once its move is over (or its attempt
+        // given up), and the background ones of a volume that is gone.
+        for snapshot in snapshots where EBSTags.isOurs(snapshot, stackHash: stackHash) {
             guard let name = snapshot.tags[EBSTags.volume], !moving.contains(name) else { continue }
             let live = byName[name].flatMap(EBSTags.live)
-            guard live?.volumeID != snapshot.tags[EBSTags.sourceVolume] else { continue }  // may still carry a move
-            found.append(Orphan(
-                id: snapshot.snapshotID, kind: "snapshot", name: name, zone: "", reason: "the snapshot of a move that is over",
-                createdAt: snapshot.startTime))
+            let reason: String
+            if snapshot.tags[EBSTags.kind] == "move" {
+                if let live, live.volumeID == snapshot.tags[EBSTags.sourceVolume],
+                    live.tags[EBSTags.moveClaim].flatMap(MoveClaim.init(tag:))?.id == snapshot.tags[EBSTags.moveID]
+                {
+                    continue  // carries the move in flight
+                }
+                reason = "the snapshot of a move that is over"
+            } else {
+                guard live == nil else { continue }
+                reason = "a background snapshot of a volume that is gone"
+            }
+            found.append(Orphan(id: snapshot.snapshotID, kind: "snapshot", name: name, zone: "", reason: reason, createdAt: snapshot.startTime))
         }
         return found.sorted { ($0.name, $0.id) < ($1.name, $1.id) }
     }

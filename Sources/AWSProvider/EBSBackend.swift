@@ -195,13 +195,23 @@ final class EBSBackend: MovableBlockBackend {
     }
 
     func remove(id: String) async throws(CloudstorError) {
-        let name = await cache.volume(id: id)?.tags[EBSTags.volume]
+        // The caller has just looked at the volume: what the cache holds is current.
+        guard let name = await cache.volume(id: id)?.tags[EBSTags.volume] else {
+            return try await deleteVolume(id, "delete EBS volume \(id)")
+        }
+        // The copies of moves from it that never committed go first: with the volume
+        // gone first, one of them would be taken for the volume of its name again.
+        for copy in try await cache.refresh(name: name) where copy.tags[EBSTags.movedFrom] == id && !EBSTags.isGone(copy) {
+            try await deleteVolume(copy.volumeID, "delete \(copy.volumeID), an unfinished move's copy of \(name)")
+        }
         try await deleteVolume(id, "delete EBS volume \(id)")
-        guard let name else { return }
-        // Every snapshot Cloudstor made of this volume goes with it.
+        // The snapshots Cloudstor made of the volume go with it; those of AWS Backup,
+        // Data Lifecycle Manager or a user stay, whatever tags they copied.
         do {
             let snapshots = try await ec2.describeSnapshots(filters: [.tag(EBSTags.stack, stackHash), .tag(EBSTags.volume, name)]).items
-            for snapshot in snapshots { try? await ec2.deleteSnapshot(snapshotID: snapshot.snapshotID) }
+            for snapshot in snapshots where EBSTags.isOurs(snapshot, stackHash: stackHash) {
+                try await deleteSnapshot(snapshot.snapshotID, "delete the snapshot \(snapshot.snapshotID) of \(name)")
+            }
         } catch {
             logger.warning("cannot delete the snapshots of a removed volume", metadata: ["volume": "\(name)", "error": "\(error)"])
         }

@@ -19,9 +19,32 @@ enum EBSTags {
     static let superseded = "CloudstorSuperseded"
     /// On the volume a move made: the volume it was made from.
     static let movedFrom = "CloudstorMovedFrom"
-    /// On snapshots: move or periodic.
+    /// On the volume being moved: the claim (`MoveClaim.tag`) of the node moving it.
+    static let moveClaim = "CloudstorMoveClaim"
+    /// On a move's snapshot and the volume made from it: the id of the claimed attempt.
+    static let moveID = "CloudstorMoveID"
+    /// On snapshots Cloudstor made: move or periodic.
     static let kind = "CloudstorKind"
+    /// On snapshots Cloudstor made: the volume it made them of.
     static let sourceVolume = "CloudstorSourceVolume"
+    static let snapshotKinds: Set<String> = ["move", "periodic"]
+
+    /// The description Cloudstor gives the snapshots it makes (no spaces: moto 5.2
+    /// fails the signature of a body with one).
+    static func snapshotDescription(kind: String, volume: String, stackHash: String) -> String {
+        "cloudstor-\(kind)-of-\(volume)-stack-\(stackHash)"
+    }
+
+    /// Whether Cloudstor made this snapshot, and so may delete it. Tags alone do not
+    /// say: AWS Backup and Data Lifecycle Manager copy a volume's tags onto the
+    /// snapshots they take of it, and a copy of a snapshot may copy its tags. The
+    /// description is set when a snapshot is made and copied by neither: ours names
+    /// its kind, the volume it was taken of (which it must be) and the stack.
+    static func isOurs(_ snapshot: EC2Snapshot, stackHash: String) -> Bool {
+        guard let kind = snapshot.tags[kind], snapshotKinds.contains(kind), snapshot.tags[stack] == stackHash else { return false }
+        return !snapshot.volumeID.isEmpty && snapshot.tags[sourceVolume] == snapshot.volumeID
+            && snapshot.description == snapshotDescription(kind: kind, volume: snapshot.volumeID, stackHash: stackHash)
+    }
 
     /// Lowercase hex MD5 of the stack id, as the original Cloudstor tagged volumes.
     static func stackHash(_ stackID: String) -> String { md5(stackID) }
@@ -80,7 +103,8 @@ enum EBSTags {
         let attachment = volume.attachments.first { $0.state != "detached" }.map {
             BlockAttachment(node: $0.instanceID, device: $0.device, state: $0.state)
         }
-        return BlockVolume(id: volume.volumeID, zone: volume.availabilityZone, state: volume.state, attachment: attachment, holder: volume.tags[holder],
-            movedFrom: volume.tags[movedFrom])
+        return BlockVolume(
+            id: volume.volumeID, zone: volume.availabilityZone, state: volume.state, attachment: attachment, holder: volume.tags[holder],
+            movedFrom: volume.tags[movedFrom], claim: volume.tags[moveClaim].flatMap(MoveClaim.init(tag:)))
     }
 }

@@ -2,6 +2,7 @@ import Testing
 
 @testable import CloudstorAWS
 @testable import CloudstorAWSProvider
+import CloudstorService
 
 /// Which EBS volume holds a name's data, at every step of a move and after a create race.
 @Suite struct EBSTagsTests {
@@ -51,5 +52,35 @@ import Testing
     @Test func theStackTagIsTheLowercaseHexMD5OfTheStackID() {
         #expect(EBSTags.stackHash("stack-1") == "88ebda5fb2e532e3180dd46dbf88a31a")
         #expect(EBSTags.stackHash("") == "d41d8cd98f00b204e9800998ecf8427e")
+    }
+
+    /// A snapshot Cloudstor made, and what AWS Backup, DLM or a user may make of it.
+    @Test func onlySnapshotsCloudstorMadeAreItsOwn() {
+        func snapshot(_ volume: String, _ description: String, _ tags: [String: String]) -> EC2Snapshot {
+            EC2Snapshot(
+                snapshotID: "snap-1", volumeID: volume, state: "completed", progress: "100%", volumeSizeGiB: 1, startTime: "", description: description,
+                tags: tags)
+        }
+        let marks = [EBSTags.volume: "v", EBSTags.stack: "s", EBSTags.kind: "periodic", EBSTags.sourceVolume: "vol-a"]
+        let ours = snapshot("vol-a", EBSTags.snapshotDescription(kind: "periodic", volume: "vol-a", stackHash: "s"), marks)
+        #expect(EBSTags.isOurs(ours, stackHash: "s"))
+        #expect(!EBSTags.isOurs(ours, stackHash: "other-stack"))
+        // AWS Backup / DLM with "copy tags from volume": the volume's tags, no kind
+        #expect(!EBSTags.isOurs(snapshot("vol-a", "This snapshot is created by the AWS Backup service.", [EBSTags.volume: "v", EBSTags.stack: "s"]), stackHash: "s"))
+        // every tag copied, but a description of its own (a copy, or one taken by hand)
+        #expect(!EBSTags.isOurs(snapshot("vol-a", "[Copied snap-1 from us-east-1]", marks), stackHash: "s"))
+        // a copy of ours: taken of no volume of ours (EC2 gives copies vol-ffffffff)
+        #expect(!EBSTags.isOurs(snapshot("vol-ffffffff", ours.description, marks), stackHash: "s"))
+        // a kind Cloudstor never makes
+        var other = marks
+        other[EBSTags.kind] = "backup"
+        #expect(!EBSTags.isOurs(snapshot("vol-a", EBSTags.snapshotDescription(kind: "backup", volume: "vol-a", stackHash: "s"), other), stackHash: "s"))
+    }
+
+    @Test func aVolumesClaimIsReadFromItsTag() {
+        let claimed = volume("vol-a", tags: [EBSTags.moveClaim: "i-1/us-east-1b/abc"])
+        #expect(EBSTags.block(of: claimed).claim == MoveClaim(node: "i-1", zone: "us-east-1b", id: "abc"))
+        #expect(EBSTags.block(of: volume("vol-a", tags: [EBSTags.moveClaim: "garbage"])).claim == nil)
+        #expect(EBSTags.block(of: volume("vol-a")).claim == nil)
     }
 }

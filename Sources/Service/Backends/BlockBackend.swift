@@ -48,14 +48,20 @@ public struct BlockVolume: Sendable, Equatable {
     public var holder: String?
     /// Set on the volume a move made until that move is cleaned up.
     public var movedFrom: String?
+    /// The claim of a node moving the volume to its zone, if any.
+    public var claim: MoveClaim?
 
-    public init(id: String, zone: String, state: String, attachment: BlockAttachment? = nil, holder: String? = nil, movedFrom: String? = nil) {
+    public init(
+        id: String, zone: String, state: String, attachment: BlockAttachment? = nil, holder: String? = nil, movedFrom: String? = nil,
+        claim: MoveClaim? = nil
+    ) {
         self.id = id
         self.zone = zone
         self.state = state
         self.attachment = attachment
         self.holder = holder
         self.movedFrom = movedFrom
+        self.claim = claim
     }
 }
 

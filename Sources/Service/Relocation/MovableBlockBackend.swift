@@ -5,21 +5,28 @@
 public protocol MovableBlockBackend: BlockBackend {
     /// What exists of a move of the volume into this node's zone.
     func observeMove(of record: VolumeRecord) async throws(CloudstorError) -> MoveState
-    /// Starts the snapshot that carries the data (the volume must be detached).
-    func startMoveSnapshot(of record: VolumeRecord) async throws(CloudstorError)
-    /// Creates the volume of the next generation in this node's zone from the snapshot (idempotent).
-    func createMoveTarget(of record: VolumeRecord, from snapshot: String) async throws(CloudstorError)
+    /// Writes the claim on the source volume (replacing a stale one).
+    func claim(_ claim: MoveClaim, on source: String) async throws(CloudstorError)
+    /// Clears the claim on the source volume (a move given up, or a stale claim).
+    func releaseClaim(on source: String) async throws(CloudstorError)
+    /// Starts the snapshot that carries the data, marked as the claimed attempt's
+    /// (no node holds the volume mounted).
+    func startMoveSnapshot(of record: VolumeRecord, claim: MoveClaim) async throws(CloudstorError)
+    /// Creates the volume of the next generation in this node's zone from the
+    /// snapshot, marked as the claimed attempt's (idempotent).
+    func createMoveTarget(of record: VolumeRecord, from snapshot: String, claim: MoveClaim) async throws(CloudstorError)
     /// The commit point: the source is marked superseded by the target.
     func supersede(_ source: String, by target: String) async throws(CloudstorError)
-    /// Deletes what the finished move left (the source volume and the move's
-    /// snapshot), then clears the target's mark of a move in progress.
-    func cleanUpMove(source: String?, snapshot: String?, target: String) async throws(CloudstorError)
+    /// Deletes what the finished move left (the source volume and every move
+    /// snapshot of it), then clears the target's marks of a move in progress.
+    func cleanUpMove(source: String?, target: String) async throws(CloudstorError)
     /// Starts a background snapshot of the volume (returns once it has started:
     /// the moment its content is fixed) and deletes all but the newest `keep` of them.
     func periodicSnapshot(of record: VolumeRecord, keep: Int) async throws(CloudstorError)
 }
 
-/// The parts of a move as they exist now.
+/// The parts of a move as they exist now: the source (with its claim), and the
+/// snapshot and target of the attempt its claim names.
 public struct MoveState: Sendable, Equatable {
     public struct Snapshot: Sendable, Equatable {
         public var id: String

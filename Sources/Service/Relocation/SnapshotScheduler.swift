@@ -22,7 +22,8 @@ public struct SnapshotScheduler: Service {
     public func run() async throws {
         guard interval > .zero else { return try await gracefulShutdown() }
         while !Task.isShuttingDownGracefully {
-            do { try await Task.sleep(for: interval) } catch { return }
+            // An hour's sleep must not hold up a stop.
+            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) } } catch { return }
             for name in manager.ledger.holdCounts().keys.sorted() {
                 do {
                     try await manager.snapshot(name) { (record, path) async throws(CloudstorError) in

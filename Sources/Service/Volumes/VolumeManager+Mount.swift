@@ -126,10 +126,11 @@ extension VolumeManager {
                     case (.relocatable, false):
                         let path = mountpoint(of: record)
                         if mounted.contains(path) { try await host.unmount(path) }
-                        if let attachment = try await block.describe(id: record.cloudID, fresh: false)?.attachment, attachment.node == node {
-                            try await block.setHeld(id: record.cloudID, false)
-                            try await block.detach(id: record.cloudID, from: node, force: false)
-                        }
+                        let volume = try await block.describe(id: record.cloudID, fresh: false)
+                        // A mark of this node's with no hold behind it (a crash between the
+                        // mark and the mount, or before the Unmount cleared it) holds nothing.
+                        if volume?.holder == node { try await block.setHeld(id: record.cloudID, false) }
+                        if volume?.attachment?.node == node { try await block.detach(id: record.cloudID, from: node, force: false) }
                     }
                 }
             } catch {
@@ -202,6 +203,7 @@ extension VolumeManager {
         var volume = try await current(record, fresh: false)
         // Another zone, or a move that is done but not cleaned up: the relocator's work.
         guard volume.zone == block.zone, volume.movedFrom == nil else { return nil }
+        try await respectClaim(record, volume)
         let clock = ContinuousClock()
         let ready = clock.now + configuration.mountWait
         while volume.state == "creating" {
@@ -212,79 +214,43 @@ extension VolumeManager {
             volume = try await current(record)
         }
         try await takeOver(record, volume)
-        let attachment = try await block.attach(id: record.cloudID, to: node)
-        let device: String
-        if let known = attachment.device {
-            device = known
-        } else {
-            device = try await host.findDevice(serial: attachment.serial ?? record.cloudID, providerDevice: attachment.providerDevice ?? "")
-        }
-        // Marked held before it is mounted: a node that sees the mark never detaches it from under a filesystem.
+        // Marked held before the attach, and the claim looked at after it (the attach
+        // reads the volume afresh): a node that claims the volume to move it writes its
+        // claim before it looks for a holder, so one of the two always sees the other.
+        // A node that sees the mark never detaches the volume from under a filesystem.
         try await block.setHeld(id: record.cloudID, true)
-        switch try await host.filesystem(device: attachment.backingFile ?? device) {
-        case nil:
-            logger.info("making a filesystem", metadata: ["volume": "\(record.name)", "device": "\(device)"])
-            try await host.makeFilesystem(device: device)
-        case "ext4": break
-        case let other?:
-            try await block.setHeld(id: record.cloudID, false)
-            throw CloudstorError(
-                .failedPrecondition,
-                "volume \(record.name) (\(device)) holds \(other), not ext4: cloudstor neither formats nor mounts it; copy its data off and remove it")
-        }
-        try await host.mount(device: device, at: path)
-        withExtendedLifetime(attachment) {}
-        return path
-    }
-
-    /// Waits until no other node has the volume attached: a node that is not
-    /// running is force-detached; one that is running but does not hold the volume
-    /// is detached; one that holds it gets `takeoverWait` to let go, then the Mount
-    /// is refused (two writers on one block device lose data).
-    private func takeOver(_ record: VolumeRecord, _ observed: BlockVolume) async throws(CloudstorError) {
-        let clock = ContinuousClock()
-        let deadline = clock.now + configuration.takeoverWait
-        var volume = observed
-        var heldElsewhere: Duration = .zero   // waiting for the other node's Unmount: its task's time, not ours
-        while let attachment = volume.attachment, attachment.node != node {
-            if try await !block.isRunning(node: attachment.node) {
-                logger.notice("force-detaching from a node that is not running", metadata: ["volume": "\(record.name)", "node": "\(attachment.node)"])
-                try await block.detach(id: record.cloudID, from: attachment.node, force: true)
-            } else if volume.holder != attachment.node {
-                if heldElsewhere > .zero {
-                    logger.info(
-                        "the other node let go", metadata: ["volume": "\(record.name)", "node": "\(attachment.node)", "waited_ms": "\(heldElsewhere.milliseconds)"])
-                }
-                logger.info("detaching from a node that does not hold it", metadata: ["volume": "\(record.name)", "node": "\(attachment.node)"])
-                try await block.detach(id: record.cloudID, from: attachment.node, force: false)
-            } else if clock.now >= deadline {
+        var attached = false
+        do throws(CloudstorError) {
+            let attachment = try await block.attach(id: record.cloudID, to: node)
+            attached = true
+            try await respectClaim(record, try await current(record, fresh: false))
+            let device: String
+            if let known = attachment.device {
+                device = known
+            } else {
+                device = try await host.findDevice(serial: attachment.serial ?? record.cloudID, providerDevice: attachment.providerDevice ?? "")
+            }
+            switch try await host.filesystem(device: attachment.backingFile ?? device) {
+            case nil:
+                logger.info("making a filesystem", metadata: ["volume": "\(record.name)", "device": "\(device)"])
+                try await host.makeFilesystem(device: device)
+            case "ext4": break
+            case let other?:
                 throw CloudstorError(
                     .failedPrecondition,
-                    "volume \(record.name) is in use on \(attachment.node), which is running and holds it mounted: stop the task using it there (or wait for its Unmount), then try again")
-            } else {
-                let before = clock.now
-                try await pause(Self.takeoverPoll)
-                volume = try await current(record)
-                heldElsewhere += clock.now - before
-                continue
+                    "volume \(record.name) (\(device)) holds \(other), not ext4: cloudstor neither formats nor mounts it; copy its data off and remove it")
             }
-            volume = try await current(record)
-        }
-    }
-
-    private func current(_ record: VolumeRecord, fresh: Bool = true) async throws(CloudstorError) -> BlockVolume {
-        guard let volume = try await block.describe(id: record.cloudID, fresh: fresh) else {
-            throw CloudstorError(.notFound, "volume \(record.name): its storage \(record.cloudID) is gone")
-        }
-        return volume
-    }
-
-    private func pause(_ duration: Duration) async throws(CloudstorError) {
-        do {
-            try await Task.sleep(for: duration)
+            try await host.mount(device: device, at: path)
+            withExtendedLifetime(attachment) {}
         } catch {
-            throw CloudstorError(.unavailable, "cancelled: the daemon is stopping; try again")
+            do { try await block.setHeld(id: record.cloudID, false) } catch {
+                logger.warning("cannot clear the holder mark", metadata: ["volume": "\(record.name)", "error": "\(error)"])
+            }
+            // Attached and not mounted: detached like a volume after its last Unmount.
+            if attached { await detaches.schedule(record.name, after: configuration.detachDelay) }
+            throw error
         }
+        return path
     }
 
     private func release(_ record: VolumeRecord) async throws(CloudstorError) {
@@ -310,10 +276,6 @@ extension VolumeManager {
 
     /// How long a failed holder mark or detach waits before it is tried again.
     static let detachRetry: Duration = .seconds(5)
-
-    /// How often a Mount looks whether the node holding the volume let go: each
-    /// look is one DescribeVolumes; the move waits up to this long after the Unmount.
-    static let takeoverPoll: Duration = .seconds(1)
 
     static func validateMountID(_ id: String) throws(CloudstorError) {
         guard !id.isEmpty, id.utf8.count <= 1024 else {

@@ -108,11 +108,17 @@ public final class VolumeManager: Sendable {
                     throw CloudstorError(.failedPrecondition, "volume \(name) is in use: mounted \(holds) time(s) on \(node); unmount it first")
                 }
                 if let volume = try await block.describe(id: record.cloudID, fresh: true) {
-                    if let holder = volume.holder, holder != node {
+                    if let claim = volume.claim, claim.node != node, try await block.isRunning(node: claim.node) {
+                        throw CloudstorError(
+                            .failedPrecondition, "volume \(name) is being moved to \(claim.zone) by \(claim.node); remove it once the move is done")
+                    }
+                    // A mark left by a node that is not running holds nothing.
+                    if let holder = volume.holder, holder != node, try await block.isRunning(node: holder) {
                         throw CloudstorError(.failedPrecondition, "volume \(name) is in use: mounted on \(holder); unmount it there first")
                     }
                     if let attachment = volume.attachment {
-                        try await block.detach(id: record.cloudID, from: attachment.node, force: false)
+                        let running = attachment.node == node ? true : try await block.isRunning(node: attachment.node)
+                        try await block.detach(id: record.cloudID, from: attachment.node, force: !running)
                     }
                     try await block.remove(id: record.cloudID)
                 }
@@ -212,8 +218,10 @@ public final class VolumeManager: Sendable {
     func info(_ record: VolumeRecord) async throws(CloudstorError) -> VolumeInfo {
         var info = VolumeInfo(record: record, state: .created)
         info.mountCount = ledger.holdCount(record.name)
+        info.move = relocator?.progress(of: record.name) ?? ""
         if record.backing == .relocatable, let volume = try await block.describe(id: record.cloudID, fresh: false) {
             info.zone = volume.zone
+            if info.move.isEmpty, let claim = volume.claim { info.move = "being moved to \(claim.zone) by \(claim.node)" }
             if let attachment = volume.attachment {
                 info.state = .attached
                 info.node = attachment.node
@@ -232,7 +240,6 @@ public final class VolumeManager: Sendable {
             info.node = node
             info.mountpoint = mountpoint(of: record)
         }
-        info.move = relocator?.progress(of: record.name) ?? ""
         return info
     }
 
