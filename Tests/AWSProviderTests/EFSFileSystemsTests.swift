@@ -26,6 +26,7 @@ import Testing
         func unmount(_ path: String) async throws(CloudstorError) {}
         func mountPoints() throws(CloudstorError) -> Set<String> { mounted.withLock { $0 } }
         func frozen<T: Sendable>(_ path: String, _ body: () async throws(CloudstorError) -> T) async throws(CloudstorError) -> T { try await body() }
+        func thaw(_ path: String) async -> Bool { false }
         func mountNFS(_ source: String, at path: String, options: String) async throws(CloudstorError) {
             if let failure { throw CloudstorError(.failedPrecondition, failure) }
             try? FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)  // as mount(8) needs

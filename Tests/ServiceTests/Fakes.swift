@@ -25,6 +25,8 @@ final class FakeHost: NodeHost {
         try await body()
     }
 
+    func thaw(_ path: String) async -> Bool { false }
+
     func filesystem(device: String) async throws(CloudstorError) -> String? {
         state.withLock { $0.filesystems.contains(device) ? "ext4" : nil }
     }

@@ -201,6 +201,11 @@ public struct LinuxHost: NodeHost {
         }
         return try result.get()
     }
+
+    public func thaw(_ path: String) async -> Bool {
+        // fsfreeze --unfreeze of a filesystem that is not frozen fails (EINVAL): nothing to do.
+        (try? await Command.run(fsfreeze, ["--unfreeze", path]))?.status == 0
+    }
 }
 
 /// The mount points of /proc/self/mountinfo (field 5, octal escapes decoded).

@@ -24,6 +24,9 @@ public protocol NodeHost: Sendable {
     func isMounted(_ path: String) throws(CloudstorError) -> Bool
     /// Freezes the filesystem at path for the duration of body (a snapshot's start).
     func frozen<T: Sendable>(_ path: String, _ body: () async throws(CloudstorError) -> T) async throws(CloudstorError) -> T
+    /// Thaws the filesystem at path if it is frozen (a daemon that died inside
+    /// `frozen` left it so); whether it was.
+    func thaw(_ path: String) async -> Bool
 }
 
 extension NodeHost {

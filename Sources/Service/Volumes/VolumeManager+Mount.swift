@@ -120,6 +120,10 @@ extension VolumeManager {
                     case (.shared, _):
                         break
                     case (.relocatable, true):
+                        // A crash while a background snapshot started left it frozen: every writer waits.
+                        if mounted.contains(mountpoint(of: record)), await host.thaw(mountpoint(of: record)) {
+                            logger.notice("thawed a filesystem a crash left frozen", metadata: ["volume": "\(record.name)"])
+                        }
                         if try await mountBlock(record) == nil {
                             logger.error("a held volume is in another zone", metadata: ["volume": "\(record.name)"])
                         }
