@@ -199,22 +199,24 @@ final class EBSBackend: MovableBlockBackend {
         guard let name = await cache.volume(id: id)?.tags[EBSTags.volume] else {
             return try await deleteVolume(id, "delete EBS volume \(id)")
         }
-        // The copies of moves from it that never committed go first: with the volume
-        // gone first, one of them would be taken for the volume of its name again.
+        // The volume goes last, so that a Remove interrupted anywhere is finished by
+        // the next one: once it is gone, nothing is left to ask for its name. Before
+        // it, the copies of moves from it that never committed (one would become the
+        // volume of its name again), and the snapshots Cloudstor made of it; those
+        // of AWS Backup, Data Lifecycle Manager or a user stay, whatever tags they copied.
         for copy in try await cache.refresh(name: name) where copy.tags[EBSTags.movedFrom] == id && !EBSTags.isGone(copy) {
             try await deleteVolume(copy.volumeID, "delete \(copy.volumeID), an unfinished move's copy of \(name)")
         }
-        try await deleteVolume(id, "delete EBS volume \(id)")
-        // The snapshots Cloudstor made of the volume go with it; those of AWS Backup,
-        // Data Lifecycle Manager or a user stay, whatever tags they copied.
+        let snapshots: [EC2Snapshot]
         do {
-            let snapshots = try await ec2.describeSnapshots(filters: [.tag(EBSTags.stack, stackHash), .tag(EBSTags.volume, name)]).items
-            for snapshot in snapshots where EBSTags.isOurs(snapshot, stackHash: stackHash) {
-                try await deleteSnapshot(snapshot.snapshotID, "delete the snapshot \(snapshot.snapshotID) of \(name)")
-            }
+            snapshots = try await ec2.describeSnapshots(filters: [.tag(EBSTags.stack, stackHash), .tag(EBSTags.volume, name)]).items
         } catch {
-            logger.warning("cannot delete the snapshots of a removed volume", metadata: ["volume": "\(name)", "error": "\(error)"])
+            throw CloudstorError(error, "list the snapshots of \(name)")
         }
+        for snapshot in snapshots where EBSTags.isOurs(snapshot, stackHash: stackHash) {
+            try await deleteSnapshot(snapshot.snapshotID, "delete the snapshot \(snapshot.snapshotID) of \(name)")
+        }
+        try await deleteVolume(id, "delete EBS volume \(id)")
     }
 
     func isRunning(node: String) async throws(CloudstorError) -> Bool {
