@@ -11,6 +11,7 @@ debian=(
   curl pkg-config
   iproute2 gcc libc6-dev binutils  # the Swarm test's namespaces; the managed plugin's static init
   libprotobuf-c-dev libcurl4-openssl-dev valgrind  # libcloudstor: build, test under valgrind
+  strace                           # the crash matrix kills the daemon at a chosen system call
 )
 # `--plugin`: also what the managed plugin carries into its rootfs (mount.nfs4 for EFS).
 [ "${1:-}" = "--plugin" ] && debian+=(nfs-common)
