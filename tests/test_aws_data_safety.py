@@ -182,6 +182,34 @@ def test_an_aws_daemon_with_default_snapshots_and_a_detach_pending_stops_at_once
     assert took < 8, f"the stop took {took:.1f} s: Docker would have SIGKILLed the plugin at 10 s"
 
 
+def test_a_stop_during_a_move_answers_the_mount_and_exits_within_docker_s_grace(ec2sim, aws_nodes):
+    """SIGTERM while a Mount waits for a cross-zone move: the move stops where it
+    is (its next start resumes it), the Mount answers a retryable error, and the
+    daemon exits well before Docker's SIGKILL at 10 s."""
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a", detach_delay=0.5)
+    c = aws_nodes("us-east-1b", mount_wait=100)
+    a.create("inflight", **GP2)
+    point = a.mount("inflight", "a1")
+    digest = write_data(point, os.urandom(64 << 10))
+    a.unmount("inflight", "a1")
+    ec2sim.config(delays={"snapshot": 60})
+    proc = c.ctl_popen("volume", "mount", "inflight", "--id", "c1")
+    wait_for(lambda: snapshots(ec2, CloudstorVolume="inflight", CloudstorKind="move"), 60, what="the move snapshot")
+    started = time.monotonic()
+    assert c.stop() == 0, c.logtext()
+    took = time.monotonic() - started
+    out, err = proc.communicate(timeout=30)
+    print(f"SIGTERM to exit with a Mount in flight: {took:.2f} s; the Mount answered {proc.returncode}: {err.strip()}")
+    assert proc.returncode == UNAVAILABLE, (proc.returncode, out, err)
+    assert took < 8, f"the stop took {took:.1f} s: Docker would have SIGKILLed the plugin at 10 s"
+    ec2sim.config(delays={"snapshot": 0.5})
+    c.start()          # the move resumes; Docker mounts again
+    point_c, _ = c.mount_until_ready("inflight", "c2")
+    assert data_digest(point_c) == digest
+    c.unmount("inflight", "c2")
+
+
 # ---- 5: a cancelled cross-zone Mount leaves no busy loop --------------------------------------------
 
 def cpu_seconds(pid):

@@ -115,9 +115,10 @@ public enum Daemon {
                 "shared": "\(provider.shared.map { $0.fileSystems.map(\.root).joined(separator: ",") } ?? "none")",
             ])
         var groupConfiguration = ServiceGroupConfiguration(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
-        // Calls in flight get this long to finish; a client that holds an idle
+        // Calls in flight get this long to finish, then they are cancelled: Docker
+        // SIGKILLs a managed plugin 10 s after its SIGTERM. A client that holds an idle
         // connection open without reading (libcurl between calls) cannot stall a stop.
-        groupConfiguration.maximumGracefulShutdownDuration = .seconds(10)
+        groupConfiguration.maximumGracefulShutdownDuration = .seconds(7)
         let group = ServiceGroup(configuration: groupConfiguration)
         let outcome: Result<Void, any Error>
         do { outcome = .success(try await group.run()) } catch { outcome = .failure(error) }
