@@ -240,3 +240,49 @@ def test_a_cancelled_cross_zone_mount_does_not_spin(ec2sim, aws_nodes):
     point, _ = c.mount_until_ready("spin", "c2")
     assert os.path.ismount(point)
     c.unmount("spin", "c2")
+
+
+# ---- races and half-finished moves found in review ------------------------------------------------
+
+def test_two_nodes_mounting_one_volume_at_once_leave_the_winners_mark(ec2sim, aws_nodes):
+    """Two nodes of one zone mount the same volume at the same instant: one wins;
+    the other never clears the winner's holder mark (without it, a third node or
+    a move would take the volume from under the winner's filesystem)."""
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a")
+    b = aws_nodes("us-east-1a")
+    a.create("race", **GP2)
+    vid = status_field(a.inspect("race"), "cloud_id")
+    procs = {n: n.ctl_popen("volume", "mount", "race", "--id", f"m-{n.instance_id}") for n in (a, b)}
+    results = {n: (p.wait(120), p.stdout.read(), p.stderr.read()) for n, p in procs.items()}
+    winners = [n for n, (rc, _, _) in results.items() if rc == OK]
+    assert len(winners) == 1, {n.instance_id: r for n, r in results.items()}
+    winner = winners[0]
+    winner.holds.append(("race", f"m-{winner.instance_id}"))
+    volume = describe_volume(ec2, vid)
+    assert [x["InstanceId"] for x in volume["Attachments"]] == [winner.instance_id], volume
+    assert tags_of(volume).get("CloudstorHolder") == winner.instance_id, \
+        f"the loser cleared the winner's mark: {tags_of(volume)}"
+    assert os.path.ismount(winner.mountpoint("race"))
+    winner.unmount("race", f"m-{winner.instance_id}")
+
+
+def test_remove_of_a_moved_volume_before_its_clean_up_does_not_bring_the_old_one_back(ec2sim, aws_nodes):
+    """The node moving a volume dies right after the commit (the old volume is
+    still there, marked superseded): a Remove deletes both, and the name is gone."""
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a", detach_delay=0.5)
+    c = aws_nodes("us-east-1b", mount_wait=60)
+    a.create("gone", **GP2)
+    write_data(a.mount("gone", "a1"), os.urandom(64 << 10))
+    a.unmount("gone", "a1")
+    ec2sim.kill_at(c.proc.pid, "CreateTags", phase="after", match={"Tag.1.Key": "CloudstorSuperseded"})
+    c.ctl("volume", "mount", "gone", "--id", "c1", check=False)
+    c.proc.wait(60)
+    ec2sim.stop_instance(c.instance_id, force=True)
+    assert len(live_volumes(ec2, "gone")) == 1, "the commit did not happen"
+    a.rm("gone")
+    left = [(v["VolumeId"], v["State"], tags_of(v)) for v in ec2.describe_volumes(
+        Filters=[{"Name": "tag:CloudstorVolume", "Values": ["gone"]}])["Volumes"] if v["State"] not in ("deleting", "deleted")]
+    assert left == [], f"after rm: {left}"
+    assert "gone" not in a.names()

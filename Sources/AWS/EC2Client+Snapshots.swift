@@ -41,6 +41,17 @@ extension EC2Client {
         _ = try await call("DeleteTags", parameters, mutating: true)
     }
 
+    /// Deletes each tag only where it still has this value (EC2 leaves a tag whose
+    /// value differs): a compare-and-delete.
+    public func deleteTags(resourceIDs: [String], matching tags: [AWSTag]) async throws(AWSError) {
+        var parameters = resourceIDs.enumerated().map { ("ResourceId.\($0.offset + 1)", $0.element) }
+        for (i, tag) in tags.enumerated() {
+            parameters.append(("Tag.\(i + 1).Key", tag.key))
+            parameters.append(("Tag.\(i + 1).Value", tag.value))
+        }
+        _ = try await call("DeleteTags", parameters, mutating: true)
+    }
+
     public func describeInstances(ids: [String]) async throws(AWSError) -> [EC2Instance] {
         let parameters = ids.enumerated().map { ("InstanceId.\($0.offset + 1)", $0.element) }
         let reply = try await call("DescribeInstances", parameters, mutating: false)

@@ -18,7 +18,7 @@ extension EBSBackend {
             return MoveState(source: nil, snapshot: nil, target: nil, committed: false)
         }
         // Only the claimed attempt's snapshot and target: what others left is orphaned.
-        guard let attempt = source.tags[EBSTags.moveClaim].flatMap(MoveClaim.init(tag:))?.id else {
+        guard let attempt = EBSTags.claim(of: source)?.id else {
             return MoveState(source: EBSTags.block(of: source), snapshot: nil, target: nil, committed: false)
         }
         let target = all.first { $0.tags[EBSTags.movedFrom] == source.volumeID && $0.tags[EBSTags.moveID] == attempt }
@@ -66,14 +66,23 @@ extension EBSBackend {
         }
     }
 
-    func releaseClaim(on source: String) async throws(CloudstorError) {
+    func releaseClaim(_ claim: MoveClaim, on source: String) async throws(CloudstorError) {
+        try await deleteMark(AWSTag(EBSTags.moveClaim, claim.tag), on: source, "clear the move claim \(claim.tag) on \(source)")
+    }
+
+    func clearHolder(_ holder: String, on source: String) async throws(CloudstorError) {
+        try await deleteMark(AWSTag(EBSTags.holder, holder), on: source, "clear the holder mark of \(holder) on \(source)")
+    }
+
+    /// Deletes the tag where it still has this value, and forgets it here.
+    private func deleteMark(_ mark: AWSTag, on id: String, _ doing: String) async throws(CloudstorError) {
         do {
-            try await ec2.deleteTags(resourceIDs: [source], keys: [EBSTags.moveClaim])
+            try await ec2.deleteTags(resourceIDs: [id], matching: [mark])
         } catch {
-            throw CloudstorError(error, "clear the move claim on \(source)")
+            throw CloudstorError(error, doing)
         }
-        if var known = await cache.volume(id: source) {
-            known.tags[EBSTags.moveClaim] = nil
+        if var known = await cache.volume(id: id), known.tags[mark.key] == mark.value {
+            known.tags[mark.key] = nil
             await cache.put(known)
         }
     }
@@ -119,8 +128,12 @@ extension EBSBackend {
 
     func cleanUpMove(source: String?, target: String) async throws(CloudstorError) {
         if let source { try await deleteVolume(source, "delete \(source), the volume moved from") }
-        // Every attempt's snapshot of the source: a resumed attempt may have made two.
-        if let from = await cache.volume(id: target)?.tags[EBSTags.movedFrom] {
+        // What every attempt made of the source: a resumed attempt may have made two
+        // snapshots, and a node that took a dead one's move over made its own copy.
+        if let from = await cache.volume(id: target)?.tags[EBSTags.movedFrom], let name = await cache.volume(id: target)?.tags[EBSTags.volume] {
+            for copy in try await cache.volumes(named: name) where copy.tags[EBSTags.movedFrom] == from && copy.volumeID != target {
+                try await deleteVolume(copy.volumeID, "delete \(copy.volumeID), the copy of an abandoned attempt")
+            }
             for snapshot in try await moveSnapshots(source: from) {
                 try await deleteSnapshot(snapshot.snapshotID, "delete the move snapshot \(snapshot.snapshotID)")
             }

@@ -24,7 +24,7 @@ extension EBSBackend {
             let live = EBSTags.live(list)
             // What the attempt a live volume's claim names made is a move in flight,
             // whichever node runs it.
-            let attempt = live?.tags[EBSTags.moveClaim].flatMap(MoveClaim.init(tag:))?.id
+            let attempt = live.flatMap(EBSTags.claim)?.id
             for volume in list where volume.volumeID != live?.volumeID {
                 if attempt != nil, volume.tags[EBSTags.movedFrom] == live?.volumeID, volume.tags[EBSTags.moveID] == attempt { continue }
                 let reason =
@@ -45,9 +45,7 @@ extension EBSBackend {
             let live = byName[name].flatMap(EBSTags.live)
             let reason: String
             if snapshot.tags[EBSTags.kind] == "move" {
-                if let live, live.volumeID == snapshot.tags[EBSTags.sourceVolume],
-                    live.tags[EBSTags.moveClaim].flatMap(MoveClaim.init(tag:))?.id == snapshot.tags[EBSTags.moveID]
-                {
+                if let live, live.volumeID == snapshot.tags[EBSTags.sourceVolume], EBSTags.claim(of: live)?.id == snapshot.tags[EBSTags.moveID] {
                     continue  // carries the move in flight
                 }
                 reason = "the snapshot of a move that is over"

@@ -202,10 +202,16 @@ final class EBSBackend: MovableBlockBackend {
         // The volume goes last, so that a Remove interrupted anywhere is finished by
         // the next one: once it is gone, nothing is left to ask for its name. Before
         // it, the copies of moves from it that never committed (one would become the
-        // volume of its name again), and the snapshots Cloudstor made of it; those
-        // of AWS Backup, Data Lifecycle Manager or a user stay, whatever tags they copied.
-        for copy in try await cache.refresh(name: name) where copy.tags[EBSTags.movedFrom] == id && !EBSTags.isGone(copy) {
+        // volume of its name again), and the snapshots Cloudstor made of it; those of
+        // AWS Backup, Data Lifecycle Manager or a user stay, whatever tags they copied.
+        let all = try await cache.refresh(name: name).filter { !EBSTags.isGone($0) }
+        for copy in all where copy.tags[EBSTags.movedFrom] == id {
             try await deleteVolume(copy.volumeID, "delete \(copy.volumeID), an unfinished move's copy of \(name)")
+        }
+        // The volume it replaced, if the move that made it is not cleaned up yet: with
+        // this one gone, that one would be the volume of its name again.
+        if let from = all.first(where: { $0.volumeID == id })?.tags[EBSTags.movedFrom], all.contains(where: { $0.volumeID == from }) {
+            try await deleteVolume(from, "delete \(from), the volume \(name) was moved from")
         }
         let snapshots: [EC2Snapshot]
         do {
@@ -233,12 +239,12 @@ final class EBSBackend: MovableBlockBackend {
             if held {
                 try await ec2.createTags(resourceIDs: [id], tags: [AWSTag(EBSTags.holder, node)])
             } else {
-                try await ec2.deleteTags(resourceIDs: [id], keys: [EBSTags.holder])
+                try await ec2.deleteTags(resourceIDs: [id], matching: [AWSTag(EBSTags.holder, node)])
             }
         } catch {
             throw CloudstorError(error, "tag EBS volume \(id)")
         }
-        if var known = await cache.volume(id: id) {
+        if var known = await cache.volume(id: id), held || known.tags[EBSTags.holder] == node {
             known.tags[EBSTags.holder] = held ? node : nil
             await cache.put(known)
         }

@@ -20,7 +20,7 @@ enum EBSTags {
     /// On the volume a move made: the volume it was made from.
     static let movedFrom = "CloudstorMovedFrom"
     /// On the volume being moved: the claim (`MoveClaim.tag`) of the node moving it.
-    static let moveClaim = "CloudstorMoveClaim"
+    static let moveClaim = MoveClaim.tagKey
     /// On a move's snapshot and the volume made from it: the id of the claimed attempt.
     static let moveID = "CloudstorMoveID"
     /// On snapshots Cloudstor made: move or periodic.
@@ -105,6 +105,11 @@ enum EBSTags {
         }
         return BlockVolume(
             id: volume.volumeID, zone: volume.availabilityZone, state: volume.state, attachment: attachment, holder: volume.tags[holder],
-            movedFrom: volume.tags[movedFrom], claim: volume.tags[moveClaim].flatMap(MoveClaim.init(tag:)))
+            movedFrom: volume.tags[movedFrom], claim: claim(of: volume))
+    }
+
+    /// The claim of the node moving the volume, if any.
+    static func claim(of volume: EC2Volume) -> MoveClaim? {
+        volume.tags[moveClaim].flatMap(MoveClaim.init(tag:))
     }
 }

@@ -48,9 +48,9 @@ import Testing
         Case(what: "claimed by a running node of another zone: wait for its move",
             state: MoveState(source: source(claim: MoveClaim(node: "a1", zone: "a", id: "x")), snapshot: nil, target: nil, committed: false),
             step: .waitForClaimant("a1")),
-        Case(what: "claimed by a stopped node of this zone: take over its attempt",
+        Case(what: "claimed by a stopped node of this zone: a new attempt (its snapshot may predate writes since)",
             state: MoveState(source: source(claim: MoveClaim(node: "b2", zone: "b", id: "x")), snapshot: snapshot("pending"), target: nil, committed: false),
-            running: ["a1"], step: .claim(MoveClaim(node: "c", zone: "b", id: "x"))),
+            running: ["a1"], step: .claim(MoveClaim(node: "c", zone: "b", id: "new"))),
         Case(what: "claimed by a stopped node of another zone: a new attempt",
             state: MoveState(source: source(claim: MoveClaim(node: "d", zone: "z", id: "x")), snapshot: nil, target: nil, committed: false),
             running: ["a1"], step: .claim(MoveClaim(node: "c", zone: "b", id: "new"))),
@@ -62,8 +62,11 @@ import Testing
         Case(what: "claimed, held on a stopped node: force it off",
             state: MoveState(source: source(attached: "a1", holder: "a1"), snapshot: nil, target: nil, committed: false), running: [],
             step: .detach(node: "a1", force: true)),
-        Case(what: "claimed, held by a stopped node, detached: snapshot",
-            state: MoveState(source: source(holder: "a1"), snapshot: nil, target: nil, committed: false), running: [], step: .startSnapshot),
+        Case(what: "claimed, held by a stopped node, detached: clear its mark",
+            state: MoveState(source: source(holder: "a1"), snapshot: nil, target: nil, committed: false), running: [], step: .clearHolder("a1")),
+        Case(what: "claimed, held by a stopped node, attached to another running one: clear the mark first",
+            state: MoveState(source: source(attached: "a2", holder: "a1"), snapshot: nil, target: nil, committed: false), running: ["a2"],
+            step: .clearHolder("a1")),
         // The snapshot.
         Case(what: "claimed, unheld, attached to a running node: snapshot first (its data is whole)",
             state: MoveState(source: source(attached: "a1"), snapshot: nil, target: nil, committed: false), step: .startSnapshot),
@@ -85,9 +88,12 @@ import Testing
         Case(what: "copy available, source still attached (a resumed move): detach first",
             state: MoveState(source: source(attached: "a1"), snapshot: snapshot("completed", 100), target: target(), committed: false),
             step: .detach(node: "a1", force: false)),
-        Case(what: "copy available, held again on a running node: never commit over it",
+        Case(what: "copy available, held again on a running node: start over, never commit over it",
             state: MoveState(source: source(attached: "a1", holder: "a1"), snapshot: snapshot("completed", 100), target: target(), committed: false),
-            step: .waitForHolder("a1")),
+            step: .claim(MoveClaim(node: "c", zone: "b", id: "new"))),
+        Case(what: "snapshot taken, then held by a node that died: start over (it may have written)",
+            state: MoveState(source: source(attached: "a1", holder: "a1"), snapshot: snapshot("pending", 50), target: nil, committed: false),
+            running: [], step: .claim(MoveClaim(node: "c", zone: "b", id: "new"))),
         Case(what: "copy available, another node's claim: its move, not ours",
             state: MoveState(source: source(claim: MoveClaim(node: "b2", zone: "b", id: "x")), snapshot: nil, target: nil, committed: false),
             step: .waitForClaimant("b2")),
@@ -130,12 +136,15 @@ import Testing
                                 checked += 1
                                 let ownClaim = claim == Self.mine
                                 switch step {
-                                case .startSnapshot, .commit, .createTarget, .detach:
+                                case .startSnapshot, .commit, .createTarget:
+                                    #expect(ownClaim, "\(step) without this node's claim: \(state)")
+                                    if let holder { #expect(holder == "c", "\(step) while \(holder)'s mark is there: \(state)") }
+                                case .detach, .clearHolder:
                                     #expect(ownClaim, "\(step) without this node's claim: \(state)")
                                     if let holder, holder != "c" { #expect(!running.contains(holder), "\(step) while \(holder) holds it: \(state)") }
                                 case .claim(let new):
                                     if let claim, claim.node != "c" { #expect(!running.contains(claim.node), "took the claim of running \(claim.node)") }
-                                    #expect(new.node == "c" && new.zone == "b")
+                                    #expect(new == MoveClaim(node: "c", zone: "b", id: "new"), "a claim that reuses an attempt: \(new)")
                                 default:
                                     break
                                 }

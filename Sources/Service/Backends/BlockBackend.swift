@@ -27,7 +27,8 @@ public protocol BlockBackend: Sendable {
     func remove(id: String) async throws(CloudstorError)
     /// Whether a node is alive (EC2: the instance is running).
     func isRunning(node: String) async throws(CloudstorError) -> Bool
-    /// Records, where every node can see it, whether this node holds the volume mounted.
+    /// Records, where every node can see it, whether this node holds the volume
+    /// mounted. Clearing leaves another node's mark alone.
     func setHeld(id: String, _ held: Bool) async throws(CloudstorError)
     /// Storage that no live volume uses, leaving out the volumes named in `moving`
     /// (their moves are in flight here).

@@ -7,8 +7,11 @@ public protocol MovableBlockBackend: BlockBackend {
     func observeMove(of record: VolumeRecord) async throws(CloudstorError) -> MoveState
     /// Writes the claim on the source volume (replacing a stale one).
     func claim(_ claim: MoveClaim, on source: String) async throws(CloudstorError)
-    /// Clears the claim on the source volume (a move given up, or a stale claim).
-    func releaseClaim(on source: String) async throws(CloudstorError)
+    /// Clears this claim on the source volume (a move given up, or a stale claim);
+    /// leaves any other claim there now alone.
+    func releaseClaim(_ claim: MoveClaim, on source: String) async throws(CloudstorError)
+    /// Clears the holder mark of a node that is not running (it holds nothing now).
+    func clearHolder(_ holder: String, on source: String) async throws(CloudstorError)
     /// Starts the snapshot that carries the data, marked as the claimed attempt's
     /// (no node holds the volume mounted).
     func startMoveSnapshot(of record: VolumeRecord, claim: MoveClaim) async throws(CloudstorError)

@@ -4,7 +4,7 @@
 /// reach the moved copy. The move's snapshot and the volume made from it carry
 /// its `id`, so what an abandoned attempt left is never taken for the current one.
 /// A claim whose node is not running is stale: any node may clear or take it over.
-public struct MoveClaim: Sendable, Equatable, CustomStringConvertible {
+public struct MoveClaim: Sendable, Equatable {
     /// The instance that moves the volume.
     public var node: String
     /// The zone it moves the volume into.
@@ -23,6 +23,9 @@ public struct MoveClaim: Sendable, Equatable, CustomStringConvertible {
         String(UInt64.random(in: .min ... .max), radix: 16)
     }
 
+    /// The tag that carries it on a volume (AWS).
+    public static let tagKey = "CloudstorMoveClaim"
+
     /// `node/zone/id`, as tags carry it (characters every tag value may hold).
     public var tag: String { "\(node)/\(zone)/\(id)" }
 
@@ -31,6 +34,4 @@ public struct MoveClaim: Sendable, Equatable, CustomStringConvertible {
         guard parts.count == 3, parts.allSatisfy({ !$0.isEmpty }) else { return nil }
         self.init(node: String(parts[0]), zone: String(parts[1]), id: String(parts[2]))
     }
-
-    public var description: String { "\(node) (into \(zone))" }
 }

@@ -13,6 +13,8 @@ public enum MoveStep: Sendable, Equatable {
     case waitForClaimant(String)
     /// A running node holds it mounted: wait for its Unmount.
     case waitForHolder(String)
+    /// Clear the holder mark of a node that is not running (detached from it first).
+    case clearHolder(String)
     /// Detach the source from that node (forced: the node is not running).
     case detach(node: String, force: Bool)
     /// Start the snapshot that carries the data.
@@ -54,16 +56,23 @@ public enum MovePlan {
         guard let source = state.source else { return .lost }
         if source.zone == zone, state.target == nil, source.movedFrom == nil { return .nothing }
 
-        // Claim it first; a running node's claim is its move, a stopped one's is taken
-        // over (keeping its attempt when it moved into this zone too).
+        // Claim it first. A running node's claim is its move; a stopped one's is taken
+        // over as a new attempt: what the old one made may be older than writes since.
+        let fresh = MoveClaim(node: node, zone: zone, id: newClaimID)
         guard let claim = source.claim, claim.node == node, claim.zone == zone else {
             if let claim = source.claim, claim.node != node, running.contains(claim.node) { return .waitForClaimant(claim.node) }
-            let id = source.claim.flatMap { $0.zone == zone ? $0.id : nil } ?? newClaimID
-            return .claim(MoveClaim(node: node, zone: zone, id: id))
+            return .claim(fresh)
         }
-        // Claimed: a holder mark written before the claim was seen is waited out
-        // (its node refuses the Mount once it sees the claim, or unmounts).
-        if let holder = source.holder, holder != node, running.contains(holder) { return .waitForHolder(holder) }
+        // Claimed. A holder mark written before the claim was seen is waited out (its
+        // node unmounts, or refuses its Mount once it sees the claim); a dead node's is
+        // cleared. One seen once this attempt has a snapshot means a node mounted the
+        // volume since, and may have written: the attempt starts over.
+        if let holder = source.holder, holder != node {
+            if state.snapshot != nil || state.target != nil { return .claim(fresh) }
+            if running.contains(holder) { return .waitForHolder(holder) }
+            if source.attachment?.node == holder { return .detach(node: holder, force: true) }
+            return .clearHolder(holder)
+        }
 
         let attachment = source.attachment.map { (node: $0.node, running: running.contains($0.node)) }
         if let target = state.target {

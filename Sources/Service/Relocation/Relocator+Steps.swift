@@ -9,14 +9,16 @@ extension Relocator {
         var waited = 0
         let clock = ContinuousClock()
         var heldSince: ContinuousClock.Instant?
-        var claimed: String?   // the source this node claimed, to give up on failure
+        var claimantSince: ContinuousClock.Instant?
+        var claimed: (claim: MoveClaim, source: String)?   // to give up on failure
         do throws(CloudstorError) {
             while true {
                 var holderWait = false
+                var givenUp: CloudstorError?
                 do throws(CloudstorError) {
                     let state = try await backend.observeMove(of: record)
                     if let source = state.source { fromZone = source.zone }
-                    if state.source?.claim?.node == backend.node { claimed = state.source?.id }
+                    if let source = state.source, let claim = source.claim, claim.node == backend.node { claimed = (claim, source.id) }
                     var running: Set<String> = []
                     for instance in MovePlan.instances(in: state, node: backend.node).sorted() where try await backend.isRunning(node: instance) {
                         running.insert(instance)
@@ -40,11 +42,23 @@ extension Relocator {
                         try await backend.cleanUpMove(source: source, target: target)
                         return
                     case .claim(let claim):
+                        if let stale = state.source?.claim, stale.node == backend.node {
+                            logger.notice("the volume was mounted elsewhere during the move: starting over", metadata: ["volume": "\(record.name)"])
+                        }
                         report("claiming it")
                         try await backend.claim(claim, on: state.source!.id)
-                        claimed = state.source!.id
+                        claimed = (claim, state.source!.id)
                         continue
                     case .waitForClaimant(let other):
+                        // Its move, not this one: waited for a while, then left to it (retryably).
+                        let since = claimantSince ?? clock.now
+                        claimantSince = since
+                        if clock.now - since >= takeoverWait {
+                            givenUp = CloudstorError(
+                                .unavailable,
+                                "volume \(record.name) is being moved to \(state.source?.claim?.zone ?? "?") by \(other): try again once that move is done (if cloudstor no longer runs on \(other), stop that instance, or delete the tag \(MoveClaim.tagKey) of \(state.source?.id ?? "?"))")
+                            break
+                        }
                         report("waiting for \(other), which is moving it")
                     case .waitForHolder(let holder):
                         let since = heldSince ?? clock.now
@@ -56,6 +70,9 @@ extension Relocator {
                         }
                         report("waiting for \(holder) to unmount it")
                         holderWait = true
+                    case .clearHolder(let holder):
+                        try await backend.clearHolder(holder, on: state.source!.id)
+                        continue
                     case .detach(let node, let force):
                         report("detaching from \(node)")
                         try await backend.detach(id: state.source!.id, from: node, force: force)
@@ -85,6 +102,7 @@ extension Relocator {
                     guard error.code == .unavailable else { throw error }
                     logger.notice("move waits on a transient error", metadata: ["volume": "\(record.name)", "error": "\(error)"])
                 }
+                if let givenUp { throw givenUp }
                 // A step waits on EC2 for seconds to minutes: look again soon at first, then
                 // every few seconds; an Unmount elsewhere is looked for every other poll.
                 waited += 1
@@ -95,7 +113,7 @@ extension Relocator {
         } catch {
             // Given up (not stopped): the volume stays where it is, usable again there.
             if let claimed, !Task.isCancelled {
-                do { try await backend.releaseClaim(on: claimed) } catch {
+                do { try await backend.releaseClaim(claimed.claim, on: claimed.source) } catch {
                     logger.warning("cannot give up the move's claim", metadata: ["volume": "\(record.name)", "error": "\(error)"])
                 }
             }

@@ -96,6 +96,7 @@ extension VolumeManager {
     /// node had in flight go on.
     public func reconcile() async {
         let held = ledger.holdCounts()
+        let moves = ledger.moves()
         let recorded = await shared?.reconcile(held: Set(held.filter { $0.value > 0 }.keys)) ?? []
         let records: [VolumeRecord]
         let mounted: Set<String>
@@ -114,6 +115,14 @@ extension VolumeManager {
             }
             do {
                 try await locks.withLock(record.name) { () async throws(CloudstorError) in
+                    // A claim of this node's whose move is not in its ledger (given up, and
+                    // its release failed) keeps every other node from mounting the volume.
+                    if record.backing == .relocatable, let relocator, moves[record.name] == nil,
+                        let claim = try await block.describe(id: record.cloudID, fresh: false)?.claim, claim.node == node
+                    {
+                        logger.notice("clearing a move claim this node left", metadata: ["volume": "\(record.name)"])
+                        try await relocator.backend.releaseClaim(claim, on: record.cloudID)
+                    }
                     switch (record.backing, held[record.name, default: 0] > 0) {
                     case (.shared, true) where !recorded.contains(record.name):
                         _ = try await sharedBackend().hold(record, mounts: held[record.name, default: 0])
@@ -141,7 +150,7 @@ extension VolumeManager {
                 logger.error("cannot restore volume", metadata: ["volume": "\(record.name)", "error": "\(error)"])
             }
         }
-        for (name, _) in ledger.moves() {
+        for (name, _) in moves {
             guard let relocator, let record = records.first(where: { $0.name == name }) else { continue }
             logger.info("resuming a move", metadata: ["volume": "\(name)"])
             relocator.start(record)
@@ -207,7 +216,7 @@ extension VolumeManager {
         var volume = try await current(record, fresh: false)
         // Another zone, or a move that is done but not cleaned up: the relocator's work.
         guard volume.zone == block.zone, volume.movedFrom == nil else { return nil }
-        try await respectClaim(record, volume)
+        try await refuseIfClaimed(record, volume)
         let clock = ContinuousClock()
         let ready = clock.now + configuration.mountWait
         while volume.state == "creating" {
@@ -218,16 +227,14 @@ extension VolumeManager {
             volume = try await current(record)
         }
         try await takeOver(record, volume)
-        // Marked held before the attach, and the claim looked at after it (the attach
-        // reads the volume afresh): a node that claims the volume to move it writes its
-        // claim before it looks for a holder, so one of the two always sees the other.
-        // A node that sees the mark never detaches the volume from under a filesystem.
-        try await block.setHeld(id: record.cloudID, true)
-        var attached = false
+        let attachment = try await block.attach(id: record.cloudID, to: node)
+        // Attached here, so no other node's mark or attach can come between. Marked
+        // held before the claim is read afresh: a node that moves the volume writes its
+        // claim before it reads the mark, so one of the two always sees the other. A
+        // node that sees the mark never detaches the volume from under a filesystem.
         do throws(CloudstorError) {
-            let attachment = try await block.attach(id: record.cloudID, to: node)
-            attached = true
-            try await respectClaim(record, try await current(record, fresh: false))
+            try await block.setHeld(id: record.cloudID, true)
+            try await respectClaim(record)
             let device: String
             if let known = attachment.device {
                 device = known
@@ -247,11 +254,12 @@ extension VolumeManager {
             try await host.mount(device: device, at: path)
             withExtendedLifetime(attachment) {}
         } catch {
+            // Attached and not mounted: detached like a volume after its last Unmount,
+            // its mark cleared first (by the detach queue, if not now).
             do { try await block.setHeld(id: record.cloudID, false) } catch {
-                logger.warning("cannot clear the holder mark", metadata: ["volume": "\(record.name)", "error": "\(error)"])
+                logger.warning("cannot clear the holder mark yet", metadata: ["volume": "\(record.name)", "error": "\(error)"])
             }
-            // Attached and not mounted: detached like a volume after its last Unmount.
-            if attached { await detaches.schedule(record.name, after: configuration.detachDelay) }
+            await detaches.schedule(record.name, after: configuration.detachDelay)
             throw error
         }
         return path

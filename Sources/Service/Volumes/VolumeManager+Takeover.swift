@@ -3,17 +3,32 @@
 /// node that does not hold it (forced from one that is not running).
 extension VolumeManager {
     /// Refuses, retryably, a Mount of a volume that a running node is moving to its
-    /// zone: writes here would miss the move's snapshot. A claim whose node is not
-    /// running (or this node's own, left by a move it gave up) is cleared.
-    func respectClaim(_ record: VolumeRecord, _ volume: BlockVolume) async throws(CloudstorError) {
-        guard let claim = volume.claim, let relocator else { return }
-        if claim.node != node, try await block.isRunning(node: claim.node) {
-            throw CloudstorError(
-                .unavailable,
-                "volume \(record.name) is being moved to \(claim.zone) by \(claim.node); mount it there, or try again once the move is done")
+    /// zone (as this node last saw it): the attach would be undone by the move.
+    func refuseIfClaimed(_ record: VolumeRecord, _ volume: BlockVolume) async throws(CloudstorError) {
+        guard let claim = volume.claim, claim.node != node, try await block.isRunning(node: claim.node) else { return }
+        throw Self.beingMoved(record, claim)
+    }
+
+    /// With this node's holder mark written: refuses, retryably, while a running
+    /// node claims the volume to move it to its zone (writes here would miss the
+    /// move's snapshot); clears a claim whose node is not running, or this node's own
+    /// left by a move it gave up. Reads the volume afresh.
+    func respectClaim(_ record: VolumeRecord) async throws(CloudstorError) {
+        guard let relocator else { return }
+        for _ in 0..<3 {
+            guard let claim = try await current(record).claim else { return }
+            if claim.node != node, try await block.isRunning(node: claim.node) { throw Self.beingMoved(record, claim) }
+            logger.notice("clearing a stale move claim", metadata: ["volume": "\(record.name)", "claim": "\(claim.tag)"])
+            // Only that claim: another node may have written its own since (read again).
+            try await relocator.backend.releaseClaim(claim, on: record.cloudID)
         }
-        logger.notice("clearing a stale move claim", metadata: ["volume": "\(record.name)", "claim": "\(claim.tag)"])
-        try await relocator.backend.releaseClaim(on: record.cloudID)
+        throw CloudstorError(.unavailable, "volume \(record.name): its move claim keeps changing; try again")
+    }
+
+    static func beingMoved(_ record: VolumeRecord, _ claim: MoveClaim) -> CloudstorError {
+        CloudstorError(
+            .unavailable,
+            "volume \(record.name) is being moved to \(claim.zone) by \(claim.node); mount it there, or try again once the move is done")
     }
 
     /// Waits until no other node has the volume attached: a node that is not
