@@ -63,7 +63,7 @@ struct Cloudstord: AsyncParsableCommand {
     @Option(help: "Where attached volumes' device links appear (env CLOUDSTOR_DEVICE_DIR; default /dev/disk/by-id).")
     var deviceDir: String?
 
-    @Option(help: "How long a Mount waits for another running node to release a volume (env CLOUDSTOR_TAKEOVER_WAIT; default 60s).")
+    @Option(help: "How long a Mount waits for another running node to release a volume, or to finish moving it (env CLOUDSTOR_TAKEOVER_WAIT; default 60s).")
     var takeoverWait: String?
 
     @Option(help: "How long a Mount waits for a volume to be ready or moved before a retryable error (env CLOUDSTOR_MOUNT_WAIT; default 100s).")
