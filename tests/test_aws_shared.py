@@ -81,7 +81,7 @@ def test_the_stacks_efs_is_found_by_tag_and_shared_is_the_default(ec2sim, aws_no
             holders = sorted([a.instance_id, b.instance_id])
             assert a.inspect("web")["status"]["holders"] == holders
             unmount(a, "web", "ma")
-            assert f"in use on {b.instance_id}" in a.fails(CONFLICT, "volume", "rm", "web")
+            assert f"in use: mounted 1 time(s) on {b.instance_id}" in a.fails(CONFLICT, "volume", "rm", "web")
             unmount(b, "web", "mb")
             # A shared volume costs no EC2 or EFS call to mount and unmount.
             assert {k: v for k, v in ec2sim.stats()["requests"].items() if v} == {}
@@ -106,7 +106,7 @@ def test_the_holds_of_a_stopped_instance_are_cleared_from_another_node(ec2sim, a
             # The instance dies with its daemon: its hold stays until someone clears it.
             a.kill()
             ec2sim.stop_instance(a.instance_id, force=True)
-            assert f"in use on {a.instance_id}" in b.fails(CONFLICT, "volume", "rm", "data")
+            assert f"in use: mounted 1 time(s) on {a.instance_id}" in b.fails(CONFLICT, "volume", "rm", "data")
             assert b.ctl("volume", "unmount", "--node", a.instance_id, "--all").stdout.split() == ["data"]
             b.rm("data")
         finally:

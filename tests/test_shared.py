@@ -187,7 +187,7 @@ def test_a_dead_nodes_hold_is_cleared_by_an_operator(nodes, shared):
     a.create("orphaned", backing="shared")
     b.mount("orphaned", "m1")
     b.stop(signal.SIGKILL)
-    assert "in use on node-b" in a.fails("volume", "rm", "orphaned")
+    assert "in use: mounted 1 time(s) on node-b" in a.fails("volume", "rm", "orphaned")
     # Not for this node's own holds, and never with a half-given command.
     assert "this node" in a.fails("volume", "unmount", "--node", "node-a", "--all")
     assert "--node NODE --all" in a.fails("volume", "unmount", "--node", "node-b")
@@ -202,7 +202,7 @@ def test_a_nodes_holds_of_a_previous_boot_go_when_its_daemon_starts(nodes, share
     b.mount("rebooted", "m1")
     assert b.stop(signal.SIGKILL) == -signal.SIGKILL
     b.start()  # a daemon restart keeps the holds: the containers run on
-    assert "in use on node-b" in a.fails("volume", "rm", "rebooted")
+    assert "in use: mounted 1 time(s) on node-b" in a.fails("volume", "rm", "rebooted")
     b.stop()
     # The machine rebooted: its ledger was written in another boot.
     db = sqlite3.connect(os.path.join(b.state, "catalogue.sqlite"))
@@ -222,7 +222,7 @@ def test_a_hold_cleared_while_its_daemon_was_down_is_written_again_when_it_start
     # An operator took node-b for dead; its container still runs.
     assert a.ctl("volume", "unmount", "--node", "node-b", "--all").stdout.split() == ["survivor"]
     b.start()
-    assert "in use on node-b" in a.fails("volume", "rm", "survivor")
+    assert "in use: mounted 1 time(s) on node-b" in a.fails("volume", "rm", "survivor")
     b.unmount("survivor", "m1")
     a.ctl("volume", "rm", "survivor")
 
