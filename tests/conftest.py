@@ -282,6 +282,7 @@ def pb(tmp_path_factory):
         sys.path.remove(str(out))
 
     class Stubs:
+        dir = str(out)
         v = volume_pb2
         vg = volume_pb2_grpc
         h = health_pb2

@@ -13,21 +13,21 @@ extension ByteBuffer {
         return framed
     }
 
-    /// Reads the next whole message; nil, reading nothing, while part of it is still
-    /// to come. Throws for a compressed message (none is agreed) or one over `limit`
-    /// bytes, which its length prefix tells before its bytes arrive.
-    mutating func readGRPCMessage(limit: Int) throws(RPCStatus) -> ByteBuffer? {
+    /// Reads the next whole message and whether its compressed flag is set; nil,
+    /// reading nothing, while part of it is still to come. Throws for a message
+    /// over `limit` bytes, which its length prefix tells before its bytes arrive.
+    mutating func readGRPCMessage(limit: Int) throws(RPCStatus) -> (compressed: Bool, bytes: ByteBuffer)? {
         guard let flag = getInteger(at: readerIndex, as: UInt8.self), let length = getInteger(at: readerIndex + 1, as: UInt32.self) else {
             return nil
-        }
-        guard flag == 0 else {
-            throw RPCStatus(.internalError, "a compressed message, but no compression was agreed (grpc-encoding)")
         }
         guard length <= limit else {
             throw RPCStatus(.resourceExhausted, "a message of \(length) bytes is over the limit of \(limit)")
         }
+        guard flag <= 1 else {
+            throw RPCStatus(.internalError, "a message whose compressed flag is \(flag), neither 0 nor 1")
+        }
         guard readableBytes >= 5 + Int(length) else { return nil }
         moveReaderIndex(forwardBy: 5)
-        return readSlice(length: Int(length))
+        return (flag == 1, readSlice(length: Int(length))!)
     }
 }

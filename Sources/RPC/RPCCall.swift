@@ -19,9 +19,13 @@ final class RPCCall {
     var task: Task<Void, Never>?
     var deadline: Scheduled<Void>?
 
-    init(stream: HTTP2StreamID, method: RPCMethod) {
+    /// How the client's messages are compressed (`grpc-encoding`).
+    let encoding: RPCCompression
+
+    init(stream: HTTP2StreamID, method: RPCMethod, encoding: RPCCompression = .identity) {
         self.stream = stream
         self.method = method
+        self.encoding = encoding
     }
 
     var isStreaming: Bool {
@@ -39,7 +43,8 @@ final class RPCCall {
     }
 
     /// Appends DATA to the call and returns the messages it completes.
-    /// Throws when a message is compressed or over `limit` bytes.
+    /// Throws when a message is over `limit` bytes, compressed or not, or is
+    /// compressed without an agreed encoding or not validly.
     func messages(from data: ByteBuffer, limit: Int) throws(RPCStatus) -> [ByteBuffer] {
         if pending == nil {
             pending = data
@@ -49,7 +54,7 @@ final class RPCCall {
         }
         var whole: [ByteBuffer] = []
         while let message = try pending!.readGRPCMessage(limit: limit) {
-            whole.append(message)
+            whole.append(message.compressed ? try encoding.decompress(message.bytes, limit: limit) : message.bytes)
         }
         if pending!.readableBytes == 0 { pending = nil }
         return whole

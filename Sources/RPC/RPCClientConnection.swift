@@ -140,10 +140,10 @@ final class RPCClientConnection: ChannelInboundHandler {
     private func finish(_ stream: HTTP2StreamID, trailers: HPACKHeaders) {
         let status = RPCStatus(code: trailers.first(name: "grpc-status"), encodedMessage: trailers.first(name: "grpc-message"))
         guard status.code == .ok else { return finish(stream, .failure(status)) }
-        guard var data = calls[stream]?.data, let message = try? data.readGRPCMessage(limit: .max), data.readableBytes == 0 else {
+        guard var data = calls[stream]?.data, let message = try? data.readGRPCMessage(limit: .max), !message.compressed, data.readableBytes == 0 else {
             return finish(stream, .failure(RPCStatus(.internalError, "the reply did not hold exactly one uncompressed message")))
         }
-        finish(stream, .success(message))
+        finish(stream, .success(message.bytes))
     }
 
     private func finish(_ stream: HTTP2StreamID, _ result: Result<ByteBuffer, RPCStatus>) {

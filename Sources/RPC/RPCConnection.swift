@@ -12,8 +12,13 @@ final class RPCConnection: ChannelInboundHandler {
     typealias InboundIn = HTTP2Frame
     typealias OutboundOut = HTTP2Frame
 
-    /// The largest request message taken, as gRPC's default.
+    /// The largest request message taken, as gRPC's default; for a compressed one,
+    /// before and after decompression.
     static let messageLimit = 4 << 20
+    /// The largest request metadata taken (the header list as HPACK counts it, RFC
+    /// 7541, 4.1), as the C core's hard limit: a call over it fails alone with
+    /// RESOURCE_EXHAUSTED. The connection's own limit (RPCServer) is far above.
+    static let metadataLimit = 16 << 10
 
     private let methods: [String: RPCMethod]
     private let executor: any TaskExecutor
@@ -104,7 +109,8 @@ final class RPCConnection: ChannelInboundHandler {
             is NIOHTTP2Errors.PseudoHeaderAfterRegularHeader, is NIOHTTP2Errors.UnknownPseudoHeader,
             is NIOHTTP2Errors.UnsupportedPseudoHeader, is NIOHTTP2Errors.InvalidPseudoHeaders,
             is NIOHTTP2Errors.MissingHostHeader, is NIOHTTP2Errors.DuplicateHostHeader, is NIOHTTP2Errors.EmptyPathHeader,
-            is NIOHTTP2Errors.ForbiddenHeaderField, is NIOHTTP2Errors.InvalidPseudoHeaderValue:
+            is NIOHTTP2Errors.ForbiddenHeaderField, is NIOHTTP2Errors.InvalidPseudoHeaderValue,
+            is NIOHTTP2Errors.InvalidHTTP2HeaderFieldName:
             true
         default:
             false
@@ -126,14 +132,24 @@ final class RPCConnection: ChannelInboundHandler {
         guard let type = headers.first(name: "content-type"), type.hasPrefix("application/grpc") else {
             return refuse(stream, status: "415", endedRequest: frame.endStream)
         }
-        if let encoding = headers.first(name: "grpc-encoding"), encoding != "identity" {
-            return answer(stream, RPCStatus(.unimplemented, "compression \(encoding) is not supported"), endedRequest: frame.endStream)
+        let size = headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 32 }
+        guard size <= Self.metadataLimit else {
+            return answer(
+                stream, RPCStatus(.resourceExhausted, "the call's metadata is \(size) bytes, over the limit of \(Self.metadataLimit)"),
+                endedRequest: frame.endStream)
+        }
+        let encodingName = headers.first(name: "grpc-encoding")
+        guard let encoding = RPCCompression(header: encodingName) else {
+            return answer(
+                stream,
+                RPCStatus(.unimplemented, "compression \(encodingName!.prefix(100)) is not supported; this server takes \(RPCCompression.acceptEncoding)"),
+                endedRequest: frame.endStream)
         }
         let path = headers.first(name: ":path") ?? ""
         guard let method = methods[path] else {
             return answer(stream, RPCStatus(.unimplemented, "no method \(path.prefix(200))"), endedRequest: frame.endStream)
         }
-        let call = RPCCall(stream: stream, method: method)
+        let call = RPCCall(stream: stream, method: method, encoding: encoding)
         calls[stream] = call
         if let value = headers.first(name: "grpc-timeout"), let timeout = RPCTimeout.parse(value), let context {
             let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -215,7 +231,9 @@ final class RPCConnection: ChannelInboundHandler {
 
     // MARK: - answers
 
-    private static let responseHeaders: HPACKHeaders = [":status": "200", "content-type": "application/grpc"]
+    private static let responseHeaders: HPACKHeaders = [
+        ":status": "200", "content-type": "application/grpc", "grpc-accept-encoding": RPCCompression.acceptEncoding,
+    ]
     private static let okTrailers: HPACKHeaders = ["grpc-status": "0"]
 
     /// A handler has finished: its message (a unary call's) and its status.

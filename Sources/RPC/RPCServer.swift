@@ -54,7 +54,8 @@ public final class RPCServer: Sendable {
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let sync = channel.pipeline.syncOperations
-                    try sync.addHandler(NIOHTTP2Handler(mode: .server))
+                    try sync.addHandler(NIOHTTP2Handler(mode: .server, connectionConfiguration: Self.connection, streamConfiguration: Self.streams))
+                    try sync.addHandler(StreamClosedFilter())
                     try sync.addHandler(
                         NIOHTTP2ServerConnectionManagementHandler(
                             eventLoop: channel.eventLoop,
@@ -87,6 +88,35 @@ public final class RPCServer: Sendable {
             }
         }
     }
+
+    /// HTTP/2 as gRPC servers set it. NIO's defaults suit a web server facing the
+    /// internet, and a gRPC client meets them in ordinary use: at most 100 calls at
+    /// once (100 open Watches starve every other call on their connection), a 16 KiB
+    /// header list that closes the whole connection, and the connection closed after
+    /// 200 cancelled calls in 30 s. Here the limits stay, as guards against abuse,
+    /// at levels a real client does not reach.
+    static let connection: NIOHTTP2Handler.ConnectionConfiguration = {
+        var connection = NIOHTTP2Handler.ConnectionConfiguration()
+        connection.initialSettings = [
+            // grpc-swift's server default; the C core and grpc-go set no limit.
+            HTTP2Setting(parameter: .maxConcurrentStreams, value: 4096),
+            // Over this the connection fails; over RPCConnection.metadataLimit, the call.
+            HTTP2Setting(parameter: .maxHeaderListSize, value: 1 << 20),
+        ]
+        connection.maximumConnectionGlitches = 10_000
+        connection.maximumRecentlyResetStreams = 1024
+        return connection
+    }()
+
+    static let streams: NIOHTTP2Handler.StreamConfiguration = {
+        var streams = NIOHTTP2Handler.StreamConfiguration()
+        // A sustained 1,000 cancelled calls a second; HTTP/2 Rapid Reset sent millions.
+        streams.streamResetFrameRateLimit.maximumCount = 10_000
+        streams.streamResetFrameRateLimit.windowLength = .seconds(10)
+        streams.streamErrorRateLimit.maximumCount = 10_000
+        streams.streamErrorRateLimit.windowLength = .seconds(10)
+        return streams
+    }()
 
     /// Stops accepting connections and ends the open ones once their calls are done.
     public func beginGracefulShutdown() {

@@ -135,13 +135,14 @@ public enum Daemon {
 }
 
 /// Runs housekeeping twice a second (detaches whose delay passed, the trash)
-/// until the daemon stops.
+/// until the daemon stops. A stop ends its sleep at once: the services stop one
+/// after another, the gRPC server last, and its GOAWAY waits for them.
 struct PeriodicService: Service {
     let work: @Sendable () async -> Void
 
     func run() async throws {
         while !Task.isShuttingDownGracefully {
-            do { try await Task.sleep(for: .milliseconds(500)) } catch { return }  // cancelled: the group stops
+            do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: .milliseconds(500)) } } catch { return }
             await work()
         }
     }

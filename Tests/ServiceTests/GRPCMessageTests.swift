@@ -12,7 +12,8 @@ import Testing
             var framed = ByteBuffer.grpcMessage(ByteBuffer(bytes: payload), allocator: allocator)
             #expect(Array(framed.readableBytesView.prefix(5)) == [0] + withUnsafeBytes(of: UInt32(payload.count).bigEndian, Array.init))
             let message = try #require(try framed.readGRPCMessage(limit: 1 << 20))
-            #expect(Array(message.readableBytesView) == payload)
+            #expect(!message.compressed)
+            #expect(Array(message.bytes.readableBytesView) == payload)
             #expect(framed.readableBytes == 0)
         }
     }
@@ -28,7 +29,7 @@ import Testing
             #expect(buffer.readableBytes == cut)
             buffer.writeBytes(framed[cut...])
             let message = try #require(try buffer.readGRPCMessage(limit: 100))
-            #expect(Array(message.readableBytesView) == payload)
+            #expect(Array(message.bytes.readableBytesView) == payload)
         }
     }
 
@@ -36,19 +37,22 @@ import Testing
         var buffer = ByteBuffer.grpcMessage(ByteBuffer(bytes: [1]), allocator: allocator)
         var second = ByteBuffer.grpcMessage(ByteBuffer(bytes: [2, 2]), allocator: allocator)
         buffer.writeBuffer(&second)
-        #expect(try buffer.readGRPCMessage(limit: 10).map { Array($0.readableBytesView) } == [1])
-        #expect(try buffer.readGRPCMessage(limit: 10).map { Array($0.readableBytesView) } == [2, 2])
+        #expect(try buffer.readGRPCMessage(limit: 10).map { Array($0.bytes.readableBytesView) } == [1])
+        #expect(try buffer.readGRPCMessage(limit: 10).map { Array($0.bytes.readableBytesView) } == [2, 2])
         #expect(try buffer.readGRPCMessage(limit: 10) == nil)
     }
 
-    @Test func aCompressedMessageIsRefused() {
+    @Test func aCompressedMessageIsReadWithItsFlag() throws {
         var buffer = ByteBuffer(bytes: [1, 0, 0, 0, 1, 0x61])
-        do {
-            _ = try buffer.readGRPCMessage(limit: 10)
-            Issue.record("a compressed message was taken, though no compression was agreed")
-        } catch {
-            #expect(error.code == .internalError)
-            #expect(error.message.contains("compress"))
+        let message = try #require(try buffer.readGRPCMessage(limit: 10))
+        #expect(message.compressed)
+        #expect(Array(message.bytes.readableBytesView) == [0x61])
+    }
+
+    @Test func aFlagOtherThanZeroOrOneIsRefused() {
+        var buffer = ByteBuffer(bytes: [2, 0, 0, 0, 1, 0x61])
+        #expect(throws: RPCStatus(.internalError, "a message whose compressed flag is 2, neither 0 nor 1")) {
+            try buffer.readGRPCMessage(limit: 10)
         }
     }
 
