@@ -1,6 +1,7 @@
 """ec2sim behaves like AWS where moto does not: each rule, state, fault and the
 EBS data plane, proven with boto3 against the proxy (moto enforcing SigV4)."""
 import concurrent.futures
+import datetime
 import http.client
 import json
 import os
@@ -723,6 +724,67 @@ def test_imdsv2_per_node(ec2sim):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         ec2sim.client(creds=(creds["AccessKeyId"], creds["SecretAccessKey"]), token="forged").describe_volumes()
     assert code_of(e) == "AuthFailure"
+
+
+def role_credentials(node):
+    tok = token_for(node)
+    role = imds(node["imds_url"], "/latest/meta-data/iam/security-credentials/", tok)[1]
+    return json.loads(imds(node["imds_url"], f"/latest/meta-data/iam/security-credentials/{role}", tok)[1])
+
+
+def test_metadata_outages_drop_or_refuse_until_lifted(ec2sim):
+    node = ec2sim.add_node("us-east-1a")
+    iid = node["instance_id"]
+    down = ec2sim.admin("POST", f"nodes/{iid}/metadata", {"outage": "drop"})
+    assert down["metadata"] == {"outage": "drop", "refused": 0}
+    with pytest.raises((http.client.RemoteDisconnected, ConnectionError)):
+        token_for(node)
+    ec2sim.admin("POST", f"nodes/{iid}/metadata", {"outage": "error"})
+    assert imds(node["imds_url"], "/latest/api/token", method="PUT",
+                headers={"X-aws-ec2-metadata-token-ttl-seconds": "300"})[0] == 503
+    assert imds(node["imds_url"], "/latest/meta-data/instance-id", "any")[0] == 503
+    ec2sim.admin("POST", f"nodes/{iid}/metadata", {"outage": "flood"}, expect=400)
+    up = ec2sim.admin("POST", f"nodes/{iid}/metadata", {"outage": None})
+    assert up["metadata"] == {"outage": None, "refused": 3}
+    assert imds(node["imds_url"], "/latest/meta-data/instance-id", token_for(node))[1] == iid
+
+
+def test_short_lived_role_credentials_rotate_and_expire(ec2sim):
+    node = ec2sim.add_node("us-east-1a", credential_ttl=4)
+    first = role_credentials(node)
+    expires = datetime.datetime.fromisoformat(first["Expiration"].replace("Z", "+00:00"))
+    assert expires - datetime.datetime.now(datetime.timezone.utc) < datetime.timedelta(seconds=5)
+    assert role_credentials(node)["AccessKeyId"] == first["AccessKeyId"]   # kept for half their life
+
+    def ec2_of(c):
+        return ec2sim.client(creds=(c["AccessKeyId"], c["SecretAccessKey"]), token=c["Token"])
+    ec2_of(first).describe_volumes()
+    second = wait_for(lambda: (c := role_credentials(node))["AccessKeyId"] != first["AccessKeyId"] and c, 10,
+                      what="new credentials")
+    wait_for(lambda: ec2sim.admin("GET", f"nodes/{node['instance_id']}") and
+             datetime.datetime.now(datetime.timezone.utc) > expires, 10, what="the first ones expired")
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2_of(first).describe_volumes()
+    assert code_of(e) == "RequestExpired" and status_of(e) == 400
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2sim.client("efs", creds=(first["AccessKeyId"], first["SecretAccessKey"]), token=first["Token"]).describe_file_systems()
+    assert code_of(e) == "ExpiredTokenException"
+    ec2_of(second).describe_volumes()
+
+
+def test_rotating_with_expire_old_refuses_the_old_credentials_at_once(ec2sim):
+    node = ec2sim.add_node("us-east-1a")
+    old = role_credentials(node)
+    ec2 = ec2sim.client(creds=(old["AccessKeyId"], old["SecretAccessKey"]), token=old["Token"])
+    ec2.describe_volumes()
+    info = ec2sim.admin("POST", f"nodes/{node['instance_id']}/rotate-credentials", {"expire_old": True})
+    assert info["credentials"]["access_key"] is None     # new ones at the next metadata read
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.describe_volumes()
+    assert code_of(e) == "RequestExpired"
+    new = role_credentials(node)
+    assert new["AccessKeyId"] != old["AccessKeyId"]
+    ec2sim.client(creds=(new["AccessKeyId"], new["SecretAccessKey"]), token=new["Token"]).describe_volumes()
 
 
 # ---- the EBS data plane --------------------------------------------------------------------------

@@ -32,10 +32,17 @@ public struct AWSError: Error, CustomStringConvertible, Sendable {
 
     public var isThrottling: Bool { Self.throttlingCodes.contains(code) }
 
-    /// Throttling, server errors and failures to get an answer at all are worth
-    /// another try; an error about the request itself never is.
+    /// AWS refused the request's credentials as expired (temporary credentials
+    /// rotate; EC2 says RequestExpired, STS-style services ExpiredToken).
+    public static let expiredCodes: Set<String> = ["RequestExpired", "ExpiredToken", "ExpiredTokenException"]
+
+    public var isExpiredCredentials: Bool { Self.expiredCodes.contains(code) }
+
+    /// Throttling, server errors, expired credentials (renewed first) and failures
+    /// to get an answer at all are worth another try; an error about the request
+    /// itself never is.
     public var isRetryable: Bool {
-        if isThrottling || Self.serverCodes.contains(code) || code == "Transport" || code == "Timeout" { return true }
+        if isThrottling || isExpiredCredentials || Self.serverCodes.contains(code) || code == "Transport" || code == "Timeout" { return true }
         if let statusCode, statusCode >= 500 { return code != "MalformedResponse" }
         return false
     }

@@ -88,6 +88,7 @@ public final class AWSTransport: Sendable {
                 outcome = error
             }
             count(request, outcome: outcome.code)
+            if outcome.isExpiredCredentials { await credentials.expire() }
             guard outcome.isRetryable, attempt < retry.maxAttempts else { throw outcome }
             let delay = retry.delay(after: attempt, throttled: outcome.isThrottling)
             Counter(label: "cloudstor_aws_retries_total", dimensions: [("service", request.service), ("action", request.action)], factory: metrics)
@@ -114,6 +115,8 @@ public final class AWSTransport: Sendable {
         let creds: AWSCredentials
         do {
             creds = try await credentials.current()
+        } catch let error as AWSError where error.isRetryable {
+            throw error
         } catch {
             throw AWSError(code: "NoCredentials", message: "\(error)", service: request.service, action: request.action)
         }

@@ -10,7 +10,11 @@ extension CloudstorError {
         switch error.code {
         case _ where error.isRetryable:
             code = .unavailable
-            advice = error.isThrottling ? "EC2 is throttling this account; try again shortly" : "AWS did not answer; try again"
+            advice =
+                error.isThrottling ? "EC2 is throttling this account; try again shortly"
+                : error.isExpiredCredentials ? "AWS refused the daemon's credentials as expired, and new ones did not work yet; try again"
+                : error.service == "imds" ? "the daemon cannot renew its AWS credentials (instance metadata does not answer); try again"
+                : "AWS did not answer; try again"
         case "InvalidVolume.NotFound", "InvalidSnapshot.NotFound", "InvalidInstanceID.NotFound":
             code = .notFound
             advice = "it is gone from AWS"
@@ -21,7 +25,7 @@ extension CloudstorError {
             code = .alreadyExists
             advice = "another request made it with other options"
         case "AuthFailure", "UnauthorizedOperation", "NoCredentials", "InvalidClientTokenId", "SignatureDoesNotMatch",
-            "MissingAuthenticationToken", "ExpiredToken":
+            "MissingAuthenticationToken":
             code = .failedPrecondition
             advice = "check the daemon's AWS credentials and its IAM policy (README: IAM permissions)"
         case "VolumeLimitExceeded", "SnapshotLimitExceeded", "AttachmentLimitExceeded", "MaxIOPSLimitExceeded":

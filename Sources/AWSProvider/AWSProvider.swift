@@ -18,6 +18,17 @@ public enum AWSProvider {
         }
     }
 
+    /// This instance, its zone and its region: from the flags, else from metadata.
+    private static func whoAmI(
+        _ identity: Identity, metadata: InstanceMetadataClient, environment: [String: String]
+    ) async throws(AWSError) -> (String, String, String) {
+        let instance: String
+        let zone: String
+        if let given = identity.instanceID { instance = given } else { instance = try await metadata.instanceID() }
+        if let given = identity.availabilityZone { zone = given } else { zone = try await metadata.availabilityZone() }
+        return (instance, zone, try await AWSRegion.resolve(environment: environment, metadata: metadata))
+    }
+
     public static func make(
         _ config: DaemonConfiguration, identity: Identity, environment: [String: String], host: any NodeHost, logger: Logger
     ) async throws(CloudstorError) -> Provider {
@@ -26,9 +37,23 @@ public enum AWSProvider {
         let zone: String
         let region: String
         do throws(AWSError) {
-            if let given = identity.instanceID { instance = given } else { instance = try await metadata.instanceID() }
-            if let given = identity.availabilityZone { zone = given } else { zone = try await metadata.availabilityZone() }
-            region = try await AWSRegion.resolve(environment: environment, metadata: metadata)
+            // Metadata that does not answer yet (a node still booting, its network
+            // coming up) is waited for, a minute at most; the SDKs retry it too.
+            let waitUntil = ContinuousClock.now + .seconds(60)
+            var delay = Duration.milliseconds(500)
+            while true {
+                do throws(AWSError) {
+                    (instance, zone, region) = try await whoAmI(identity, metadata: metadata, environment: environment)
+                    break
+                } catch {
+                    guard error.isRetryable, ContinuousClock.now + delay < waitUntil else { throw error }
+                    logger.warning(
+                        "instance metadata does not answer; waiting for it",
+                        metadata: ["error": "\(error.message)", "retry-in": "\(delay)"])
+                    try? await Task.sleep(for: delay)
+                    delay = min(delay * 2, .seconds(5))
+                }
+            }
         } catch {
             try? await metadata.shutdown()
             throw CloudstorError(

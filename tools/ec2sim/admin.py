@@ -147,7 +147,15 @@ def remove_node(sim, body, iid):
 def rotate_credentials(sim, body, iid):
     if iid not in sim.nodes:
         raise AdminError(404, f"no node {iid}")
-    sim.node_creds.pop(iid, None)
+    return sim.rotate_credentials(iid, bool(body.get("expire_old")), body.get("ttl"))
+
+
+def node_metadata(sim, body, iid):
+    if iid not in sim.nodes:
+        raise AdminError(404, f"no node {iid}")
+    if "outage" not in body:
+        raise AdminError(400, 'give {"outage": "drop"|"error"|null}')
+    sim.nodes[iid].set_outage(body["outage"])
     return sim.node_info(iid)
 
 
@@ -176,5 +184,6 @@ ROUTES = [
     ("GET", r"/nodes/(i-[0-9a-f]+)", get_node),
     ("DELETE", r"/nodes/(i-[0-9a-f]+)", remove_node),
     ("POST", r"/nodes/(i-[0-9a-f]+)/rotate-credentials", rotate_credentials),
+    ("POST", r"/nodes/(i-[0-9a-f]+)/metadata", node_metadata),
     ("POST", r"/instances/(i-[0-9a-f]+)/(stop|start|terminate)", instance_action),
 ]

@@ -51,6 +51,8 @@ class Simulator:
             setattr(self.rules.delays, name, args.delay if value is None else value)
         self.nodes = {}        # instance id -> ImdsServer
         self.node_creds = {}   # instance id -> role credentials
+        self.cred_ttl = {}     # instance id -> lifetime in seconds of its role's credentials (default: moto's hour)
+        self.expiry = {}       # access key of a node's role credentials -> when AWS stops taking them
         self.lock = threading.RLock()
         self.server = None
 
@@ -93,6 +95,8 @@ class Simulator:
             self.faults.clear()
             self.faults.reset_stats()
             self.keys.clear()
+            with self.lock:
+                self.expiry.clear()
             self.moto.reset()
             self.keys.add(*self.moto.creds)
         log.info("reset")
@@ -140,6 +144,8 @@ class Simulator:
             if iid in self.nodes:
                 return self.node_info(iid)
             node = Node(iid, inst["az"], region, NODE_ROLE, inst["type"], inst["image"], inst["ip"])
+            if spec.get("credential_ttl") is not None:
+                self.cred_ttl[iid] = self._ttl(spec["credential_ttl"])
             self.nodes[iid] = ImdsServer(node, lambda: self.node_credentials(node), self.args.host)
             with self.rules.lock:
                 self.data.instance_dir(iid)
@@ -149,23 +155,61 @@ class Simulator:
     def node_info(self, iid):
         srv = self.nodes[iid]
         n = srv.node
+        creds = self.node_creds.get(iid)
         return {"instance_id": iid, "availability_zone": n.availability_zone, "region": n.region,
-                "imds_url": srv.url, "role": n.role, "device_dir": os.path.join(self.dev_root, iid)}
+                "imds_url": srv.url, "role": n.role, "device_dir": os.path.join(self.dev_root, iid),
+                "metadata": {"outage": srv.outage, "refused": srv.refused},
+                "credentials": {"ttl": self.cred_ttl.get(iid), "access_key": creds and creds["AccessKeyId"],
+                                "expiration": creds and creds["Expiration"].isoformat()}}
+
+    @staticmethod
+    def _ttl(value):
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"credential_ttl is a positive number of seconds: {value!r}")
+        return value
 
     def node_credentials(self, node):
+        """The role's credentials IMDS hands out now. New ones come when the old
+        expire within 5 minutes (AWS: "at least five minutes before"), or within
+        half their lifetime when it is shorter (credential_ttl)."""
         with self.lock:
-            creds = self.node_creds.get(node.instance_id)
+            iid = node.instance_id
+            creds = self.node_creds.get(iid)
             now = datetime.datetime.now(datetime.timezone.utc)
-            if creds is None or creds["Expiration"] - now < datetime.timedelta(minutes=5):
-                creds = self.moto.assume_node_role(node.region, node.instance_id)
+            ttl = self.cred_ttl.get(iid)
+            margin = datetime.timedelta(seconds=300 if ttl is None else min(300, ttl / 2))
+            if creds is None or creds["Expiration"] - now < margin:
+                creds = self.moto.assume_node_role(node.region, iid)
+                if ttl is not None:
+                    # whole seconds: what metadata says is exactly when AWS stops taking them
+                    creds = dict(creds, Expiration=now.replace(microsecond=0) + datetime.timedelta(seconds=ttl))
                 self.keys.add(creds["AccessKeyId"], creds["SecretAccessKey"], creds["SessionToken"])
-                self.node_creds[node.instance_id] = creds
+                self.expiry[creds["AccessKeyId"]] = creds["Expiration"]
+                self.node_creds[iid] = creds
             return creds
+
+    def rotate_credentials(self, iid, expire_old=False, ttl=None):
+        """The next metadata read gets new credentials; with expire_old the ones
+        handed out so far expire now (AWS refuses them from here on)."""
+        with self.lock:
+            if ttl is not None:
+                self.cred_ttl[iid] = self._ttl(ttl)
+            old = self.node_creds.pop(iid, None)
+            if old is not None and expire_old:
+                self.expiry[old["AccessKeyId"]] = datetime.datetime.now(datetime.timezone.utc)
+        return self.node_info(iid)
+
+    def expired(self, access_key):
+        """Whether these are a node's role credentials past their expiration."""
+        with self.lock:
+            when = self.expiry.get(access_key)
+        return when is not None and when <= datetime.datetime.now(datetime.timezone.utc)
 
     def remove_node(self, iid):
         with self.lock:
             srv = self.nodes.pop(iid, None)
             self.node_creds.pop(iid, None)
+            self.cred_ttl.pop(iid, None)
         if srv:
             srv.stop()
         return srv is not None

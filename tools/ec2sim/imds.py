@@ -35,6 +35,8 @@ class ImdsServer:
         self.credentials = credentials
         self.tokens = {}
         self.lock = threading.Lock()
+        self.outage = None      # None (up), "drop" (connections closed unanswered) or "error" (HTTP 503)
+        self.refused = 0        # requests refused by outages
         self.httpd = ThreadingHTTPServer((host, 0), self._handler_class())
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, name=f"imds-{node.instance_id}",
@@ -50,6 +52,19 @@ class ImdsServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(5)
+
+    def set_outage(self, mode):
+        if mode not in (None, "drop", "error"):
+            raise ValueError(f"an outage is drop or error, not {mode!r}")
+        with self.lock:
+            self.outage = mode
+
+    def refuse(self):
+        """The outage in force (counting the request it refuses), or None."""
+        with self.lock:
+            if self.outage:
+                self.refused += 1
+            return self.outage
 
     def new_token(self, ttl):
         token = secrets.token_urlsafe(42)
@@ -129,7 +144,23 @@ class ImdsServer:
                 if self.command != "HEAD":
                     self.wfile.write(data)
 
+            def unavailable(self):
+                """True if an outage answered (or dropped) the request."""
+                outage = server.refuse()
+                if outage == "drop":
+                    self.close_connection = True
+                    try:
+                        self.connection.shutdown(socket.SHUT_RDWR)
+                    except OSError:
+                        pass
+                elif outage == "error":
+                    self.close_connection = True
+                    self.answer(503, "Service Unavailable")
+                return outage is not None
+
             def do_PUT(self):
+                if self.unavailable():
+                    return
                 length = int(self.headers.get("Content-Length") or 0)
                 if length:
                     self.rfile.read(length)
@@ -144,6 +175,8 @@ class ImdsServer:
                 self.answer(200, token, extra=[("X-aws-ec2-metadata-token-ttl-seconds", ttl)])
 
             def do_GET(self):
+                if self.unavailable():
+                    return
                 if not server.valid(self.headers.get("X-aws-ec2-metadata-token")):
                     return self.answer(401, "Unauthorized")
                 found = server.lookup(self.path.split("?", 1)[0])

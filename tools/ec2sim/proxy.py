@@ -37,7 +37,9 @@ def serve_aws(sim, req):
 
 def answer(sim, req):
     """The budget, the faults and the EC2 rules, or moto: the answer (or DROP)."""
-    resp = sim.budget.take(req.action) if req.service == "ec2" else None
+    resp = expired_token(req) if req.access_key and sim.expired(req.access_key) else None
+    if resp is None and req.service == "ec2":
+        resp = sim.budget.take(req.action)
     if resp is None:
         resp = sim.faults.before(req)
     if resp is None and sim.args.auth and not req.header("Authorization") and "X-Amz-Signature=" not in req.target:
@@ -55,6 +57,19 @@ def answer(sim, req):
         if after is not None:
             resp = after
     return resp
+
+
+def expired_token(req):
+    """A node's role credentials past their expiration, refused as AWS does."""
+    if req.service == "ec2":
+        return ec2_error("RequestExpired", "Request has expired.", 400)
+    message = "The security token included in the request is expired"
+    if req.service == "elasticfilesystem":
+        headers = [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ExpiredTokenException")]
+        return Response(403, headers, json.dumps({"ErrorCode": "ExpiredTokenException", "Message": message}).encode())
+    body = (f"<ErrorResponse><Error><Type>Sender</Type><Code>ExpiredToken</Code><Message>{message}</Message>"
+            "</Error></ErrorResponse>").encode()
+    return Response(403, [("Content-Type", "text/xml")], body)
 
 
 def unsigned(req):
