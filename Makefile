@@ -5,7 +5,7 @@ DEBUG_BIN := .build/debug
 RELEASE_BIN := .build/release
 PYTEST ?= python3 -m pytest
 
-.PHONY: all deps build release test test-swarm run bench generate clean libcloudstor install plugin
+.PHONY: all deps build release test test-swarm soak run bench generate clean libcloudstor install plugin
 
 LIBCLOUDSTOR := $(MAKE) -C libcloudstor --no-print-directory
 
@@ -31,6 +31,12 @@ test: deps build libcloudstor
 # Only the three-node Swarm tests (also part of `make test`).
 test-swarm: deps build
 	CLOUDSTOR_BIN=$(abspath $(DEBUG_BIN)) $(PYTEST) -v tests/test_swarm.py
+
+# The race property test (tests/test_races.py) at length, with new seeds each run:
+# about 11 minutes; it prints steps, nodes, names and violations (0).
+soak: deps build
+	CLOUDSTOR_BIN=$(abspath $(DEBUG_BIN)) CLOUDSTOR_RACE_SEED=random CLOUDSTOR_RACE_EXAMPLES=40 \
+	  CLOUDSTOR_RACE_STEPS=40 CLOUDSTOR_RACE_NAMES=3 $(PYTEST) -v -s tests/test_races.py
 
 # The managed plugin's directory, for `docker plugin create cloudstor:aws .build/plugin`.
 plugin: deps release

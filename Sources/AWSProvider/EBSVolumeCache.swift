@@ -35,10 +35,11 @@ actor EBSVolumeCache {
         return byName
     }
 
-    /// The EBS volumes carrying this name (any state).
+    /// The EBS volumes carrying this name (any state), as of a fill at most
+    /// `lifetime` old: another node may have removed or made them since.
     func volumes(named name: String) async throws(CloudstorError) -> [EC2Volume] {
-        if filledAt == nil { try await fill() }
-        if let known = byName[name], isFresh || !known.isEmpty { return known }
+        if !isFresh { try await fill() }
+        if let known = byName[name] { return known }
         if let at = missing[name], ContinuousClock.now - at < negativeLifetime { return [] }
         return try await refresh(name: name)
     }

@@ -23,6 +23,12 @@ public struct MoveClaim: Sendable, Equatable {
         String(UInt64.random(in: .min ... .max), radix: 16)
     }
 
+    /// The id of a Remove's claim starts so: a node removing the volume keeps others
+    /// from mounting or moving it as a mover does.
+    public static let removalPrefix = "rm-"
+
+    public var isRemoval: Bool { id.hasPrefix(Self.removalPrefix) }
+
     /// The tag that carries it on a volume (AWS).
     public static let tagKey = "CloudstorMoveClaim"
 

@@ -54,7 +54,9 @@ extension Relocator {
                         let since = claimantSince ?? clock.now
                         claimantSince = since
                         if clock.now - since >= takeoverWait {
-                            givenUp = CloudstorError(
+                            givenUp = state.source?.claim?.isRemoval == true
+                                ? CloudstorError(.unavailable, "volume \(record.name) is being removed by \(other); try again")
+                                : CloudstorError(
                                 .unavailable,
                                 "volume \(record.name) is being moved to \(state.source?.claim?.zone ?? "?") by \(other): try again once that move is done (if cloudstor no longer runs on \(other), stop that instance, or delete the tag \(MoveClaim.tagKey) of \(state.source?.id ?? "?"))")
                             break

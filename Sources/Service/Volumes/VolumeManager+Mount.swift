@@ -6,6 +6,8 @@ extension VolumeManager {
     private enum MountStep: Sendable {
         case mounted(String)
         case move(VolumeRecord)
+        /// Another node moved the volume while this one read it: read it again.
+        case changed
     }
 
     /// Mounts the volume on this node for one holder (a Docker mount id) and returns
@@ -18,6 +20,7 @@ extension VolumeManager {
         try Self.validateMountID(id)
         let started = ContinuousClock.now
         var detachedEarly: Set<String> = [name]   // each tried once: one whose detach fails is not tried again
+        var changes = 0
         while true {
             let step: MountStep
             do {
@@ -34,6 +37,11 @@ extension VolumeManager {
             switch step {
             case .mounted(let path):
                 return path
+            case .changed:
+                changes += 1
+                guard changes < 5 else {
+                    throw CloudstorError(.unavailable, "volume \(name) keeps moving between nodes; try again")
+                }
             case .move(let record):
                 guard let relocator else {
                     throw CloudstorError(.failedPrecondition, "volume \(name) is in another zone and this provider cannot move volumes")
@@ -53,7 +61,15 @@ extension VolumeManager {
             case .shared:
                 path = try await sharedBackend().hold(record, mounts: ledger.holdCount(name) + 1)
             case .relocatable:
-                guard let mounted = try await mountBlock(record) else { return .move(record) }
+                let mounted: String?
+                do throws(CloudstorError) {
+                    mounted = try await mountBlock(record)
+                } catch {
+                    // Its storage went: another node's move committed since the record was read.
+                    guard error.code == .notFound, try await lookup(name, fresh: true)?.cloudID != record.cloudID else { throw error }
+                    return .changed
+                }
+                guard let mounted else { return .move(record) }
                 path = mounted
             }
             await detaches.cancel(name)

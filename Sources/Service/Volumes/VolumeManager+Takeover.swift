@@ -26,7 +26,10 @@ extension VolumeManager {
     }
 
     static func beingMoved(_ record: VolumeRecord, _ claim: MoveClaim) -> CloudstorError {
-        CloudstorError(
+        if claim.isRemoval {
+            return CloudstorError(.unavailable, "volume \(record.name) is being removed by \(claim.node); try again")
+        }
+        return CloudstorError(
             .unavailable,
             "volume \(record.name) is being moved to \(claim.zone) by \(claim.node); mount it there, or try again once the move is done")
     }

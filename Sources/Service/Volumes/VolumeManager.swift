@@ -63,7 +63,9 @@ public final class VolumeManager: Sendable {
         try VolumeName.validate(name)
         let options = try VolumeOptions(parsing: raw, defaultBacking: configuration.defaultBacking)
         return try await locks.withLock(name) { () async throws(CloudstorError) -> VolumeInfo in
-            if let existing = try await lookup(name, fresh: false) {
+            // Asked afresh: another node may have removed it since this one last looked,
+            // and an answer from a stale view would make nothing.
+            if let existing = try await lookup(name, fresh: true) {
                 try Self.check(existing, matches: options)
                 return try await info(existing)
             }
@@ -107,20 +109,28 @@ public final class VolumeManager: Sendable {
                 guard holds == 0 else {
                     throw CloudstorError(.failedPrecondition, "volume \(name) is in use: mounted \(holds) time(s) on \(node); unmount it first")
                 }
-                if let volume = try await block.describe(id: record.cloudID, fresh: true) {
-                    if let claim = volume.claim, claim.node != node, try await block.isRunning(node: claim.node) {
-                        throw CloudstorError(
-                            .failedPrecondition, "volume \(name) is being moved to \(claim.zone) by \(claim.node); remove it once the move is done")
+                if var volume = try await block.describe(id: record.cloudID, fresh: true) {
+                    try await refuseRemoval(name, volume)
+                    // Claimed first, as a move claims it, then read again: a Mount or a move
+                    // begun elsewhere meanwhile has left its mark by now, or sees this claim.
+                    let claim = try await claimForRemoval(record)
+                    do throws(CloudstorError) {
+                        if let claim {
+                            volume = try await current(record)
+                            guard volume.claim == claim else {
+                                throw CloudstorError(.failedPrecondition, "volume \(name) is being moved by another node; remove it once the move is done")
+                            }
+                            try await refuseRemoval(name, volume)
+                        }
+                        if let attachment = volume.attachment {
+                            let running = attachment.node == node ? true : try await block.isRunning(node: attachment.node)
+                            try await block.detach(id: record.cloudID, from: attachment.node, force: !running)
+                        }
+                        try await block.remove(id: record.cloudID)
+                    } catch {
+                        if let claim { try? await relocator?.backend.releaseClaim(claim, on: record.cloudID) }
+                        throw error
                     }
-                    // A mark left by a node that is not running holds nothing.
-                    if let holder = volume.holder, holder != node, try await block.isRunning(node: holder) {
-                        throw CloudstorError(.failedPrecondition, "volume \(name) is in use: mounted on \(holder); unmount it there first")
-                    }
-                    if let attachment = volume.attachment {
-                        let running = attachment.node == node ? true : try await block.isRunning(node: attachment.node)
-                        try await block.detach(id: record.cloudID, from: attachment.node, force: !running)
-                    }
-                    try await block.remove(id: record.cloudID)
                 }
                 await detaches.cancel(name)
                 try await store.delete(named: name)
@@ -131,6 +141,29 @@ public final class VolumeManager: Sendable {
             }
             logger.info("removed volume", metadata: ["volume": "\(name)"])
         }
+    }
+
+    /// Refuses the Remove of a volume a running node moves or holds mounted. A mark
+    /// left by a node that is not running holds nothing.
+    private func refuseRemoval(_ name: String, _ volume: BlockVolume) async throws(CloudstorError) {
+        if let claim = volume.claim, claim.node != node, try await block.isRunning(node: claim.node) {
+            throw CloudstorError(
+                .failedPrecondition,
+                claim.isRemoval
+                    ? "volume \(name) is being removed by \(claim.node)"
+                    : "volume \(name) is being moved to \(claim.zone) by \(claim.node); remove it once the move is done")
+        }
+        if let holder = volume.holder, holder != node, try await block.isRunning(node: holder) {
+            throw CloudstorError(.failedPrecondition, "volume \(name) is in use: mounted on \(holder); unmount it there first")
+        }
+    }
+
+    /// Writes a removal's claim on the volume, where volumes can move (nil: they cannot).
+    private func claimForRemoval(_ record: VolumeRecord) async throws(CloudstorError) -> MoveClaim? {
+        guard let relocator else { return nil }
+        let claim = MoveClaim(node: node, zone: block.zone, id: MoveClaim.removalPrefix + MoveClaim.newID())
+        try await relocator.backend.claim(claim, on: record.cloudID)
+        return claim
     }
 
     /// The volume with every node's holds (the holders of a shared volume are read afresh).
