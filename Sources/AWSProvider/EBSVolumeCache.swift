@@ -44,6 +44,11 @@ actor EBSVolumeCache {
         return try await refresh(name: name)
     }
 
+    /// The volumes of this name as of a fill still fresh, with no call to EC2.
+    func known(named name: String) -> [EC2Volume]? {
+        isFresh ? byName[name] : nil
+    }
+
     /// Asks EC2 for the volumes of one name now.
     @discardableResult
     func refresh(name: String) async throws(CloudstorError) -> [EC2Volume] {

@@ -11,6 +11,10 @@ struct EBSVolumeStore: VolumeStore {
         return EBSTags.live(volumes).flatMap(EBSTags.record)
     }
 
+    func knownVolume(named name: String) async -> VolumeRecord? {
+        await cache.known(named: name).flatMap { EBSTags.live($0).flatMap(EBSTags.record) }
+    }
+
     /// Asked afresh: `docker volume ls` on any node lists what every node made, at
     /// one DescribeVolumes call per 500 volumes.
     func volumes() async throws(CloudstorError) -> [VolumeRecord] {

@@ -23,8 +23,8 @@ import Testing
         let a = try node("a")
         let b = try node("b")
         let made = try await a.create(name: "v", options: try options(["mode": "0770"]))
-        #expect(try b.volume(named: "v") == made)
-        #expect(try b.volumes() == [made])
+        #expect(try await b.volume(named: "v") == made)
+        #expect(try await b.volumes() == [made])
         #expect(made.options == ["backing": "shared", "perfmode": "generalpurpose", "mode": "0770"])
         let metadata = try JSONDecoder().decode(
             SharedMetadata.self, from: Data(contentsOf: URL(fileURLWithPath: "\(root.path)/.cloudstor/volumes/v")))
@@ -60,14 +60,14 @@ import Testing
         let c = try node("c")
         #expect(try await b.hold(record, mounts: 1) == "\(root.path)/v")
         _ = try await c.hold(record, mounts: 3)
-        #expect(try a.holders(record) == ["b", "c"])
+        #expect(try await a.holders(record) == ["b", "c"])
         let refused = await #expect(throws: CloudstorError.self) { try await a.remove(record) }
         #expect(refused?.code == .failedPrecondition)
         #expect(refused?.message.contains("mounted 1 time(s) on b, 3 time(s) on c") == true)
         try c.release(record)
         try b.release(record)
         try await a.remove(record)
-        #expect(try a.volume(named: "v") == nil)
+        #expect(try await a.volume(named: "v") == nil)
         #expect(entries(".cloudstor/trash").count == 1)
         await a.emptyTrash(olderThan: .zero)
         #expect(entries(".cloudstor/trash") == [])
@@ -80,14 +80,14 @@ import Testing
         let other = try await a.create(name: "w", options: try options())
         _ = try await b.hold(record, mounts: 1)
         _ = try await b.hold(other, mounts: 1)
-        #expect(try a.holders(record) == ["b.example/x"])
+        #expect(try await a.holders(record) == ["b.example/x"])
         #expect(try a.clearHolds(of: "b.example/x") == ["v", "w"])
-        #expect(try a.holders(record) == [])
+        #expect(try await a.holders(record) == [])
         _ = try await b.hold(record, mounts: 1)
         _ = try await b.hold(other, mounts: 1)
         #expect(await b.reconcile(held: ["w", "x"]) == ["w"])
-        #expect(try a.holders(record) == [])
-        #expect(try a.holders(other) == ["b.example/x"])
+        #expect(try await a.holders(record) == [])
+        #expect(try await a.holders(other) == ["b.example/x"])
     }
 
     @Test func aSymlinkPlantedInTheRootIsNeverFollowed() async throws {
@@ -105,9 +105,9 @@ import Testing
         #expect(try String(contentsOfFile: "\(outside.path)/file", encoding: .utf8) == "secret")
         // Metadata that is a link to a file outside: refused, and left out of the list.
         try FileManager.default.createSymbolicLink(atPath: "\(root.path)/.cloudstor/volumes/m", withDestinationPath: "\(outside.path)/file")
-        let unreadable = await #expect(throws: CloudstorError.self) { try a.volume(named: "m") }
+        let unreadable = await #expect(throws: CloudstorError.self) { try await a.volume(named: "m") }
         #expect(unreadable?.message.contains(".cloudstor/volumes/m") == true)
-        #expect(try a.volumes().isEmpty)
+        #expect(try await a.volumes().isEmpty)
         // The control directory itself replaced by a link: the root is refused.
         let other = TemporaryDirectory()
         try FileManager.default.createSymbolicLink(atPath: "\(other.path)/.cloudstor", withDestinationPath: outside.path)
@@ -121,7 +121,7 @@ import Testing
         try Data("kept".utf8).write(to: URL(fileURLWithPath: "\(root.path)/old/data"))
         let a = try node("a", adoptWait: .milliseconds(100))
         let record = try await a.create(name: "old", options: try options())
-        #expect(try a.volume(named: "old") == record)
+        #expect(try await a.volume(named: "old") == record)
         #expect(try String(contentsOfFile: "\(root.path)/old/data", encoding: .utf8) == "kept")
     }
 
@@ -131,7 +131,7 @@ import Testing
         let record = try await a.create(name: "fast", options: try options(["perfmode": "maxio"]))
         #expect(a.path(of: record) == "\(maxio.path)/fast")
         #expect(FileManager.default.fileExists(atPath: "\(maxio.path)/.cloudstor/volumes/fast"))
-        #expect(try a.volumes().map(\.name) == ["fast"])
+        #expect(try await a.volumes().map(\.name) == ["fast"])
         let b = try node("b")
         let refused = await #expect(throws: CloudstorError.self) { try await b.create(name: "x", options: try options(["perfmode": "maxio"])) }
         #expect(refused?.message.contains("--shared-maxio-root") == true)
@@ -147,7 +147,7 @@ import Testing
         let a = try node("a")
         try a.adopt(store, logger: .quiet)
         #expect(store.volumes().isEmpty)
-        #expect(try a.volume(named: "legacy")?.createdAt == "2026-01-01T00:00:00Z")
+        #expect(try await a.volume(named: "legacy")?.createdAt == "2026-01-01T00:00:00Z")
     }
 
     @Test(arguments: ["i-0123456789abcdef0", "node-1", "a.b", ".hidden", "x/y", "ü"])

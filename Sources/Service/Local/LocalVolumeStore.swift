@@ -3,7 +3,9 @@ import GRDB
 import Synchronization
 
 /// The local provider's volume records: the volume table of the node's state
-/// database, read from an in-memory copy changed only after each commit.
+/// database, read from an in-memory copy changed only after each commit. Writes
+/// take turns on `writer`, held across the commit; the copy's lock is never held
+/// while the disk syncs, so a Get answers while a Create commits.
 public final class LocalVolumeStore: VolumeStore {
     private struct Row: Codable, FetchableRecord, PersistableRecord {
         static let databaseTableName = "volume"
@@ -16,6 +18,7 @@ public final class LocalVolumeStore: VolumeStore {
 
     private let database: StateDatabase
     private let records: Mutex<[String: VolumeRecord]>
+    private let writer = Mutex(())
 
     public init(database: StateDatabase) throws(CloudstorError) {
         self.database = database
@@ -35,6 +38,10 @@ public final class LocalVolumeStore: VolumeStore {
         records.withLock { $0[name] }
     }
 
+    public func knownVolume(named name: String) -> VolumeRecord? {
+        volume(named: name)
+    }
+
     public func volumes() -> [VolumeRecord] {
         records.withLock { $0.values.sorted { $0.name < $1.name } }
     }
@@ -43,16 +50,16 @@ public final class LocalVolumeStore: VolumeStore {
         let row = Row(
             name: record.name, backing: record.backing.rawValue, options: record.options, cloud_id: record.cloudID,
             created_at: record.createdAt)
-        try records.withLock { (records) throws(CloudstorError) in
+        try writer.withLock { _ throws(CloudstorError) in
             try database.write { db in try row.save(db) }
-            records[record.name] = record
+            records.withLock { $0[record.name] = record }
         }
     }
 
     public func delete(named name: String) throws(CloudstorError) {
-        try records.withLock { (records) throws(CloudstorError) in
+        try writer.withLock { _ throws(CloudstorError) in
             try database.write { db in _ = try Row.deleteOne(db, key: name) }
-            records[name] = nil
+            records.withLock { $0[name] = nil }
         }
     }
 }

@@ -5,8 +5,10 @@ import Synchronization
 /// This node's own facts, crash-safe: which volumes it holds mounted, by which
 /// Docker mount ids and how many times each (Docker may send one id twice), and
 /// which moves of volumes it has in flight. Each write is one transaction; reads
-/// come from an in-memory copy changed only after the write commits, under the
-/// same lock, so the copy never holds what the file does not. A hold outlives the
+/// come from an in-memory copy changed only after the write commits, so the copy
+/// never holds what the file does not. Writes take turns on `writer`, held across
+/// the commit; the copy's lock is never held while the disk syncs, so a Get (on
+/// the event loop) never waits for one. A hold outlives the
 /// daemon (a crash, a stop, an upgrade) and is released at the next boot, so its
 /// writes need not wait for the disk (`writeForThisBoot`); a move's do.
 public final class NodeLedger: Sendable {
@@ -17,6 +19,7 @@ public final class NodeLedger: Sendable {
 
     private let database: StateDatabase
     private let contents: Mutex<Contents>
+    private let writer = Mutex(())
 
     /// The holds of a previous boot, released when the ledger opened: after a
     /// reboot no container holds anything, and Docker mounts again with new ids.
@@ -71,22 +74,25 @@ public final class NodeLedger: Sendable {
     /// Adds one hold by mount id; returns the volume's new count.
     @discardableResult
     public func addHold(on name: String, id: String) throws(CloudstorError) -> Int {
-        try locked { contents throws(CloudstorError) in
+        try writing { () throws(CloudstorError) in
             try database.writeForThisBoot { db in
                 try db.cachedStatement(
                     sql: "INSERT INTO node_hold (volume, mount_id, count) VALUES (?, ?, 1) ON CONFLICT (volume, mount_id) DO UPDATE SET count = count + 1"
                 ).execute(arguments: [name, id])
             }
-            contents.holds[name, default: [:]][id, default: 0] += 1
-            return contents.holds[name]!.values.reduce(0, +)
+            return contents.withLock { contents in
+                contents.holds[name, default: [:]][id, default: 0] += 1
+                return contents.holds[name]!.values.reduce(0, +)
+            }
         }
     }
 
     /// Releases one hold by mount id. Returns false if the id held nothing.
     @discardableResult
     public func releaseHold(on name: String, id: String) throws(CloudstorError) -> Bool {
-        try locked { contents throws(CloudstorError) in
-            guard let count = contents.holds[name]?[id] else { return false }
+        try writing { () throws(CloudstorError) in
+            // Only writers change the copy, and this is the one writing now.
+            guard let count = contents.withLock({ $0.holds[name]?[id] }) else { return false }
             try database.writeForThisBoot { db in
                 if count > 1 {
                     try db.cachedStatement(sql: "UPDATE node_hold SET count = count - 1 WHERE volume = ? AND mount_id = ?").execute(arguments: [name, id])
@@ -94,8 +100,10 @@ public final class NodeLedger: Sendable {
                     try db.cachedStatement(sql: "DELETE FROM node_hold WHERE volume = ? AND mount_id = ?").execute(arguments: [name, id])
                 }
             }
-            contents.holds[name]![id] = count > 1 ? count - 1 : nil
-            if contents.holds[name]!.isEmpty { contents.holds[name] = nil }
+            contents.withLock { contents in
+                contents.holds[name]![id] = count > 1 ? count - 1 : nil
+                if contents.holds[name]!.isEmpty { contents.holds[name] = nil }
+            }
             return true
         }
     }
@@ -106,24 +114,24 @@ public final class NodeLedger: Sendable {
     }
 
     public func recordMove(of name: String, to zone: String) throws(CloudstorError) {
-        try locked { contents throws(CloudstorError) in
+        try writing { () throws(CloudstorError) in
             try database.write { db in
                 try db.execute(
                     sql: "INSERT INTO move (volume, to_zone, started_at) VALUES (?, ?, ?) ON CONFLICT (volume) DO UPDATE SET to_zone = excluded.to_zone",
                     arguments: [name, zone, Date().formatted(.iso8601)])
             }
-            contents.moves[name] = zone
+            contents.withLock { $0.moves[name] = zone }
         }
     }
 
     public func finishMove(of name: String) throws(CloudstorError) {
-        try locked { contents throws(CloudstorError) in
+        try writing { () throws(CloudstorError) in
             try database.write { db in try db.execute(sql: "DELETE FROM move WHERE volume = ?", arguments: [name]) }
-            contents.moves[name] = nil
+            contents.withLock { $0.moves[name] = nil }
         }
     }
 
-    private func locked<T>(_ body: (inout Contents) throws(CloudstorError) -> T) throws(CloudstorError) -> T {
-        try contents.withLock { (contents) throws(CloudstorError) -> T in try body(&contents) }
+    private func writing<T>(_ body: () throws(CloudstorError) -> T) throws(CloudstorError) -> T {
+        try writer.withLock { _ throws(CloudstorError) -> T in try body() }
     }
 }

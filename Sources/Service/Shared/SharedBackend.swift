@@ -3,6 +3,7 @@ import Glibc
 #endif
 import Foundation
 import Logging
+import NIOPosix
 
 /// Shared volumes: directories of a shared file system that every node mounts
 /// (EFS on AWS; NFS, or a local directory for one machine), with their metadata
@@ -35,30 +36,47 @@ public final class SharedBackend: Sendable {
     var fileSystems: [SharedFileSystem] { [general] + (maxio.map { [$0] } ?? []) }
 
     /// The volume of this name, read from the file system (another node may have made it).
-    func volume(named name: String) throws(CloudstorError) -> VolumeRecord? {
-        for fs in fileSystems {
-            if let metadata = try fs.metadata(name) { return record(metadata, on: fs) }
+    func volume(named name: String) async throws(CloudstorError) -> VolumeRecord? {
+        try await blocking { () throws(CloudstorError) in
+            for fs in self.fileSystems {
+                if let metadata = try fs.metadata(name) { return self.record(metadata, on: fs) }
+            }
+            return nil
         }
-        return nil
     }
 
     /// Every shared volume, in name order; metadata that cannot be read is logged and left out.
-    func volumes() throws(CloudstorError) -> [VolumeRecord] {
-        var records: [VolumeRecord] = []
-        for fs in fileSystems {
-            let found = try fs.allMetadata()
-            for (name, problem) in found.unreadable {
-                logger.warning("left out of the list", metadata: ["volume": "\(name)", "error": "\(problem)"])
+    func volumes() async throws(CloudstorError) -> [VolumeRecord] {
+        try await blocking { () throws(CloudstorError) in
+            var records: [VolumeRecord] = []
+            for fs in self.fileSystems {
+                let found = try fs.allMetadata()
+                for (name, problem) in found.unreadable {
+                    self.logger.warning("left out of the list", metadata: ["volume": "\(name)", "error": "\(problem)"])
+                }
+                records += found.volumes.map { self.record($0, on: fs) }
             }
-            records += found.volumes.map { record($0, on: fs) }
+            return records.sorted { $0.name < $1.name }
         }
-        return records.sorted { $0.name < $1.name }
+    }
+
+    /// Runs file-system reads on NIO's blocking-I/O threads: a shared file system
+    /// that stalls (an NFS or EFS server away) stalls its own calls, never the event
+    /// loop that answers every other call, nor Swift's pool.
+    private func blocking<T: Sendable>(_ body: @escaping @Sendable () throws(CloudstorError) -> T) async throws(CloudstorError) -> T {
+        do {
+            return try await NIOThreadPool.singleton.runIfActive { try body() }
+        } catch let error as CloudstorError {
+            throw error
+        } catch {
+            throw CloudstorError(.unavailable, "the daemon is stopping; try again", cause: error)
+        }
     }
 
     /// Makes the volume or returns the one of that name (which may have other options).
     func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> VolumeRecord {
         let target = try fileSystem(for: options.perfMode ?? .generalpurpose)
-        if let existing = try volume(named: name) { return existing }
+        if let existing = try await volume(named: name) { return existing }
         let metadata = SharedMetadata(name: name, options: options.dictionary, createdBy: node, createdAt: Date().formatted(.iso8601))
         let made = try await target.create(
             metadata, uid: options.uid, gid: options.gid, mode: mode_t(options.mode ?? 0o755), adoptWait: adoptWait)
@@ -95,8 +113,9 @@ public final class SharedBackend: Sendable {
     }
 
     /// The nodes holding the volume.
-    func holders(_ record: VolumeRecord) throws(CloudstorError) -> [String] {
-        try fileSystem(of: record).holders(record.name).map(\.node)
+    func holders(_ record: VolumeRecord) async throws(CloudstorError) -> [String] {
+        let fs = try fileSystem(of: record)
+        return try await blocking { () throws(CloudstorError) in try fs.holders(record.name).map(\.node) }
     }
 
     func path(of record: VolumeRecord) -> String {

@@ -172,7 +172,7 @@ public final class VolumeManager: Sendable {
         let record = try await existing(name)
         var info = try await info(record)
         if record.backing == .shared {
-            info.holders = try sharedBackend().holders(record)
+            info.holders = try await sharedBackend().holders(record)
             if info.state != .mounted, let first = info.holders.first {
                 info.state = .mounted
                 info.node = first
@@ -212,16 +212,19 @@ public final class VolumeManager: Sendable {
         return record
     }
 
-    /// The volume of this name, shared or relocatable. Shared first: reading a
-    /// small file of the shared file system is cheaper than asking a cloud.
+    /// The volume of this name, shared or relocatable. A relocatable volume the
+    /// store knows without I/O first (unless asked afresh): its Get never waits for
+    /// the shared file system. Then shared: reading a small file of the shared
+    /// file system is cheaper than asking a cloud.
     func lookup(_ name: String, fresh: Bool) async throws(CloudstorError) -> VolumeRecord? {
-        if let record = try shared?.volume(named: name) { return record }
+        if !fresh, let record = await store.knownVolume(named: name) { return record }
+        if let record = try await shared?.volume(named: name) { return record }
         return try await store.volume(named: name, fresh: fresh)
     }
 
     /// Every volume, shared and relocatable, in name order.
     func allRecords() async throws(CloudstorError) -> [VolumeRecord] {
-        let sharedRecords = try shared?.volumes() ?? []
+        let sharedRecords = try await shared?.volumes() ?? []
         let names = Set(sharedRecords.map(\.name))
         return (sharedRecords + (try await store.volumes()).filter { !names.contains($0.name) }).sorted { $0.name < $1.name }
     }

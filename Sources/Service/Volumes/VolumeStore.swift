@@ -6,6 +6,10 @@ public protocol VolumeStore: Sendable {
     /// does not know the name (another node may have made it); `fresh` asks it
     /// whatever the cache knows (another node may have moved or removed it).
     func volume(named name: String, fresh: Bool) async throws(CloudstorError) -> VolumeRecord?
+    /// The volume of this name as far as the store knows it without any I/O (a
+    /// memory copy, a cache still fresh), or nil: a Get of a volume it knows
+    /// answers without waiting for a disk, a network file system or a cloud.
+    func knownVolume(named name: String) async -> VolumeRecord?
     /// Every volume, in name order.
     func volumes() async throws(CloudstorError) -> [VolumeRecord]
     /// Records a volume its backend has just made (or re-points it after a move);
