@@ -8,6 +8,7 @@ STUBS_DIR holds the Python stubs of the conftest `pb` fixture. SIGTERM stops it
 as gRPC servers stop: GOAWAY, calls in flight finish (7 s at most, as the daemon's
 limit), then the process exits."""
 import asyncio
+import os
 import signal
 import sys
 
@@ -27,7 +28,9 @@ class Volumes(vg.VolumesServicer):
         await context.abort(grpc.StatusCode.NOT_FOUND, f"no such volume: {request.name}")
 
     async def List(self, request, context):
-        return v.ListResponse()
+        # REF_LIST_VOLUMES=N: a reply of N volumes of about 1 KiB each (a client's reply limit).
+        count = int(os.environ.get("REF_LIST_VOLUMES", "0"))
+        return v.ListResponse(volumes=[v.Volume(name=f"{i:08d}" + "x" * 1000) for i in range(count)])
 
     async def Capabilities(self, request, context):
         return v.CapabilitiesResponse(scope="global")

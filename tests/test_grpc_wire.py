@@ -7,6 +7,7 @@ import os
 import signal
 import socket
 import struct
+import subprocess
 import sys
 import time
 import zlib
@@ -18,7 +19,7 @@ import h2.events
 import hpack
 import pytest
 
-from conftest import read, spawn, stop
+from conftest import binary, read, spawn, stop, wait_for_socket
 
 LIMIT = 4 << 20  # the largest request message the daemon takes, gRPC's default
 
@@ -545,3 +546,20 @@ def test_a_graceful_stop_refuses_new_calls_and_finishes_those_in_flight(peer, pb
     finally:
         raw.close()
     assert peer.proc.wait(timeout=30) == 0
+
+
+def test_our_client_bounds_the_replies_it_takes(workdir, pb):
+    """cloudstorctl (our client) against a server whose List reply is 20 MiB:
+    refused past 16 MiB with RESOURCE_EXHAUSTED, not read whole into memory."""
+    path = os.path.join(workdir, "ref.sock")
+    log = os.path.join(workdir, "grpc_reference.log")
+    env = dict(os.environ, REF_LIST_VOLUMES="20000")
+    with open(log, "a") as logf:
+        proc = subprocess.Popen([sys.executable, os.path.join(os.path.dirname(__file__), "grpc_reference.py"), pb.dir, path],
+                                stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    try:
+        wait_for_socket(path, proc, log)
+        r = subprocess.run([binary("cloudstorctl"), "--socket", path, "volume", "ls"], capture_output=True, text=True, timeout=120)
+        assert r.returncode != 0 and "over the limit of 16777216 bytes" in r.stderr, (r.returncode, r.stderr[:300])
+    finally:
+        stop(proc)

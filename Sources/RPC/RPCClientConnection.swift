@@ -27,6 +27,10 @@ final class RPCClientConnection: ChannelInboundHandler {
         let value = Atomic(true)
     }
 
+    /// The largest reply taken: a List of 50,000 volumes fits; a server that sends
+    /// more is not ours, or not well.
+    static let replyLimit = 16 << 20
+
     private let open: Open
     private var calls: [HTTP2StreamID: Call] = [:]
     private var nextStream = HTTP2StreamID(1)
@@ -112,6 +116,9 @@ final class RPCClientConnection: ChannelInboundHandler {
         case .data(let payload):
             guard let call = calls[frame.streamID], case .byteBuffer(var bytes) = payload.data else { return }
             if call.data == nil { call.data = bytes } else { call.data!.writeBuffer(&bytes) }
+            if call.data!.readableBytes > 5 + Self.replyLimit {
+                cancel(frame.streamID, RPCStatus(.resourceExhausted, "the reply is over the limit of \(Self.replyLimit) bytes"))
+            }
         case .goAway:
             open.value.store(false, ordering: .relaxed)
         default:
@@ -140,7 +147,9 @@ final class RPCClientConnection: ChannelInboundHandler {
     private func finish(_ stream: HTTP2StreamID, trailers: HPACKHeaders) {
         let status = RPCStatus(code: trailers.first(name: "grpc-status"), encodedMessage: trailers.first(name: "grpc-message"))
         guard status.code == .ok else { return finish(stream, .failure(status)) }
-        guard var data = calls[stream]?.data, let message = try? data.readGRPCMessage(limit: .max), !message.compressed, data.readableBytes == 0 else {
+        guard var data = calls[stream]?.data, let message = try? data.readGRPCMessage(limit: Self.replyLimit), !message.compressed,
+            data.readableBytes == 0
+        else {
             return finish(stream, .failure(RPCStatus(.internalError, "the reply did not hold exactly one uncompressed message")))
         }
         finish(stream, .success(message.bytes))
