@@ -34,56 +34,56 @@ public struct DaemonClient: Sendable {
         }
     }
 
-    public func create(_ request: Cloudstor_V1_CreateRequest, timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_CreateResponse {
+    public func create(_ request: Cloudstor_V1_CreateRequest, timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_CreateResponse {
         try await rpc.unary(Self.volumes, "Create", request, timeout: timeout)
     }
 
-    public func remove(_ request: Cloudstor_V1_RemoveRequest, timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_RemoveResponse {
+    public func remove(_ request: Cloudstor_V1_RemoveRequest, timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_RemoveResponse {
         try await rpc.unary(Self.volumes, "Remove", request, timeout: timeout)
     }
 
-    public func get(_ request: Cloudstor_V1_GetRequest, timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_GetResponse {
+    public func get(_ request: Cloudstor_V1_GetRequest, timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_GetResponse {
         try await rpc.unary(Self.volumes, "Get", request, timeout: timeout)
     }
 
-    public func list(_ request: Cloudstor_V1_ListRequest = .init(), timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_ListResponse {
+    public func list(_ request: Cloudstor_V1_ListRequest = .init(), timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_ListResponse {
         try await rpc.unary(Self.volumes, "List", request, timeout: timeout)
     }
 
-    public func mount(_ request: Cloudstor_V1_MountRequest, timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_MountResponse {
+    public func mount(_ request: Cloudstor_V1_MountRequest, timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_MountResponse {
         try await rpc.unary(Self.volumes, "Mount", request, timeout: timeout)
     }
 
-    public func unmount(_ request: Cloudstor_V1_UnmountRequest, timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_UnmountResponse {
+    public func unmount(_ request: Cloudstor_V1_UnmountRequest, timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_UnmountResponse {
         try await rpc.unary(Self.volumes, "Unmount", request, timeout: timeout)
     }
 
-    public func path(_ request: Cloudstor_V1_PathRequest, timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_PathResponse {
+    public func path(_ request: Cloudstor_V1_PathRequest, timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_PathResponse {
         try await rpc.unary(Self.volumes, "Path", request, timeout: timeout)
     }
 
-    public func capabilities(timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_CapabilitiesResponse {
+    public func capabilities(timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_CapabilitiesResponse {
         try await rpc.unary(Self.volumes, "Capabilities", Cloudstor_V1_CapabilitiesRequest(), timeout: timeout)
     }
 
-    public func listOrphans(timeout: Duration? = nil) async throws(RPCStatus) -> Cloudstor_V1_ListOrphansResponse {
+    public func listOrphans(timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_ListOrphansResponse {
         try await rpc.unary(Self.volumes, "ListOrphans", Cloudstor_V1_ListOrphansRequest(), timeout: timeout)
     }
 
-    public func pruneOrphans(_ request: Cloudstor_V1_PruneOrphansRequest, timeout: Duration? = nil) async throws(RPCStatus)
+    public func pruneOrphans(_ request: Cloudstor_V1_PruneOrphansRequest, timeout: Duration? = nil) async throws(RPCError)
         -> Cloudstor_V1_PruneOrphansResponse
     {
         try await rpc.unary(Self.volumes, "PruneOrphans", request, timeout: timeout)
     }
 
-    public func clearHolds(_ request: Cloudstor_V1_ClearHoldsRequest, timeout: Duration? = nil) async throws(RPCStatus)
+    public func clearHolds(_ request: Cloudstor_V1_ClearHoldsRequest, timeout: Duration? = nil) async throws(RPCError)
         -> Cloudstor_V1_ClearHoldsResponse
     {
         try await rpc.unary(Self.volumes, "ClearHolds", request, timeout: timeout)
     }
 
     /// `grpc.health.v1.Health/Check`.
-    public func check(_ request: Grpc_Health_V1_HealthCheckRequest, timeout: Duration? = nil) async throws(RPCStatus)
+    public func check(_ request: Grpc_Health_V1_HealthCheckRequest, timeout: Duration? = nil) async throws(RPCError)
         -> Grpc_Health_V1_HealthCheckResponse
     {
         try await rpc.unary("grpc.health.v1.Health", "Check", request, timeout: timeout)
@@ -92,7 +92,7 @@ public struct DaemonClient: Sendable {
     /// The message a person should see for a failed call: the daemon's own words,
     /// or, when it could not be reached, where it was looked for.
     public static func describe(_ error: any Error, socketPath: String) -> String {
-        guard let status = error as? RPCStatus else { return "\(error)" }
+        guard let status = error as? RPCError else { return "\(error)" }
         switch status.code {
         case .unavailable where status.message.hasPrefix("cannot connect") || status.message.hasPrefix("the connection"):
             return "the cloudstor daemon is not reachable at \(socketPath) (is cloudstord running?): \(status.message)"

@@ -17,7 +17,7 @@ public enum ExitStatus {
     static func fail(_ error: any Error, socketPath: String) -> ExitCode {
         let message = DaemonClient.describe(error, socketPath: socketPath)
         printError("cloudstorctl: \(message)")
-        guard let error = error as? RPCStatus else { return ExitCode(failure) }
+        guard let error = error as? RPCError else { return ExitCode(failure) }
         switch error.code {
         case .invalidArgument, .outOfRange: return ExitCode(invalidArgument)
         case .notFound: return ExitCode(notFound)

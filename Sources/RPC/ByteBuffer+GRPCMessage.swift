@@ -16,15 +16,15 @@ extension ByteBuffer {
     /// Reads the next whole message and whether its compressed flag is set; nil,
     /// reading nothing, while part of it is still to come. Throws for a message
     /// over `limit` bytes, which its length prefix tells before its bytes arrive.
-    mutating func readGRPCMessage(limit: Int) throws(RPCStatus) -> (compressed: Bool, bytes: ByteBuffer)? {
+    mutating func readGRPCMessage(limit: Int) throws(RPCError) -> (compressed: Bool, bytes: ByteBuffer)? {
         guard let flag = getInteger(at: readerIndex, as: UInt8.self), let length = getInteger(at: readerIndex + 1, as: UInt32.self) else {
             return nil
         }
         guard length <= limit else {
-            throw RPCStatus(.resourceExhausted, "a message of \(length) bytes is over the limit of \(limit)")
+            throw RPCError(.resourceExhausted, "a message of \(length) bytes is over the limit of \(limit)")
         }
         guard flag <= 1 else {
-            throw RPCStatus(.internalError, "a message whose compressed flag is \(flag), neither 0 nor 1")
+            throw RPCError(.internalError, "a message whose compressed flag is \(flag), neither 0 nor 1")
         }
         guard readableBytes >= 5 + Int(length) else { return nil }
         moveReaderIndex(forwardBy: 5)

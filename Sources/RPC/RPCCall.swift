@@ -45,7 +45,7 @@ final class RPCCall {
     /// Appends DATA to the call and returns the messages it completes.
     /// Throws when a message is over `limit` bytes, compressed or not, or is
     /// compressed without an agreed encoding or not validly.
-    func messages(from data: ByteBuffer, limit: Int) throws(RPCStatus) -> [ByteBuffer] {
+    func messages(from data: ByteBuffer, limit: Int) throws(RPCError) -> [ByteBuffer] {
         if pending == nil {
             pending = data
         } else {

@@ -35,17 +35,17 @@ public final class RPCClient: Sendable {
     /// Calls `/service/method` with a protobuf request; returns the decoded reply.
     public func unary<Request: Message, Response: Message>(
         _ service: String, _ method: String, _ request: Request, as _: Response.Type = Response.self, timeout: Duration? = nil
-    ) async throws(RPCStatus) -> Response {
+    ) async throws(RPCError) -> Response {
         let reply = try await unary(path: "/\(service)/\(method)", message: try request.encoded(), timeout: timeout)
         do {
             return try Response(serializedBytes: Array(reply.readableBytesView))
         } catch {
-            throw RPCStatus(.internalError, "the reply is not a valid \(Response.protoMessageName)")
+            throw RPCError(.internalError, "the reply is not a valid \(Response.protoMessageName)")
         }
     }
 
     /// Calls `path` with a serialized request; returns the serialized reply.
-    public func unary(path: String, message: ByteBuffer, timeout: Duration? = nil) async throws(RPCStatus) -> ByteBuffer {
+    public func unary(path: String, message: ByteBuffer, timeout: Duration? = nil) async throws(RPCError) -> ByteBuffer {
         let connection = try await connected()
         let promise = loop.makePromise(of: ByteBuffer.self)
         loop.executeInline { connection.value.start(path: path, message: message, timeout: timeout.map(TimeAmount.init), promise: promise) }
@@ -56,7 +56,7 @@ public final class RPCClient: Sendable {
                 loop.execute { connection.value.cancel(promise) }
             }
         } catch {
-            throw error as? RPCStatus ?? RPCStatus(.unknown, "\(error)")
+            throw error as? RPCError ?? RPCError(.unknown, "\(error)")
         }
     }
 
@@ -66,7 +66,7 @@ public final class RPCClient: Sendable {
         try? await loop.submit { handler.value.close() }.get()
     }
 
-    private func connected() async throws(RPCStatus) -> NIOLoopBound<RPCClientConnection> {
+    private func connected() async throws(RPCError) -> NIOLoopBound<RPCClientConnection> {
         let link = connection.withLock { current -> Link in
             if let current, current.open.value.load(ordering: .relaxed) { return current }
             let open = RPCClientConnection.Open()
@@ -89,7 +89,7 @@ public final class RPCClient: Sendable {
             return try await link.handler.get()
         } catch {
             connection.withLock { current in if current === link { current = nil } }
-            throw RPCStatus(.unavailable, "cannot connect to \(socketPath): \(error)")
+            throw RPCError(.unavailable, "cannot connect to \(socketPath): \(error)")
         }
     }
 }

@@ -46,7 +46,7 @@ final class RPCClientConnection: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         open.value.store(false, ordering: .relaxed)
-        failAll(RPCStatus(.unavailable, "the connection to the server closed"))
+        failAll(RPCError(.unavailable, "the connection to the server closed"))
         context.fireChannelInactive()
     }
 
@@ -55,10 +55,10 @@ final class RPCClientConnection: ChannelInboundHandler {
         context.close(promise: nil)
     }
 
-    /// Starts a call; `promise` gets the reply's message or fails with an RPCStatus.
+    /// Starts a call; `promise` gets the reply's message or fails with an RPCError.
     func start(path: String, message: ByteBuffer, timeout: TimeAmount?, promise: EventLoopPromise<ByteBuffer>) {
         guard let context, open.value.load(ordering: .relaxed) else {
-            return promise.fail(RPCStatus(.unavailable, "the connection to the server is closing"))
+            return promise.fail(RPCError(.unavailable, "the connection to the server is closing"))
         }
         let stream = nextStream
         nextStream = HTTP2StreamID(Int(stream) + 2)
@@ -70,7 +70,7 @@ final class RPCClientConnection: ChannelInboundHandler {
             headers.add(name: "grpc-timeout", value: "\(max(1, timeout.nanoseconds / 1_000_000))m")
             let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
             call.deadline = context.eventLoop.scheduleTask(in: timeout) {
-                connection.value.cancel(stream, RPCStatus(.deadlineExceeded, "no answer within \(timeout.nanoseconds / 1_000_000) ms"))
+                connection.value.cancel(stream, RPCError(.deadlineExceeded, "no answer within \(timeout.nanoseconds / 1_000_000) ms"))
             }
         }
         calls[stream] = call
@@ -88,10 +88,10 @@ final class RPCClientConnection: ChannelInboundHandler {
     /// Abandons the call whose promise this is (its task was cancelled).
     func cancel(_ promise: EventLoopPromise<ByteBuffer>) {
         guard let stream = calls.first(where: { $0.value.promise.futureResult === promise.futureResult })?.key else { return }
-        cancel(stream, RPCStatus(.cancelled, "the call was cancelled"))
+        cancel(stream, RPCError(.cancelled, "the call was cancelled"))
     }
 
-    private func cancel(_ stream: HTTP2StreamID, _ status: RPCStatus) {
+    private func cancel(_ stream: HTTP2StreamID, _ status: RPCError) {
         guard let call = calls.removeValue(forKey: stream) else { return }
         call.deadline?.cancel()
         context?.writeAndFlush(wrapOutboundOut(HTTP2Frame(streamID: stream, payload: .rstStream(.cancel))), promise: nil)
@@ -107,7 +107,7 @@ final class RPCClientConnection: ChannelInboundHandler {
             if !call.headersSeen {
                 call.headersSeen = true
                 if let status = fields.first(name: ":status"), status != "200" {
-                    return finish(frame.streamID, .failure(RPCStatus(.unavailable, "the server answered HTTP \(status)")))
+                    return finish(frame.streamID, .failure(RPCError(.unavailable, "the server answered HTTP \(status)")))
                 }
             }
             if headers.endStream || fields.contains(name: "grpc-status") {
@@ -117,7 +117,7 @@ final class RPCClientConnection: ChannelInboundHandler {
             guard let call = calls[frame.streamID], case .byteBuffer(var bytes) = payload.data else { return }
             if call.data == nil { call.data = bytes } else { call.data!.writeBuffer(&bytes) }
             if call.data!.readableBytes > 5 + Self.replyLimit {
-                cancel(frame.streamID, RPCStatus(.resourceExhausted, "the reply is over the limit of \(Self.replyLimit) bytes"))
+                cancel(frame.streamID, RPCError(.resourceExhausted, "the reply is over the limit of \(Self.replyLimit) bytes"))
             }
         case .goAway:
             open.value.store(false, ordering: .relaxed)
@@ -130,8 +130,8 @@ final class RPCClientConnection: ChannelInboundHandler {
         switch event {
         case let closed as StreamClosedEvent:
             // Reset, or refused by a server going away, before its trailers came.
-            let status = closed.reason == .cancel ? RPCStatus(.cancelled, "the server cancelled the call")
-                : RPCStatus(.unavailable, "the server reset the call (\(closed.reason.map { "\($0)" } ?? "no reason"))")
+            let status = closed.reason == .cancel ? RPCError(.cancelled, "the server cancelled the call")
+                : RPCError(.unavailable, "the server reset the call (\(closed.reason.map { "\($0)" } ?? "no reason"))")
             finish(closed.streamID, .failure(status))
         case let window as NIOHTTP2WindowUpdatedEvent:
             // For the connection, and for each call still waiting for its reply.
@@ -145,23 +145,24 @@ final class RPCClientConnection: ChannelInboundHandler {
     }
 
     private func finish(_ stream: HTTP2StreamID, trailers: HPACKHeaders) {
-        let status = RPCStatus(code: trailers.first(name: "grpc-status"), encodedMessage: trailers.first(name: "grpc-message"))
-        guard status.code == .ok else { return finish(stream, .failure(status)) }
+        if let error = RPCError(status: trailers.first(name: "grpc-status"), encodedMessage: trailers.first(name: "grpc-message")) {
+            return finish(stream, .failure(error))
+        }
         guard var data = calls[stream]?.data, let message = try? data.readGRPCMessage(limit: Self.replyLimit), !message.compressed,
             data.readableBytes == 0
         else {
-            return finish(stream, .failure(RPCStatus(.internalError, "the reply did not hold exactly one uncompressed message")))
+            return finish(stream, .failure(RPCError(.internalError, "the reply did not hold exactly one uncompressed message")))
         }
         finish(stream, .success(message.bytes))
     }
 
-    private func finish(_ stream: HTTP2StreamID, _ result: Result<ByteBuffer, RPCStatus>) {
+    private func finish(_ stream: HTTP2StreamID, _ result: Result<ByteBuffer, RPCError>) {
         guard let call = calls.removeValue(forKey: stream) else { return }
         call.deadline?.cancel()
         call.promise.completeWith(result.mapError { $0 as any Error })
     }
 
-    private func failAll(_ status: RPCStatus) {
+    private func failAll(_ status: RPCError) {
         let all = calls
         calls.removeAll()
         for call in all.values {

@@ -24,30 +24,30 @@ enum RPCCompression: String, CaseIterable, Sendable {
     }
 
     /// A compressed message's bytes, decompressed; at most `limit` bytes of them.
-    func decompress(_ message: ByteBuffer, limit: Int) throws(RPCStatus) -> ByteBuffer {
+    func decompress(_ message: ByteBuffer, limit: Int) throws(RPCError) -> ByteBuffer {
         var message = message
         let algorithm: CompressionAlgorithm
         switch self {
         case .identity:
-            throw RPCStatus(.internalError, "a compressed message, but no compression was agreed (grpc-encoding)")
+            throw RPCError(.internalError, "a compressed message, but no compression was agreed (grpc-encoding)")
         case .deflate:
             algorithm = .zlib()  // HTTP's and gRPC's "deflate" is the zlib format (RFC 1950)
         case .gzip:
             algorithm = .gzip()
         }
-        let invalid = RPCStatus(.internalError, "a message that is not valid \(rawValue)")
+        let invalid = RPCError(.internalError, "a message that is not valid \(rawValue)")
         // compress-nio sizes its output from the input's: none would never grow.
         guard message.readableBytes > 0 else { throw invalid }
         let whole: ByteBuffer
         do {
             whole = try message.decompress(with: algorithm, maxSize: limit + 1)
         } catch let error as CompressNIOError where error == .bufferOverflow {
-            throw RPCStatus(.resourceExhausted, "a \(rawValue) message that decompresses to over the limit of \(limit) bytes")
+            throw RPCError(.resourceExhausted, "a \(rawValue) message that decompresses to over the limit of \(limit) bytes")
         } catch {
             throw invalid
         }
         guard whole.readableBytes <= limit else {
-            throw RPCStatus(.resourceExhausted, "a \(rawValue) message that decompresses to over the limit of \(limit) bytes")
+            throw RPCError(.resourceExhausted, "a \(rawValue) message that decompresses to over the limit of \(limit) bytes")
         }
         return whole
     }

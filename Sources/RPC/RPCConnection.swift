@@ -135,26 +135,26 @@ final class RPCConnection: ChannelInboundHandler {
         let size = headers.reduce(0) { $0 + $1.name.utf8.count + $1.value.utf8.count + 32 }
         guard size <= Self.metadataLimit else {
             return answer(
-                stream, RPCStatus(.resourceExhausted, "the call's metadata is \(size) bytes, over the limit of \(Self.metadataLimit)"),
+                stream, RPCError(.resourceExhausted, "the call's metadata is \(size) bytes, over the limit of \(Self.metadataLimit)"),
                 endedRequest: frame.endStream)
         }
         let encodingName = headers.first(name: "grpc-encoding")
         guard let encoding = RPCCompression(header: encodingName) else {
             return answer(
                 stream,
-                RPCStatus(.unimplemented, "compression \(encodingName!.prefix(100)) is not supported; this server takes \(RPCCompression.acceptEncoding)"),
+                RPCError(.unimplemented, "compression \(encodingName!.prefix(100)) is not supported; this server takes \(RPCCompression.acceptEncoding)"),
                 endedRequest: frame.endStream)
         }
         let path = headers.first(name: ":path") ?? ""
         guard let method = methods[path] else {
-            return answer(stream, RPCStatus(.unimplemented, "no method \(path.prefix(200))"), endedRequest: frame.endStream)
+            return answer(stream, RPCError(.unimplemented, "no method \(path.prefix(200))"), endedRequest: frame.endStream)
         }
         let call = RPCCall(stream: stream, method: method, encoding: encoding)
         calls[stream] = call
         if let value = headers.first(name: "grpc-timeout"), let timeout = RPCTimeout.parse(value), let context {
             let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
             call.deadline = context.eventLoop.scheduleTask(in: timeout) {
-                connection.value.fail(stream, RPCStatus(.deadlineExceeded, "the call's deadline (grpc-timeout \(value)) passed"))
+                connection.value.fail(stream, RPCError(.deadlineExceeded, "the call's deadline (grpc-timeout \(value)) passed"))
             }
         }
         if call.isStreaming { start(call) }
@@ -164,7 +164,7 @@ final class RPCConnection: ChannelInboundHandler {
     private func received(_ frame: HTTP2Frame.FramePayload.Data, on stream: HTTP2StreamID) {
         guard case .byteBuffer(let bytes) = frame.data else { return }
         guard let call = calls[stream] else { return }  // answered already; the rest of its request is dropped
-        do throws(RPCStatus) {
+        do throws(RPCError) {
             for message in try call.messages(from: bytes, limit: Self.messageLimit) {
                 if let requests = call.requests {
                     requests.yield(message)
@@ -173,7 +173,7 @@ final class RPCConnection: ChannelInboundHandler {
                 } else if call.request == nil {
                     call.request = message
                 } else {
-                    throw RPCStatus(.internalError, "a unary call carries one request message, this one more")
+                    throw RPCError(.internalError, "a unary call carries one request message, this one more")
                 }
             }
         } catch {
@@ -186,13 +186,13 @@ final class RPCConnection: ChannelInboundHandler {
     private func ended(_ call: RPCCall) {
         call.requestEnded = true
         guard call.pending == nil else {
-            return fail(call.stream, RPCStatus(.internalError, "the request ended inside a message"))
+            return fail(call.stream, RPCError(.internalError, "the request ended inside a message"))
         }
         if call.isStreaming {
             call.requests?.finish()
             call.requests = nil
         } else if call.request == nil {
-            fail(call.stream, RPCStatus(.internalError, "the request carried no message"))
+            fail(call.stream, RPCError(.internalError, "the request carried no message"))
         } else {
             start(call)
         }
@@ -208,8 +208,8 @@ final class RPCConnection: ChannelInboundHandler {
             let request = call.request!
             call.request = nil
             call.task = Task(executorPreference: executor) {
-                let result: Result<ByteBuffer, RPCStatus>
-                do { result = .success(try await handler(request)) } catch { result = .failure(RPCStatus(of: error)) }
+                let result: Result<ByteBuffer, RPCError>
+                do { result = .success(try await handler(request)) } catch { result = .failure(RPCError(of: error)) }
                 loop.executeInline { connection.value.complete(stream, result) }
             }
         case .streaming(let handler):
@@ -217,12 +217,12 @@ final class RPCConnection: ChannelInboundHandler {
             call.requests = continuation
             let sink = RPCResponseSink(connection: connection, stream: stream)
             call.task = Task(executorPreference: executor) {
-                let result: Result<ByteBuffer, RPCStatus>?
+                let result: Result<ByteBuffer, RPCError>?
                 do {
                     try await handler(RPCRequestStream(stream: requests), sink)
                     result = nil
                 } catch {
-                    result = .failure(RPCStatus(of: error))
+                    result = .failure(RPCError(of: error))
                 }
                 loop.executeInline { connection.value.complete(stream, result) }
             }
@@ -237,15 +237,15 @@ final class RPCConnection: ChannelInboundHandler {
     private static let okTrailers: HPACKHeaders = ["grpc-status": "0"]
 
     /// A handler has finished: its message (a unary call's) and its status.
-    fileprivate func complete(_ stream: HTTP2StreamID, _ result: Result<ByteBuffer, RPCStatus>?) {
+    fileprivate func complete(_ stream: HTTP2StreamID, _ result: Result<ByteBuffer, RPCError>?) {
         guard let call = calls.removeValue(forKey: stream) else { return }  // reset, expired or gone
         call.deadline?.cancel()
         switch result {
         case .success(let message):
             send(message, on: call)
             finish(call, trailers: Self.okTrailers)
-        case .failure(let status):
-            finish(call, status: status)
+        case .failure(let error):
+            finish(call, failing: error)
         case nil:
             finish(call, trailers: Self.okTrailers)
         }
@@ -267,17 +267,17 @@ final class RPCConnection: ChannelInboundHandler {
         write(HTTP2Frame(streamID: call.stream, payload: .data(.init(data: .byteBuffer(framed)))))
     }
 
-    /// Ends a call that is still open with `status`, stopping whatever runs for it.
-    fileprivate func fail(_ stream: HTTP2StreamID, _ status: RPCStatus) {
+    /// Ends a call that is still open with `error`, stopping whatever runs for it.
+    fileprivate func fail(_ stream: HTTP2StreamID, _ error: RPCError) {
         guard let call = calls.removeValue(forKey: stream) else { return }
         call.cancel()
-        finish(call, status: status)
+        finish(call, failing: error)
     }
 
-    private func finish(_ call: RPCCall, status: RPCStatus) {
+    private func finish(_ call: RPCCall, failing error: RPCError) {
         var trailers: HPACKHeaders = call.headersSent ? [:] : Self.responseHeaders
-        trailers.add(name: "grpc-status", value: String(status.code.rawValue))
-        if !status.message.isEmpty { trailers.add(name: "grpc-message", value: status.encodedMessage) }
+        trailers.add(name: "grpc-status", value: String(error.code.rawValue))
+        if !error.message.isEmpty { trailers.add(name: "grpc-message", value: error.encodedMessage) }
         finish(call, trailers: trailers)
     }
 
@@ -297,11 +297,11 @@ final class RPCConnection: ChannelInboundHandler {
         flush()
     }
 
-    /// A call answered with a status before it started (trailers only).
-    private func answer(_ stream: HTTP2StreamID, _ status: RPCStatus, endedRequest: Bool) {
+    /// A call failed before it started (trailers only).
+    private func answer(_ stream: HTTP2StreamID, _ error: RPCError, endedRequest: Bool) {
         let call = RPCCall(stream: stream, method: .unary { $0 })
         call.requestEnded = endedRequest
-        finish(call, status: status)
+        finish(call, failing: error)
     }
 
     private func write(_ frame: HTTP2Frame) {

@@ -45,20 +45,20 @@ public protocol RPCService: Sendable {
 }
 
 extension Message {
-    static func decoded(from buffer: ByteBuffer) throws(RPCStatus) -> Self {
+    static func decoded(from buffer: ByteBuffer) throws(RPCError) -> Self {
         do {
             return try Self(serializedBytes: Array(buffer.readableBytesView))
         } catch {
-            throw RPCStatus(.internalError, "the request is not a valid \(Self.protoMessageName)")
+            throw RPCError(.internalError, "the request is not a valid \(Self.protoMessageName)")
         }
     }
 
-    func encoded() throws(RPCStatus) -> ByteBuffer {
+    func encoded() throws(RPCError) -> ByteBuffer {
         do {
             let bytes: [UInt8] = try serializedBytes()
             return ByteBuffer(bytes: bytes)
         } catch {
-            throw RPCStatus(.internalError, "cannot encode the reply \(Self.protoMessageName)")
+            throw RPCError(.internalError, "cannot encode the reply \(Self.protoMessageName)")
         }
     }
 }

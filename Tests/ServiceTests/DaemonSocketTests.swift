@@ -35,11 +35,11 @@ import Testing
         }
     }
 
-    func code(of body: () async throws -> Void) async -> RPCStatus.Code? {
+    func code(of body: () async throws -> Void) async -> RPCError.Code? {
         do {
             try await body()
             return nil
-        } catch let error as RPCStatus {
+        } catch let error as RPCError {
             return error.code
         } catch {
             return .unknown
@@ -82,7 +82,7 @@ import Testing
             do {
                 _ = try await volumes.create(.with { $0.name = "y"; $0.options = ["size": "1", "iops": "100"] })
                 Issue.record("iops on standard was accepted")
-            } catch let error as RPCStatus {
+            } catch let error as RPCError {
                 #expect(error.message.contains("iops") && error.message.contains("standard"))
             }
         }
@@ -106,7 +106,7 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let client = DaemonClient(socketPath: "\(dir)/d.sock")
         defer { Task { await client.rpc.close() } }
-        let unreachable = await #expect(throws: RPCStatus.self) { _ = try await client.capabilities() }
+        let unreachable = await #expect(throws: RPCError.self) { _ = try await client.capabilities() }
         #expect(unreachable?.code == .unavailable)
         #expect(DaemonClient.describe(unreachable!, socketPath: client.socketPath).contains("is cloudstord running?"))
 
@@ -121,7 +121,7 @@ import Testing
                 group.addTask { try await server.run() }
                 #expect(try await client.capabilities().scope == "global", "round \(round)")
                 // A Watch never answers a unary call's wait: the deadline ends it.
-                let late = await #expect(throws: RPCStatus.self) {
+                let late = await #expect(throws: RPCError.self) {
                     _ = try await client.rpc.unary(
                         "grpc.health.v1.Health", "Watch", Grpc_Health_V1_HealthCheckRequest(), as: Grpc_Health_V1_HealthCheckResponse.self,
                         timeout: .milliseconds(200))
@@ -131,7 +131,7 @@ import Testing
                 let call = Task { try await client.rpc.unary("grpc.health.v1.Health", "Watch", Grpc_Health_V1_HealthCheckRequest(), as: Grpc_Health_V1_HealthCheckResponse.self) }
                 try await Task.sleep(for: .milliseconds(100))
                 call.cancel()
-                await #expect(throws: RPCStatus(.cancelled, "the call was cancelled")) { _ = try await call.value }
+                await #expect(throws: RPCError(.cancelled, "the call was cancelled")) { _ = try await call.value }
                 #expect(try await client.check(.with { $0.service = "" }).status == .serving)
                 server.beginGracefulShutdown()
                 try await group.waitForAll()

@@ -51,7 +51,7 @@ import Testing
 
     @Test func aFlagOtherThanZeroOrOneIsRefused() {
         var buffer = ByteBuffer(bytes: [2, 0, 0, 0, 1, 0x61])
-        #expect(throws: RPCStatus(.internalError, "a message whose compressed flag is 2, neither 0 nor 1")) {
+        #expect(throws: RPCError(.internalError, "a message whose compressed flag is 2, neither 0 nor 1")) {
             try buffer.readGRPCMessage(limit: 10)
         }
     }

@@ -13,9 +13,9 @@ public struct HealthService: RPCService {
         router.streaming("grpc.health.v1.Health", "Watch", watch)
     }
 
-    func check(_ request: Grpc_Health_V1_HealthCheckRequest) throws(RPCStatus) -> Grpc_Health_V1_HealthCheckResponse {
+    func check(_ request: Grpc_Health_V1_HealthCheckRequest) throws(RPCError) -> Grpc_Health_V1_HealthCheckResponse {
         guard Self.services.contains(request.service) else {
-            throw RPCStatus(.notFound, "unknown service \(request.service)")
+            throw RPCError(.notFound, "unknown service \(request.service)")
         }
         return .with { $0.status = .serving }
     }
@@ -26,7 +26,7 @@ public struct HealthService: RPCService {
         _ requests: RPCMessages<Grpc_Health_V1_HealthCheckRequest>, _ response: RPCResponseWriter<Grpc_Health_V1_HealthCheckResponse>
     ) async throws {
         var iterator = requests.makeAsyncIterator()
-        guard let request = try await iterator.next() else { throw RPCStatus(.internalError, "the request carried no message") }
+        guard let request = try await iterator.next() else { throw RPCError(.internalError, "the request carried no message") }
         try await response.write(.with { $0.status = Self.services.contains(request.service) ? .serving : .serviceUnknown })
         while !Task.isCancelled {
             try? await Task.sleep(for: .seconds(3600))

@@ -96,7 +96,7 @@ public struct ReflectionService: RPCService {
         return .fileDescriptorResponse(.with { $0.fileDescriptorProto = encoded })
     }
 
-    private func error(_ code: RPCStatus.Code, _ message: String) -> Grpc_Reflection_V1alpha_ServerReflectionResponse.OneOf_MessageResponse {
+    private func error(_ code: RPCError.Code, _ message: String) -> Grpc_Reflection_V1alpha_ServerReflectionResponse.OneOf_MessageResponse {
         .errorResponse(.with {
             $0.errorCode = Int32(code.rawValue)
             $0.errorMessage = message

@@ -1,10 +1,10 @@
-/// How a gRPC call ended: a status code and a message for people. The server's one
-/// error type; a handler's error becomes one through `RPCStatusConvertible`, and
-/// anything else is answered `unknown` without its details.
-public struct RPCStatus: Error, Sendable, Equatable, CustomStringConvertible {
-    /// The codes of the gRPC specification, by their wire values.
+/// How a gRPC call failed: a status code other than OK and a message for people.
+/// The layer's one error type, on both sides of a call; a handler's error becomes
+/// one through `RPCErrorConvertible`, and anything else is answered `unknown`
+/// without its details. A call that succeeded has no RPCError: OK is no code here.
+public struct RPCError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The failure codes of the gRPC specification, by their wire values.
     public enum Code: Int, Sendable {
-        case ok = 0
         case cancelled = 1
         case unknown = 2
         case invalidArgument = 3
@@ -34,16 +34,18 @@ public struct RPCStatus: Error, Sendable, Equatable, CustomStringConvertible {
     /// The status a handler's error is answered with.
     public init(of error: any Error) {
         switch error {
-        case let status as RPCStatus: self = status
-        case let convertible as any RPCStatusConvertible: self = convertible.rpcStatus
+        case let status as RPCError: self = status
+        case let convertible as any RPCErrorConvertible: self = convertible.rpcError
         case is CancellationError: self.init(.cancelled, "the call was cancelled")
         default: self.init(.unknown, "the handler failed")
         }
     }
 
-    /// A status as it came in trailers: `grpc-status` and the percent-encoded `grpc-message`.
-    init(code: String?, encodedMessage: String?) {
-        let code = code.flatMap(Int.init).flatMap(Code.init(rawValue:)) ?? .unknown
+    /// The failure trailers report (`grpc-status` and the percent-encoded
+    /// `grpc-message`), nil for OK. A status missing or not one of the spec's is `unknown`.
+    init?(status: String?, encodedMessage: String?) {
+        if status == "0" { return nil }
+        let code = status.flatMap(Int.init).flatMap(Code.init(rawValue:)) ?? .unknown
         var bytes: [UInt8] = []
         let utf8 = Array((encodedMessage ?? "").utf8)
         var i = 0
@@ -82,6 +84,6 @@ public struct RPCStatus: Error, Sendable, Equatable, CustomStringConvertible {
 
 /// An error type that knows its gRPC status: the one mapping from a layer's errors
 /// to the wire lives in its conformance.
-public protocol RPCStatusConvertible: Error {
-    var rpcStatus: RPCStatus { get }
+public protocol RPCErrorConvertible: Error {
+    var rpcError: RPCError { get }
 }
