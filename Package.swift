@@ -27,6 +27,7 @@ let package = Package(
         .target(
             name: "CloudstorProto",
             dependencies: [
+                "CloudstorRPC",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ],
             path: "Sources/Proto"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Regenerates every file derived from proto/: the Swift messages in Sources/Proto
-# (the gRPC methods are served and called by name: Sources/RPC), the descriptor set served by reflection, and the protobuf-c
+# Regenerates every file derived from proto/: the Swift messages in Sources/Proto,
+# each service's method table and handler protocol (*.rpc.swift, by the Python
+# plugin scripts/protoc-gen-cloudstor-rpc), the descriptor set served by reflection, and the protobuf-c
 # messages of libcloudstor in libcloudstor/gen. The output is
 # committed, so a clean build never runs this. Needs protoc and Debian's
 # grpc-proto (health and reflection protos); builds the protoc plugin once.
@@ -26,6 +27,8 @@ protoc -I proto -I "$grpc_proto" \
   --plugin=protoc-gen-swift="$bin/protoc-gen-swift" \
   --swift_opt=Visibility=Public,FileNaming=PathToUnderscores \
   --swift_out="$out" \
+  --plugin=protoc-gen-cloudstor-rpc="$root/scripts/protoc-gen-cloudstor-rpc" \
+  --cloudstor-rpc_out="$out" \
   "${protos[@]}"
 
 # The reflection service answers with these file descriptors.

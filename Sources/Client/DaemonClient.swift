@@ -8,7 +8,6 @@ import NIOPosix
 /// the daemon restarted.
 public struct DaemonClient: Sendable {
     public static let defaultSocketPath = "/run/cloudstor/cloudstor.sock"
-    static let volumes = "cloudstor.v1.Volumes"
 
     public let rpc: RPCClient
     public var socketPath: String { rpc.socketPath }
@@ -35,58 +34,58 @@ public struct DaemonClient: Sendable {
     }
 
     public func create(_ request: Cloudstor_V1_CreateRequest, timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_CreateResponse {
-        try await rpc.unary(Self.volumes, "Create", request, timeout: timeout)
+        try await rpc.unary(Cloudstor_V1_Volumes.Method.create, request, timeout: timeout)
     }
 
     public func remove(_ request: Cloudstor_V1_RemoveRequest, timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_RemoveResponse {
-        try await rpc.unary(Self.volumes, "Remove", request, timeout: timeout)
+        try await rpc.unary(Cloudstor_V1_Volumes.Method.remove, request, timeout: timeout)
     }
 
     public func get(_ request: Cloudstor_V1_GetRequest, timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_GetResponse {
-        try await rpc.unary(Self.volumes, "Get", request, timeout: timeout)
+        try await rpc.unary(Cloudstor_V1_Volumes.Method.get, request, timeout: timeout)
     }
 
     public func list(_ request: Cloudstor_V1_ListRequest = .init(), timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_ListResponse {
-        try await rpc.unary(Self.volumes, "List", request, timeout: timeout)
+        try await rpc.unary(Cloudstor_V1_Volumes.Method.list, request, timeout: timeout)
     }
 
     public func mount(_ request: Cloudstor_V1_MountRequest, timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_MountResponse {
-        try await rpc.unary(Self.volumes, "Mount", request, timeout: timeout)
+        try await rpc.unary(Cloudstor_V1_Volumes.Method.mount, request, timeout: timeout)
     }
 
     public func unmount(_ request: Cloudstor_V1_UnmountRequest, timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_UnmountResponse {
-        try await rpc.unary(Self.volumes, "Unmount", request, timeout: timeout)
+        try await rpc.unary(Cloudstor_V1_Volumes.Method.unmount, request, timeout: timeout)
     }
 
     public func path(_ request: Cloudstor_V1_PathRequest, timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_PathResponse {
-        try await rpc.unary(Self.volumes, "Path", request, timeout: timeout)
+        try await rpc.unary(Cloudstor_V1_Volumes.Method.path, request, timeout: timeout)
     }
 
     public func capabilities(timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_CapabilitiesResponse {
-        try await rpc.unary(Self.volumes, "Capabilities", Cloudstor_V1_CapabilitiesRequest(), timeout: timeout)
+        try await rpc.unary(Cloudstor_V1_Volumes.Method.capabilities, Cloudstor_V1_CapabilitiesRequest(), timeout: timeout)
     }
 
     public func listOrphans(timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_ListOrphansResponse {
-        try await rpc.unary(Self.volumes, "ListOrphans", Cloudstor_V1_ListOrphansRequest(), timeout: timeout)
+        try await rpc.unary(Cloudstor_V1_Volumes.Method.listOrphans, Cloudstor_V1_ListOrphansRequest(), timeout: timeout)
     }
 
     public func pruneOrphans(_ request: Cloudstor_V1_PruneOrphansRequest, timeout: Duration? = nil) async throws(RPCError)
         -> Cloudstor_V1_PruneOrphansResponse
     {
-        try await rpc.unary(Self.volumes, "PruneOrphans", request, timeout: timeout)
+        try await rpc.unary(Cloudstor_V1_Volumes.Method.pruneOrphans, request, timeout: timeout)
     }
 
     public func clearHolds(_ request: Cloudstor_V1_ClearHoldsRequest, timeout: Duration? = nil) async throws(RPCError)
         -> Cloudstor_V1_ClearHoldsResponse
     {
-        try await rpc.unary(Self.volumes, "ClearHolds", request, timeout: timeout)
+        try await rpc.unary(Cloudstor_V1_Volumes.Method.clearHolds, request, timeout: timeout)
     }
 
     /// `grpc.health.v1.Health/Check`.
     public func check(_ request: Grpc_Health_V1_HealthCheckRequest, timeout: Duration? = nil) async throws(RPCError)
         -> Grpc_Health_V1_HealthCheckResponse
     {
-        try await rpc.unary("grpc.health.v1.Health", "Check", request, timeout: timeout)
+        try await rpc.unary(Grpc_Health_V1_Health.Method.check, request, timeout: timeout)
     }
 
     /// The message a person should see for a failed call: the daemon's own words,

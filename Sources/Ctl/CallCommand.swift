@@ -10,17 +10,17 @@ struct CallCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "call",
         abstract: "Send any RPC from its JSON form and print the JSON reply.",
-        discussion: "Methods: " + RPCMethod.all.map(\.name).joined(separator: ", ")
+        discussion: "Methods: " + CallableMethod.all.map(\.name).joined(separator: ", ")
             + ". The service may be left out (Get), and '.' may stand for '/'.")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "The method, e.g. cloudstor.v1.Volumes/Get or Get.") var method: String
     @Option(help: "The request message in proto JSON.") var json = "{}"
 
     func run() async throws {
-        guard let rpc = RPCMethod.find(method) else {
-            throw ValidationError("unknown method \(method); known: \(RPCMethod.all.map(\.name).joined(separator: ", "))")
+        guard let rpc = CallableMethod.find(method) else {
+            throw ValidationError("unknown method \(method); known: \(CallableMethod.all.map(\.name).joined(separator: ", "))")
         }
-        let send: RPCMethod.Send
+        let send: CallableMethod.Send
         do {
             send = try rpc.prepare(json)
         } catch {
@@ -31,52 +31,42 @@ struct CallCommand: AsyncParsableCommand {
     }
 }
 
-/// One unary method that `call` can send.
-struct RPCMethod: Sendable {
+/// One unary method that `call` can send: every unary method of the services the
+/// daemon serves, from their generated method tables.
+struct CallableMethod: Sendable {
     typealias Send = @Sendable (DaemonClient) async throws -> String
 
     let name: String
     /// Parses the request JSON and returns the call to make with it.
     let prepare: @Sendable (String) throws -> Send
 
-    static let all: [RPCMethod] = [
-        unary("cloudstor.v1.Volumes", "Create", Cloudstor_V1_CreateRequest.self, Cloudstor_V1_CreateResponse.self),
-        unary("cloudstor.v1.Volumes", "Remove", Cloudstor_V1_RemoveRequest.self, Cloudstor_V1_RemoveResponse.self),
-        unary("cloudstor.v1.Volumes", "Get", Cloudstor_V1_GetRequest.self, Cloudstor_V1_GetResponse.self),
-        unary("cloudstor.v1.Volumes", "List", Cloudstor_V1_ListRequest.self, Cloudstor_V1_ListResponse.self),
-        unary("cloudstor.v1.Volumes", "Mount", Cloudstor_V1_MountRequest.self, Cloudstor_V1_MountResponse.self),
-        unary("cloudstor.v1.Volumes", "Unmount", Cloudstor_V1_UnmountRequest.self, Cloudstor_V1_UnmountResponse.self),
-        unary("cloudstor.v1.Volumes", "Path", Cloudstor_V1_PathRequest.self, Cloudstor_V1_PathResponse.self),
-        unary(
-            "cloudstor.v1.Volumes", "Capabilities", Cloudstor_V1_CapabilitiesRequest.self,
-            Cloudstor_V1_CapabilitiesResponse.self),
-        unary(
-            "cloudstor.v1.Volumes", "ListOrphans", Cloudstor_V1_ListOrphansRequest.self, Cloudstor_V1_ListOrphansResponse.self),
-        unary(
-            "cloudstor.v1.Volumes", "PruneOrphans", Cloudstor_V1_PruneOrphansRequest.self,
-            Cloudstor_V1_PruneOrphansResponse.self),
-        unary("cloudstor.v1.Volumes", "ClearHolds", Cloudstor_V1_ClearHoldsRequest.self, Cloudstor_V1_ClearHoldsResponse.self),
-        unary("grpc.health.v1.Health", "Check", Grpc_Health_V1_HealthCheckRequest.self, Grpc_Health_V1_HealthCheckResponse.self),
-    ]
+    static let all: [CallableMethod] = {
+        var collector = Collector()
+        Cloudstor_V1_Volumes.visitMethods(&collector)
+        Grpc_Health_V1_Health.visitMethods(&collector)
+        return collector.methods
+    }()
 
     /// Accepts `pkg.Service/Method`, `pkg.Service.Method` and, for cloudstor.v1.Volumes, `Method`.
-    static func find(_ name: String) -> RPCMethod? {
+    static func find(_ name: String) -> CallableMethod? {
         let wanted = name.hasPrefix("/") ? String(name.dropFirst()) : name
+        let volumes = Cloudstor_V1_Volumes.name + "/"
         return all.first { method in
             method.name == wanted || method.name.replacingOccurrences(of: "/", with: ".") == wanted
-                || (method.name.hasPrefix("cloudstor.v1.Volumes/") && method.name.dropFirst("cloudstor.v1.Volumes/".count) == wanted)
+                || (method.name.hasPrefix(volumes) && method.name.dropFirst(volumes.count) == wanted)
         }
     }
 
-    static func unary<Request: SwiftProtobuf.Message & Sendable, Response: SwiftProtobuf.Message & Sendable>(
-        _ service: String, _ method: String, _: Request.Type, _: Response.Type
-    ) -> RPCMethod {
-        RPCMethod(name: "\(service)/\(method)") { json in
-            let request = try Request(jsonString: json)
-            return { client in
-                let response = try await client.rpc.unary(service, method, request, as: Response.self)
-                return try Output.json(response)
-            }
+    private struct Collector: RPCMethodVisitor {
+        var methods: [CallableMethod] = []
+
+        mutating func visit<Request: SwiftProtobuf.Message, Response: SwiftProtobuf.Message>(_ method: RPCMethod<Request, Response>) {
+            guard method.kind == .unary else { return }
+            methods.append(
+                CallableMethod(name: method.name) { json in
+                    let request = try Request(jsonString: json)
+                    return { client in try Output.json(try await client.rpc.unary(method, request)) }
+                })
         }
     }
 }

@@ -5,7 +5,7 @@ import NIOHTTP2
 /// the task that answers it. Lives on the connection's event loop only.
 final class RPCCall {
     let stream: HTTP2StreamID
-    let method: RPCMethod
+    let method: RPCHandler
     /// Bytes of a message not yet whole.
     var pending: ByteBuffer?
     /// A unary call's request, once whole.
@@ -22,7 +22,7 @@ final class RPCCall {
     /// How the client's messages are compressed (`grpc-encoding`).
     let encoding: RPCCompression
 
-    init(stream: HTTP2StreamID, method: RPCMethod, encoding: RPCCompression = .identity) {
+    init(stream: HTTP2StreamID, method: RPCHandler, encoding: RPCCompression = .identity) {
         self.stream = stream
         self.method = method
         self.encoding = encoding

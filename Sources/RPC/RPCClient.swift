@@ -32,11 +32,11 @@ public final class RPCClient: Sendable {
         self.loop = loop
     }
 
-    /// Calls `/service/method` with a protobuf request; returns the decoded reply.
+    /// Calls a unary method with a protobuf request; returns the decoded reply.
     public func unary<Request: Message, Response: Message>(
-        _ service: String, _ method: String, _ request: Request, as _: Response.Type = Response.self, timeout: Duration? = nil
+        _ method: RPCMethod<Request, Response>, _ request: Request, timeout: Duration? = nil
     ) async throws(RPCError) -> Response {
-        let reply = try await unary(path: "/\(service)/\(method)", message: try request.encoded(), timeout: timeout)
+        let reply = try await unary(path: method.path, message: try request.encoded(), timeout: timeout)
         do {
             return try Response(serializedBytes: Array(reply.readableBytesView))
         } catch {

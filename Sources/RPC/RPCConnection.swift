@@ -20,7 +20,7 @@ final class RPCConnection: ChannelInboundHandler {
     /// RESOURCE_EXHAUSTED. The connection's own limit (RPCServer) is far above.
     static let metadataLimit = 16 << 10
 
-    private let methods: [String: RPCMethod]
+    private let methods: [String: RPCHandler]
     private let executor: any TaskExecutor
     private var calls: [HTTP2StreamID: RPCCall] = [:]
     private var context: ChannelHandlerContext?

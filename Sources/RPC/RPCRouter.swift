@@ -3,7 +3,7 @@ import SwiftProtobuf
 
 /// What serves one method. Messages are their serialized bytes, without gRPC's
 /// five-byte prefix; the connection frames them.
-public enum RPCMethod: Sendable {
+enum RPCHandler: Sendable {
     /// One message in, one out.
     case unary(@Sendable (ByteBuffer) async throws -> ByteBuffer)
     /// Any number of messages each way; the call ends with OK when the handler returns.
@@ -11,29 +11,30 @@ public enum RPCMethod: Sendable {
 }
 
 /// The server's methods by their paths (`/package.Service/Method`), with
-/// registration that decodes and encodes protobuf messages.
+/// registration that decodes and encodes protobuf messages. Services register
+/// through their generated `Handler` protocol.
 public struct RPCRouter: Sendable {
-    var methods: [String: RPCMethod] = [:]
+    var methods: [String: RPCHandler] = [:]
 
     public init(services: [any RPCService] = []) {
         for service in services { service.register(in: &self) }
     }
 
-    /// Serves `/service/method` with a unary handler.
+    /// Serves a unary method.
     public mutating func unary<Request: Message, Response: Message>(
-        _ service: String, _ method: String, _ handler: @escaping @Sendable (Request) async throws -> Response
+        _ method: RPCMethod<Request, Response>, _ handler: @escaping @Sendable (Request) async throws -> Response
     ) {
-        methods["/\(service)/\(method)"] = .unary { bytes in
+        methods[method.path] = .unary { bytes in
             try await handler(try Request.decoded(from: bytes)).encoded()
         }
     }
 
-    /// Serves `/service/method` with a streaming handler (server or bidirectional streaming).
+    /// Serves a streaming method (server or bidirectional streaming).
     public mutating func streaming<Request: Message, Response: Message>(
-        _ service: String, _ method: String,
+        _ method: RPCMethod<Request, Response>,
         _ handler: @escaping @Sendable (RPCMessages<Request>, RPCResponseWriter<Response>) async throws -> Void
     ) {
-        methods["/\(service)/\(method)"] = .streaming { requests, sink in
+        methods[method.path] = .streaming { requests, sink in
             try await handler(RPCMessages(raw: requests), RPCResponseWriter(sink: sink))
         }
     }

@@ -122,13 +122,11 @@ import Testing
                 #expect(try await client.capabilities().scope == "global", "round \(round)")
                 // A Watch never answers a unary call's wait: the deadline ends it.
                 let late = await #expect(throws: RPCError.self) {
-                    _ = try await client.rpc.unary(
-                        "grpc.health.v1.Health", "Watch", Grpc_Health_V1_HealthCheckRequest(), as: Grpc_Health_V1_HealthCheckResponse.self,
-                        timeout: .milliseconds(200))
+                    _ = try await client.rpc.unary(Grpc_Health_V1_Health.Method.watch, Grpc_Health_V1_HealthCheckRequest(), timeout: .milliseconds(200))
                 }
                 #expect(late?.code == .deadlineExceeded)
                 // A cancelled call resets its stream and throws CANCELLED.
-                let call = Task { try await client.rpc.unary("grpc.health.v1.Health", "Watch", Grpc_Health_V1_HealthCheckRequest(), as: Grpc_Health_V1_HealthCheckResponse.self) }
+                let call = Task { try await client.rpc.unary(Grpc_Health_V1_Health.Method.watch, Grpc_Health_V1_HealthCheckRequest()) }
                 try await Task.sleep(for: .milliseconds(100))
                 call.cancel()
                 await #expect(throws: RPCError(.cancelled, "the call was cancelled")) { _ = try await call.value }

@@ -3,17 +3,12 @@ import CloudstorRPC
 
 /// `grpc.health.v1.Health`: the daemon is SERVING as a whole ("") and for each of
 /// its services once it answers at all.
-public struct HealthService: RPCService {
-    static let services: Set<String> = ["", "cloudstor.v1.Volumes", "grpc.health.v1.Health", "grpc.reflection.v1alpha.ServerReflection"]
+public struct HealthService: Grpc_Health_V1_Health.Handler {
+    static let services: Set<String> = ["", Cloudstor_V1_Volumes.name, Grpc_Health_V1_Health.name, Grpc_Reflection_V1alpha_ServerReflection.name]
 
     public init() {}
 
-    public func register(in router: inout RPCRouter) {
-        router.unary("grpc.health.v1.Health", "Check", check)
-        router.streaming("grpc.health.v1.Health", "Watch", watch)
-    }
-
-    func check(_ request: Grpc_Health_V1_HealthCheckRequest) throws(RPCError) -> Grpc_Health_V1_HealthCheckResponse {
+    public func check(_ request: Grpc_Health_V1_HealthCheckRequest) throws(RPCError) -> Grpc_Health_V1_HealthCheckResponse {
         guard Self.services.contains(request.service) else {
             throw RPCError(.notFound, "unknown service \(request.service)")
         }
@@ -22,7 +17,7 @@ public struct HealthService: RPCService {
 
     /// Sends the status once, then keeps the stream open until the client goes away
     /// or the server shuts down (the status of a running daemon does not change).
-    func watch(
+    public func watch(
         _ requests: RPCMessages<Grpc_Health_V1_HealthCheckRequest>, _ response: RPCResponseWriter<Grpc_Health_V1_HealthCheckResponse>
     ) async throws {
         var iterator = requests.makeAsyncIterator()

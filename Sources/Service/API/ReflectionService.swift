@@ -6,7 +6,7 @@ import SwiftProtobuf
 /// `grpc.reflection.v1alpha.ServerReflection`, so grpcurl and friends can list and
 /// describe the API with no proto files at hand. Answers from the descriptor set
 /// that scripts/generate.sh embeds.
-public struct ReflectionService: RPCService {
+public struct ReflectionService: Grpc_Reflection_V1alpha_ServerReflection.Handler {
     private let files: [String: Google_Protobuf_FileDescriptorProto]
     /// Fully-qualified symbol (package.Type, package.Service, package.Service.Method) → file.
     private let symbols: [String: String]
@@ -43,11 +43,7 @@ public struct ReflectionService: RPCService {
         for type in message.enumType { symbols[name + "." + type.name] = file }
     }
 
-    public func register(in router: inout RPCRouter) {
-        router.streaming("grpc.reflection.v1alpha.ServerReflection", "ServerReflectionInfo", serverReflectionInfo)
-    }
-
-    func serverReflectionInfo(
+    public func serverReflectionInfo(
         _ requests: RPCMessages<Grpc_Reflection_V1alpha_ServerReflectionRequest>,
         _ response: RPCResponseWriter<Grpc_Reflection_V1alpha_ServerReflectionResponse>
     ) async throws {
