@@ -168,6 +168,16 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "RPCTests",
+            dependencies: [
+                "CloudstorRPC", "CloudstorSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+                .product(name: "CompressNIO", package: "compress-nio"),
+            ]
+        ),
+        .testTarget(
             name: "AWSProviderTests",
             dependencies: ["CloudstorAWSProvider", "CloudstorAWS", "CloudstorService"]
         ),

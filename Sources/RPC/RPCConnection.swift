@@ -75,7 +75,7 @@ final class RPCConnection: ChannelInboundHandler {
             calls.removeValue(forKey: closed.streamID)?.cancel()
         case let window as NIOHTTP2WindowUpdatedEvent:
             // For the connection, and for each call still receiving.
-            if window.streamID == .rootStream || calls[window.streamID]?.requestEnded == false, let update = window.windowUpdate {
+            if window.streamID == .rootStream || calls[window.streamID]?.state.clientClosed == false, let update = window.windowUpdate {
                 write(update)
                 flush()
             }
@@ -149,7 +149,7 @@ final class RPCConnection: ChannelInboundHandler {
         guard let method = methods[path] else {
             return answer(stream, RPCError(.unimplemented, "no method \(path.prefix(200))"), endedRequest: frame.endStream)
         }
-        let call = RPCCall(stream: stream, method: method, encoding: encoding)
+        let call = RPCCall(stream: stream, handler: method, encoding: encoding)
         calls[stream] = call
         if let value = headers.first(name: "grpc-timeout"), let timeout = RPCTimeout.parse(value), let context {
             let connection = NIOLoopBound(self, eventLoop: context.eventLoop)
@@ -157,7 +157,7 @@ final class RPCConnection: ChannelInboundHandler {
                 connection.value.fail(stream, RPCError(.deadlineExceeded, "the call's deadline (grpc-timeout \(value)) passed"))
             }
         }
-        if call.isStreaming { start(call) }
+        if call.isStreaming { start(call, request: nil) }
         if frame.endStream { ended(call) }
     }
 
@@ -165,17 +165,7 @@ final class RPCConnection: ChannelInboundHandler {
         guard case .byteBuffer(let bytes) = frame.data else { return }
         guard let call = calls[stream] else { return }  // answered already; the rest of its request is dropped
         do throws(RPCError) {
-            for message in try call.messages(from: bytes, limit: Self.messageLimit) {
-                if let requests = call.requests {
-                    requests.yield(message)
-                } else if call.isStreaming {
-                    break  // the handler stopped reading
-                } else if call.request == nil {
-                    call.request = message
-                } else {
-                    throw RPCError(.internalError, "a unary call carries one request message, this one more")
-                }
-            }
+            try call.receive(bytes, limit: Self.messageLimit)
         } catch {
             return fail(stream, error)
         }
@@ -184,37 +174,30 @@ final class RPCConnection: ChannelInboundHandler {
 
     /// The client has sent all it will.
     private func ended(_ call: RPCCall) {
-        call.requestEnded = true
-        guard call.pending == nil else {
-            return fail(call.stream, RPCError(.internalError, "the request ended inside a message"))
-        }
-        if call.isStreaming {
-            call.requests?.finish()
-            call.requests = nil
-        } else if call.request == nil {
-            fail(call.stream, RPCError(.internalError, "the request carried no message"))
-        } else {
-            start(call)
+        do throws(RPCError) {
+            if let request = try call.clientCloses() { start(call, request: request) }
+        } catch {
+            fail(call.stream, error)
         }
     }
 
-    private func start(_ call: RPCCall) {
+    /// Starts the handler: a unary call's once its request is whole, a streaming
+    /// call's with its headers.
+    private func start(_ call: RPCCall, request: ByteBuffer?) {
         guard let context else { return }
         let loop = context.eventLoop
         let connection = NIOLoopBound(self, eventLoop: loop)
         let stream = call.stream
-        switch call.method {
+        switch call.handler {
         case .unary(let handler):
-            let request = call.request!
-            call.request = nil
+            guard let request else { return }
             call.task = Task(executorPreference: executor) {
                 let result: Result<ByteBuffer, RPCError>
                 do { result = .success(try await handler(request)) } catch { result = .failure(RPCError(of: error)) }
                 loop.executeInline { connection.value.complete(stream, result) }
             }
         case .streaming(let handler):
-            let (requests, continuation) = AsyncThrowingStream<ByteBuffer, any Error>.makeStream()
-            call.requests = continuation
+            let requests = call.startStreaming()
             let sink = RPCResponseSink(connection: connection, stream: stream)
             call.task = Task(executorPreference: executor) {
                 let result: Result<ByteBuffer, RPCError>?
@@ -251,20 +234,20 @@ final class RPCConnection: ChannelInboundHandler {
         }
     }
 
-    /// One message of a call, framed.
-    fileprivate func send(_ message: ByteBuffer, on stream: HTTP2StreamID) {
-        guard let call = calls[stream] else { return }
-        send(message, on: call)
+    /// One message of a streaming call, framed; `written` completes once HTTP/2 has
+    /// sent it (its flow-control window let it go), or fails if the call is gone.
+    fileprivate func send(_ message: ByteBuffer, on stream: HTTP2StreamID, written: EventLoopPromise<Void>) {
+        guard let call = calls[stream] else { return written.fail(CancellationError()) }
+        send(message, on: call, written: written)
         flush()
     }
 
-    private func send(_ message: ByteBuffer, on call: RPCCall) {
-        if !call.headersSent {
-            call.headersSent = true
+    private func send(_ message: ByteBuffer, on call: RPCCall, written: EventLoopPromise<Void>? = nil) {
+        if call.serverOpens() {
             write(HTTP2Frame(streamID: call.stream, payload: .headers(.init(headers: Self.responseHeaders))))
         }
         let framed = ByteBuffer.grpcMessage(message, allocator: context!.channel.allocator)
-        write(HTTP2Frame(streamID: call.stream, payload: .data(.init(data: .byteBuffer(framed)))))
+        write(HTTP2Frame(streamID: call.stream, payload: .data(.init(data: .byteBuffer(framed)))), promise: written)
     }
 
     /// Ends a call that is still open with `error`, stopping whatever runs for it.
@@ -275,7 +258,7 @@ final class RPCConnection: ChannelInboundHandler {
     }
 
     private func finish(_ call: RPCCall, failing error: RPCError) {
-        var trailers: HPACKHeaders = call.headersSent ? [:] : Self.responseHeaders
+        var trailers: HPACKHeaders = call.state.serverOpen ? [:] : Self.responseHeaders
         trailers.add(name: "grpc-status", value: String(error.code.rawValue))
         if !error.message.isEmpty { trailers.add(name: "grpc-message", value: error.encodedMessage) }
         finish(call, trailers: trailers)
@@ -283,7 +266,7 @@ final class RPCConnection: ChannelInboundHandler {
 
     private func finish(_ call: RPCCall, trailers: HPACKHeaders) {
         write(HTTP2Frame(streamID: call.stream, payload: .headers(.init(headers: trailers, endStream: true))))
-        if !call.requestEnded {
+        if !call.state.clientClosed {
             // Answered before the client finished sending: ask it to stop (RFC 9113, 8.1).
             write(HTTP2Frame(streamID: call.stream, payload: .rstStream(.noError)))
         }
@@ -299,13 +282,17 @@ final class RPCConnection: ChannelInboundHandler {
 
     /// A call failed before it started (trailers only).
     private func answer(_ stream: HTTP2StreamID, _ error: RPCError, endedRequest: Bool) {
-        let call = RPCCall(stream: stream, method: .unary { $0 })
-        call.requestEnded = endedRequest
+        let call = RPCCall(stream: stream, handler: .unary { $0 })
+        call.refused(clientClosed: endedRequest)
         finish(call, failing: error)
     }
 
-    private func write(_ frame: HTTP2Frame) {
-        context?.write(wrapOutboundOut(frame), promise: nil)
+    private func write(_ frame: HTTP2Frame, promise: EventLoopPromise<Void>? = nil) {
+        guard let context else {
+            promise?.fail(ChannelError.ioOnClosedChannel)
+            return
+        }
+        context.write(wrapOutboundOut(frame), promise: promise)
     }
 
     private func flush() {
@@ -327,8 +314,13 @@ public struct RPCResponseSink: Sendable {
     fileprivate let connection: NIOLoopBound<RPCConnection>
     fileprivate let stream: HTTP2StreamID
 
-    func send(_ message: ByteBuffer) {
+    /// Returns once HTTP/2 has sent the message: a client that reads slowly slows
+    /// the handler down instead of growing the server's buffers (back-pressure).
+    /// Throws if the call ended meanwhile (reset, deadline, connection gone).
+    func send(_ message: ByteBuffer) async throws {
         let connection = connection, stream = stream
-        connection.eventLoop.executeInline { connection.value.send(message, on: stream) }
+        let written = connection.eventLoop.makePromise(of: Void.self)
+        connection.eventLoop.executeInline { connection.value.send(message, on: stream, written: written) }
+        try await written.futureResult.get()
     }
 }

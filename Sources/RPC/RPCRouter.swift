@@ -99,6 +99,6 @@ public struct RPCResponseWriter<Response: Message>: Sendable {
     let sink: RPCResponseSink
 
     public func write(_ message: Response) async throws {
-        sink.send(try message.encoded())
+        try await sink.send(try message.encoded())
     }
 }
