@@ -36,7 +36,7 @@ test-swarm: deps build
 # about 11 minutes; it prints steps, nodes, names and violations (0).
 soak: deps build
 	CLOUDSTOR_BIN=$(abspath $(DEBUG_BIN)) CLOUDSTOR_RACE_SEED=random CLOUDSTOR_RACE_EXAMPLES=40 \
-	  CLOUDSTOR_RACE_STEPS=40 CLOUDSTOR_RACE_NAMES=3 $(PYTEST) -v -s tests/test_races.py
+	  CLOUDSTOR_RACE_STEPS=60 CLOUDSTOR_RACE_NAMES=3 $(PYTEST) -v -s tests/test_races.py
 
 # The managed plugin's directory, for `docker plugin create cloudstor:aws .build/plugin`.
 plugin: deps release

@@ -30,7 +30,7 @@ node's own answers:
   a move claim (`CloudstorMoveClaim`) names only the holder or a dead node.
 
 Knobs (environment): CLOUDSTOR_RACE_EXAMPLES (default 6), CLOUDSTOR_RACE_STEPS
-(the most steps of one example, default 25), CLOUDSTOR_RACE_NAMES (1 to 3, default
+(the most steps of one example, default 40), CLOUDSTOR_RACE_NAMES (1 to 3, default
 2), CLOUDSTOR_RACE_SEED (default 27: the same runs every time; `random` draws new
 ones, `derandomize` uses Hypothesis's own fixed choice), CLOUDSTOR_RACE_SHRINK=1
 (shrink a failure to its shortest form: slow, each try is a whole run) and
@@ -38,6 +38,11 @@ CLOUDSTOR_RACE_VERBOSE=1 (print each step as it runs). Hypothesis's example
 database is off. `make test` runs the short default (about a minute and a half);
 `make soak` a long one with new seeds. The figures (examples, steps, nodes,
 names, violations …) are printed at the end.
+
+Every rule draws the same kinds of values whatever the state (an index into what
+exists, and no preconditions: a rule with nothing to act on does nothing). Races
+make two runs of the same draws differ, and Hypothesis refuses a strategy whose
+draws depend on what happened (FlakyStrategyDefinition).
 
 A failure prints the steps that made it (`state.mount(name='v0', slot=2)` …).
 Keep it as a regression: add its steps to REGRESSIONS below, where every run
@@ -53,7 +58,7 @@ import time
 import pytest
 
 from hypothesis import HealthCheck, Phase, settings, strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from aws_fixtures import ec2sim, ec2sim_session  # noqa: F401  (fixtures)
 from aws_nodes import CONFLICT, NOT_FOUND, OK, UNAVAILABLE, AWSNode, stack_volumes, status_field, tags_of
@@ -66,7 +71,7 @@ GP2 = {"size": 1, "ebstype": "gp2"}
 OTHER = {"size": 2, "ebstype": "gp2"}
 ZONES = ("us-east-1a", "us-east-1a", "us-east-1b")   # slot → zone
 EXAMPLES = int(os.environ.get("CLOUDSTOR_RACE_EXAMPLES", "6"))
-STEPS = int(os.environ.get("CLOUDSTOR_RACE_STEPS", "25"))
+STEPS = int(os.environ.get("CLOUDSTOR_RACE_STEPS", "40"))
 NAME_COUNT = max(1, min(3, int(os.environ.get("CLOUDSTOR_RACE_NAMES", "2"))))
 NAMES = ("v0", "v1", "v2")[:NAME_COUNT]
 SEED = os.environ.get("CLOUDSTOR_RACE_SEED", "27")
@@ -187,6 +192,7 @@ class RaceMachine(RuleBasedStateMachine):
         self.trace = []       # the steps of this example, for the report
         self.failed = False
         self.calm = 0         # steps since the last crash or death
+        self.replaying = False  # a kept regression runs its steps as written
 
     # ---- helpers ----------------------------------------------------------------------
 
@@ -258,7 +264,6 @@ class RaceMachine(RuleBasedStateMachine):
         if not vol.exists:
             vol.exists, vol.zone, vol.lines, vol.mounts, vol.dead = True, node.zone, [], {}, set()
 
-    @precondition(lambda self: any(v.exists for v in self.vols.values()))
     @rule(name=st.sampled_from(NAMES), slot=st.integers(0, 2))
     def create_with_other_options(self, name, slot):
         if not self.vols[name].exists:
@@ -304,15 +309,24 @@ class RaceMachine(RuleBasedStateMachine):
                       f"{len(vol.content())} (sha {digest(vol.content())}); lines: got {got.splitlines()[-3:]}, "
                       f"wanted {vol.lines[-3:]}")
 
-    @precondition(lambda self: any(v.exists and v.holder_slot() is None for v in self.vols.values()))
-    @rule(data=st.data())
-    def move(self, data):
+    @rule(pick=st.integers(0, 1 << 16), pick2=st.integers(0, 1 << 16))
+    def move(self, pick, pick2):
         """A Mount in the other zone of a volume no running node holds."""
-        free = sorted(name for name, v in self.vols.items() if v.exists and v.holder_slot() is None)
-        name = data.draw(st.sampled_from(free))
+        free = self.free()
+        if not free:
+            return
+        name = free[pick % len(free)]
         zone = self.vols[name].zone
         slots = [slot for slot in range(3) if ZONES[slot] != zone] if zone else [0, 1, 2]
-        self.mount(name, data.draw(st.sampled_from(slots)))
+        self.mount(name, slots[pick2 % len(slots)])
+
+    def free(self):
+        """The names that exist and that no running node holds."""
+        return sorted(name for name, v in self.vols.items() if v.exists and v.holder_slot() is None)
+
+    def held(self):
+        """(name, slot, mount id) of every hold the model knows."""
+        return sorted((name, slot, mid) for name, v in self.vols.items() for slot, ids in v.mounts.items() for mid in ids)
 
     def at_once(self, calls):
         """cloudstorctl calls started together on their nodes; their (exit, stdout, stderr)."""
@@ -342,15 +356,17 @@ class RaceMachine(RuleBasedStateMachine):
         if got != vol.content():
             self.fail(f"data of {name} on slot {slot} after a race: sha {digest(got)}, wanted {digest(vol.content())}")
 
-    @precondition(lambda self: any(v.exists and v.holder_slot() is None for v in self.vols.values()))
-    @rule(data=st.data())
-    def two_mounts_at_once(self, data):
+    @rule(pick=st.integers(0, 1 << 16), pair=st.sampled_from([(0, 1), (0, 2), (1, 2)]))
+    def two_mounts_at_once(self, pick, pair):
         """Two nodes mount a volume no one holds at the same instant (same zone, or
         one of them across zones): never both; the loser holds nothing."""
-        free = sorted(name for name, v in self.vols.items() if v.exists and v.holder_slot() is None)
-        name = data.draw(st.sampled_from(free))
-        first, second = data.draw(st.sampled_from([(0, 1), (0, 2), (1, 2)]))
-        self.note(f"two_mounts_at_once({name!r}, {first}, {second})")
+        free = self.free()
+        if free:
+            self.two_mounts(free[pick % len(free)], pair)
+
+    def two_mounts(self, name, pair):
+        first, second = pair
+        self.note(f"two_mounts(name={name!r}, pair=({first}, {second}))")
         ids = {first: self.new_id(first), second: self.new_id(second)}
         results = self.at_once([(self.node(s), ("volume", "mount", name, "--id", ids[s])) for s in (first, second)])
         answers = dict(zip((first, second), results))
@@ -366,16 +382,18 @@ class RaceMachine(RuleBasedStateMachine):
             return
         self.won(name, winners[0], ids[winners[0]], answers[winners[0]][1].strip())
 
-    @precondition(lambda self: any(v.exists and v.holder_slot() is None for v in self.vols.values()))
-    @rule(data=st.data())
-    def mount_and_remove_at_once(self, data):
+    @rule(pick=st.integers(0, 1 << 16), pair=st.sampled_from([(0, 1), (1, 0), (0, 2), (2, 0), (1, 2), (2, 1)]))
+    def mount_and_remove_at_once(self, pick, pair):
         """A Mount on one node and a Remove on another at the same instant: the
         volume is either removed (the Mount finds nothing) or mounted (the Remove is
         refused), never both."""
-        free = sorted(name for name, v in self.vols.items() if v.exists and v.holder_slot() is None)
-        name = data.draw(st.sampled_from(free))
-        mounter, remover = data.draw(st.sampled_from([(0, 1), (1, 0), (0, 2), (2, 0), (1, 2), (2, 1)]))
-        self.note(f"mount_and_remove_at_once({name!r}, {mounter}, {remover})")
+        free = self.free()
+        if free:
+            self.mount_and_remove(free[pick % len(free)], pair)
+
+    def mount_and_remove(self, name, pair):
+        mounter, remover = pair
+        self.note(f"mount_and_remove(name={name!r}, pair=({mounter}, {remover}))")
         mount_id = self.new_id(mounter)
         (m_rc, m_out, m_err), (r_rc, _, r_err) = self.at_once([
             (self.node(mounter), ("volume", "mount", name, "--id", mount_id)),
@@ -390,12 +408,13 @@ class RaceMachine(RuleBasedStateMachine):
         else:
             FIGURES["both_refused"] += 1
 
-    @precondition(lambda self: any(ids for v in self.vols.values() for ids in v.mounts.values()))
-    @rule(data=st.data())
-    def mount_again_same_id(self, data):
+    @rule(pick=st.integers(0, 1 << 16))
+    def mount_again_same_id(self, pick):
         """Docker may send a Mount with an id it sent before (`docker cp`): counted."""
-        held = sorted((name, slot, mid) for name, v in self.vols.items() for slot, ids in v.mounts.items() for mid in ids)
-        name, slot, mount_id = data.draw(st.sampled_from(held))
+        held = self.held()
+        if not held:
+            return
+        name, slot, mount_id = held[pick % len(held)]
         node = self.node(slot)
         self.note(f"mount_again_same_id({name!r}, {slot}, {mount_id!r})")
         r = node.ctl("volume", "mount", name, "--id", mount_id, check=False)
@@ -403,11 +422,12 @@ class RaceMachine(RuleBasedStateMachine):
         node.holds.append((name, mount_id))
         self.vols[name].mounts[slot].append(mount_id)
 
-    @precondition(lambda self: any(ids for v in self.vols.values() for ids in v.mounts.values()))
-    @rule(data=st.data())
-    def write(self, data):
-        held = sorted((name, slot) for name, v in self.vols.items() for slot, ids in v.mounts.items() if ids)
-        name, slot = data.draw(st.sampled_from(held))
+    @rule(pick=st.integers(0, 1 << 16))
+    def write(self, pick):
+        held = sorted({(name, slot) for name, slot, _ in self.held()})
+        if not held:
+            return
+        name, slot = held[pick % len(held)]
         node, vol = self.node(slot), self.vols[name]
         self.note(f"write({name!r}, {slot})")
         line = f"{len(vol.lines)} {node.instance_id} {node.zone} {random.getrandbits(64):016x}\n"
@@ -423,11 +443,12 @@ class RaceMachine(RuleBasedStateMachine):
             os.close(fd)
         vol.lines.append(line)
 
-    @precondition(lambda self: any(ids for v in self.vols.values() for ids in v.mounts.values()))
-    @rule(data=st.data())
-    def unmount(self, data):
-        held = sorted((name, slot, mid) for name, v in self.vols.items() for slot, ids in v.mounts.items() for mid in ids)
-        name, slot, mount_id = data.draw(st.sampled_from(held))
+    @rule(pick=st.integers(0, 1 << 16))
+    def unmount(self, pick):
+        held = self.held()
+        if not held:
+            return
+        name, slot, mount_id = held[pick % len(held)]
         node, vol = self.node(slot), self.vols[name]
         self.note(f"unmount({name!r}, {slot}, {mount_id!r})")
         r = node.ctl("volume", "unmount", name, "--id", mount_id, check=False)
@@ -455,12 +476,13 @@ class RaceMachine(RuleBasedStateMachine):
     def disrupted(self):
         self.calm = 0
 
-    @precondition(lambda self: self.calm >= CALM)
     @rule(slot=st.integers(0, 2), hard=st.booleans())
     def restart_daemon(self, slot, hard):
         """The daemon stops (SIGTERM) or crashes (SIGKILL) and starts again on the
         same instance: the holds of this boot stay, mounted (README: stopping the
         daemon unmounts nothing; its next start mounts what its catalogue holds)."""
+        if self.calm < CALM:
+            return
         node = self.node(slot)
         self.note(f"restart_daemon({slot}, hard={hard})")
         self.disrupted()
@@ -470,11 +492,12 @@ class RaceMachine(RuleBasedStateMachine):
             self.fail(f"slot {slot} exited {rc} on SIGTERM")
         node.start()
 
-    @precondition(lambda self: self.calm >= CALM)
     @rule(slot=st.integers(0, 2))
     def node_dies(self, slot):
         """The instance dies with its daemon (SIGKILL, then the instance stops); a
         fresh node of its zone takes its place. What it held is held by no one."""
+        if self.calm < CALM and not self.replaying:
+            return
         node = self.node(slot)
         self.note(f"node_dies({slot})")
         self.disrupted()
@@ -488,7 +511,6 @@ class RaceMachine(RuleBasedStateMachine):
         node.holds = []
         self.world.nodes[slot] = self.world.new_node(slot)
 
-    @precondition(lambda self: self.calm >= CALM and any(v.exists for v in self.vols.values()))
     @rule(name=st.sampled_from(NAMES), slot=st.integers(0, 2), nth=st.integers(1, 8),
           phase=st.sampled_from(["before", "after"]))
     def node_dies_during_mount(self, name, slot, nth, phase):
@@ -496,7 +518,7 @@ class RaceMachine(RuleBasedStateMachine):
         takeover, a first attach): the call is lost before or after it took effect.
         Its instance stops and a fresh node of its zone takes its place."""
         vol = self.vols[name]
-        if not vol.exists or vol.holder_slot() not in (None, slot):
+        if self.calm < CALM or not vol.exists or vol.holder_slot() not in (None, slot):
             return
         node = self.node(slot)
         self.note(f"node_dies_during_mount({name!r}, {slot}, {nth}, {phase!r})")
@@ -662,7 +684,8 @@ class RaceMachine(RuleBasedStateMachine):
 
 
 # ---- failures found, kept: each is replayed, step by step, before the random runs --------------
-# A step is (rule, {arguments}); a rule that draws from `data` gets {"draws": [its draws, in order]}.
+# A step is (method, {arguments}): a rule, or the method a rule calls with what it picked
+# (two_mounts, mount_and_remove), as the failure's printed steps name them.
 
 REGRESSIONS = {
     # Found 2026-12-06 (seed 27): a node that once saw a name answers Create from its
@@ -687,8 +710,8 @@ REGRESSIONS = {
     "mount-racing-a-move-says-not-found": [
         ("create", {"name": "v0", "slot": 0}),
         *[step for _ in range(4) for step in (
-            ("two_mounts_at_once", {"draws": ["v0", (1, 2)]}), ("release_all", {"name": "v0"}),
-            ("two_mounts_at_once", {"draws": ["v0", (0, 2)]}), ("release_all", {"name": "v0"}))],
+            ("two_mounts", {"name": "v0", "pair": (1, 2)}), ("release_all", {"name": "v0"}),
+            ("two_mounts", {"name": "v0", "pair": (0, 2)}), ("release_all", {"name": "v0"}))],
     ],
     # Found 2026-12-06 (seed 27, once the two above were fixed): a volume held by a
     # dead node in us-east-1b; a Mount in us-east-1a (a move) and a Remove on the new
@@ -699,32 +722,20 @@ REGRESSIONS = {
         ("create", {"name": "v0", "slot": 2}),
         ("mount", {"name": "v0", "slot": 2}),
         ("node_dies", {"slot": 2}),
-        ("mount_and_remove_at_once", {"draws": ["v0", (1, 2)]}),
+        ("mount_and_remove", {"name": "v0", "pair": (1, 2)}),
         *[step for _ in range(2) for step in (
             ("release_all", {"name": "v0"}), ("create", {"name": "v0", "slot": 2}), ("mount", {"name": "v0", "slot": 2}),
-            ("node_dies", {"slot": 2}), ("mount_and_remove_at_once", {"draws": ["v0", (1, 2)]}))],
+            ("node_dies", {"slot": 2}), ("mount_and_remove", {"name": "v0", "pair": (1, 2)}))],
     ],
 }
 
 
 def replay(machine, steps):
+    machine.replaying = True
     machine.consistent()
     for rule_name, args in steps:
-        method = getattr(machine, rule_name)
-        if "draws" in args:
-            _replay_with_draw(machine, method, args["draws"])
-        else:
-            method(**args)
+        getattr(machine, rule_name)(**args)
         machine.consistent()
-
-
-def _replay_with_draw(machine, method, draws):
-    values = iter(draws)
-
-    class Fixed:
-        def draw(self, _strategy):
-            return next(values)
-    method(Fixed())
 
 
 # ---- the tests -------------------------------------------------------------------------------------
