@@ -30,6 +30,13 @@ import Testing
         #expect(tree.string("nextToken") == "page-2")
     }
 
+    /// Found by fuzzing (Fuzz/regressions/ec2_xml): FoundationXML trapped on an
+    /// element name that is not UTF-8, so any such reply stopped the daemon.
+    @Test func aBodyThatIsNotUTF8IsNotXML() {
+        #expect(XMLTree.parse([UInt8(ascii: "<")] + [UInt8](repeating: 0xFF, count: 83)) == nil)
+        #expect(XMLTree.parse(Array("<a><b>ü</b></a>".utf8))?.find("b")?.text == "ü")
+    }
+
     @Test func ec2ErrorsKeepAWSCode() {
         let body = Array(
             """

@@ -92,8 +92,15 @@ static size_t on_header(char *buf, size_t size, size_t n, void *userdata) {
     st->answered = 1;
     while (len > 0 && (buf[len - 1] == '\r' || buf[len - 1] == '\n')) len--;
     if (len > 5 && strncmp(buf, "HTTP/", 5) == 0) {
+        /* The line is not NUL-terminated (libcurl says so): read its three digits
+           from a bounded copy. */
         const char *sp = memchr(buf, ' ', len);
-        if (sp) st->http_status = strtol(sp + 1, NULL, 10);
+        if (sp) {
+            char num[4] = {0};
+            size_t k = (size_t)(buf + len - (sp + 1));
+            memcpy(num, sp + 1, k < 3 ? k : 3);
+            st->http_status = strtol(num, NULL, 10);
+        }
         return size * n;
     }
     const char *colon = memchr(buf, ':', len);

@@ -37,7 +37,7 @@ int cs_volume_fill(cloudstor_volume *dst, const Cloudstor__V1__Volume *src) {
     dst->values = calloc(n ? n : 1, sizeof *dst->values);
     if (!sorted || !dst->keys || !dst->values) failed = 1;
     if (!failed) {
-        memcpy(sorted, src->options, n * sizeof *sorted);
+        if (n) memcpy(sorted, src->options, n * sizeof *sorted);  /* protobuf-c leaves options NULL when empty */
         qsort(sorted, n, sizeof *sorted, by_key);
         for (size_t i = 0; i < n; i++) {
             dst->keys[i] = dup_or_empty(sorted[i]->key, &failed);
