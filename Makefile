@@ -5,7 +5,7 @@ DEBUG_BIN := .build/debug
 RELEASE_BIN := .build/release
 PYTEST ?= python3 -m pytest
 
-.PHONY: all deps build release test test-swarm soak run bench generate clean libcloudstor install plugin
+.PHONY: all deps build release test test-swarm soak fuzz run bench generate clean libcloudstor install plugin
 
 LIBCLOUDSTOR := $(MAKE) -C libcloudstor --no-print-directory
 
@@ -26,6 +26,7 @@ release:
 
 test: deps build libcloudstor
 	$(SWIFT) test --skip-build
+	FUZZ_JOBS=2 Fuzz/run.sh 10
 	CLOUDSTOR_BIN=$(abspath $(DEBUG_BIN)) $(PYTEST) -v tests
 
 # Only the three-node Swarm tests (also part of `make test`).
@@ -37,6 +38,13 @@ test-swarm: deps build
 soak: deps build
 	CLOUDSTOR_BIN=$(abspath $(DEBUG_BIN)) CLOUDSTOR_RACE_SEED=random CLOUDSTOR_RACE_EXAMPLES=40 \
 	  CLOUDSTOR_RACE_STEPS=60 CLOUDSTOR_RACE_NAMES=3 $(PYTEST) -v -s tests/test_races.py
+
+# Each fuzz target (Fuzz/: libFuzzer + AddressSanitizer) for FUZZ_SECONDS: its
+# executions, executions per second and crashes; fails on a crash, hang or OOM,
+# leaving the input in .build-fuzz/findings. `make test` runs each for 10 s.
+FUZZ_SECONDS ?= 300
+fuzz: deps
+	FUZZ_JOBS=2 Fuzz/run.sh $(FUZZ_SECONDS)
 
 # The managed plugin's directory, for `docker plugin create cloudstor:aws .build/plugin`.
 plugin: deps release
