@@ -5,6 +5,7 @@
 # input that did it is left in FINDINGS/<target>/ (default .build-fuzz/findings).
 #
 #   Fuzz/run.sh [SECONDS] [TARGET...]        e.g. Fuzz/run.sh 10, Fuzz/run.sh 300 ec2_xml
+#   Fuzz/run.sh --runs N [TARGET...]         N inputs each from a fixed seed (make test)
 #
 # Each target starts from its committed seeds (Fuzz/corpus/<target>) and the
 # inputs that once crashed it (Fuzz/regressions/<target>), and keeps what it
@@ -13,8 +14,15 @@
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-seconds=${1:-30}
-[ $# -gt 0 ] && shift
+# `--runs N`: N inputs per target from a fixed seed instead of a time: the same
+# inputs every run, as `make test` needs (a time-bounded run explores new ground
+# each time, which is `make fuzz`'s job).
+if [ "${1:-}" = "--runs" ]; then
+    limit="-runs=${2:?--runs needs a count} -seed=1"; seconds="${2}r"; shift 2
+else
+    seconds=${1:-30}; limit="-max_total_time=$seconds"
+    [ $# -gt 0 ] && shift
+fi
 scratch=$root/.build-fuzz
 findings=${FINDINGS:-$scratch/findings}
 SWIFT=${SWIFT:-swift}
@@ -53,7 +61,7 @@ for target in $targets; do
     [ -d "$here/regressions/$target" ] && seeds="$seeds $here/regressions/$target"
     log=$out/fuzz.log
     # shellcheck disable=SC2086
-    ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=$leaks" "$exe" -max_total_time="$seconds" -timeout=20 -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 \
+    ASAN_OPTIONS="$ASAN_OPTIONS:detect_leaks=$leaks" "$exe" $limit -timeout=20 -rss_limit_mb=2048 -max_len=16384 -print_final_stats=1 \
         -detect_leaks=$leaks -artifact_prefix="$out/" "$work" $seeds >"$log" 2>&1
     status=$?
     execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)

@@ -35,11 +35,19 @@ public struct XMLTree: Sendable {
         return nil
     }
 
-    /// The tree of an XML document; nil for anything else. A body that is not
-    /// UTF-8 is refused before the parser sees it: FoundationXML traps on an
-    /// element name that is not (found by fuzzing, Fuzz/regressions/ec2_xml).
+    /// The tree of an XML document; nil for anything else. AWS's replies are UTF-8
+    /// with at most an XML declaration before the root: anything else is refused
+    /// before FoundationXML sees it, which crashes on a body that is not UTF-8 and
+    /// on a processing instruction without data (found by fuzzing,
+    /// Fuzz/regressions/ec2_xml), and would expand a DOCTYPE's entities.
     public static func parse(_ bytes: [UInt8]) -> XMLTree? {
-        guard String(validating: bytes, as: UTF8.self) != nil else { return nil }
+        guard let text = String(validating: bytes, as: UTF8.self) else { return nil }
+        var rest = Substring(text)
+        if rest.hasPrefix("<?xml ") || rest.hasPrefix("<?xml?>") {
+            guard let end = rest.range(of: "?>") else { return nil }
+            rest = rest[end.upperBound...]
+        }
+        guard !rest.contains("<?"), !rest.contains("<!") else { return nil }
         let builder = Builder()
         let parser = XMLParser(data: Data(bytes))
         parser.delegate = builder

@@ -37,6 +37,17 @@ import Testing
         #expect(XMLTree.parse(Array("<a><b>ü</b></a>".utf8))?.find("b")?.text == "ü")
     }
 
+    /// Found by fuzzing: FoundationXML crashed (strlen of NULL) on a processing
+    /// instruction without data. AWS sends none, nor DOCTYPEs: both are refused;
+    /// the XML declaration is taken.
+    @Test func processingInstructionsAndDoctypesAreNotEC2Replies() {
+        #expect(XMLTree.parse(Array("<?xml?>\n<a><?pi?></a>".utf8)) == nil)
+        #expect(XMLTree.parse(Array("<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>".utf8)) == nil)
+        #expect(XMLTree.parse(Array("<a><![CDATA[x]]></a>".utf8)) == nil)
+        let declared = XMLTree.parse(Array("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<a><b>1 &lt; 2</b></a>".utf8))
+        #expect(declared?.find("b")?.text == "1 < 2")
+    }
+
     @Test func ec2ErrorsKeepAWSCode() {
         let body = Array(
             """
