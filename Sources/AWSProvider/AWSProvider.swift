@@ -38,7 +38,8 @@ public enum AWSProvider {
         let region: String
         do throws(AWSError) {
             // Metadata that does not answer yet (a node still booting, its network
-            // coming up) is waited for, a minute at most; the SDKs retry it too.
+            // coming up: no answer, a dropped connection, a 5xx) is waited for, a
+            // minute at most; the SDKs retry it too.
             let waitUntil = ContinuousClock.now + .seconds(60)
             var delay = Duration.milliseconds(500)
             while true {
@@ -46,7 +47,10 @@ public enum AWSProvider {
                     (instance, zone, region) = try await whoAmI(identity, metadata: metadata, environment: environment)
                     break
                 } catch {
-                    guard error.isRetryable, ContinuousClock.now + delay < waitUntil else { throw error }
+                    // Refused: nothing listens there, so this is no EC2 instance (or
+                    // its metadata endpoint is wrong): said at once, not in a minute.
+                    let refused = error.cause.map { "\($0)".localizedCaseInsensitiveContains("refused") } ?? false
+                    guard error.isRetryable, !refused, ContinuousClock.now + delay < waitUntil else { throw error }
                     logger.warning(
                         "instance metadata does not answer; waiting for it",
                         metadata: ["error": "\(error.message)", "retry-in": "\(delay)"])
