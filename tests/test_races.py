@@ -61,6 +61,7 @@ from hypothesis import HealthCheck, Phase, settings, strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from aws_fixtures import ec2sim, ec2sim_session  # noqa: F401  (fixtures)
+from invariants import live
 from aws_nodes import CONFLICT, NOT_FOUND, OK, UNAVAILABLE, AWSNode, stack_volumes, status_field, tags_of
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
@@ -100,22 +101,6 @@ class Violation(AssertionError):
 
 def digest(text):
     return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def live(volumes):
-    """The volumes each name's data lives on, by Cloudstor's rule (EBSTags.live), as
-    tests/test_crash_matrix.py reads them."""
-    present = {v["VolumeId"]: v for v in volumes if v["State"] not in ("deleting", "deleted")}
-    out = []
-    for v in present.values():
-        tags = tags_of(v)
-        if tags.get("CloudstorSuperseded") in present:
-            continue
-        source = present.get(tags.get("CloudstorMovedFrom"))
-        if source is not None and tags_of(source).get("CloudstorSuperseded") != v["VolumeId"]:
-            continue
-        out.append(v)
-    return out
 
 
 class Vol:
