@@ -36,20 +36,21 @@ public struct XMLTree: Sendable {
     }
 
     /// The tree of an XML document; nil for anything else. AWS's replies are UTF-8
-    /// with at most an XML declaration before the root: anything else is refused
-    /// before FoundationXML sees it, which crashes on a body that is not UTF-8 and
-    /// on a processing instruction without data (found by fuzzing,
-    /// Fuzz/regressions/ec2_xml), and would expand a DOCTYPE's entities.
+    /// with at most an XML declaration before the root. FoundationXML crashes on a
+    /// body that is not UTF-8 and on a processing instruction without data (`<?xml?>`
+    /// is one to libxml2), and would expand a DOCTYPE's entities (all found by
+    /// fuzzing, Fuzz/regressions/ec2_xml). So the declaration is dropped here and
+    /// the parser is given only what follows, refused if it holds `<?` or `<!`.
     public static func parse(_ bytes: [UInt8]) -> XMLTree? {
         guard let text = String(validating: bytes, as: UTF8.self) else { return nil }
         var rest = Substring(text)
-        if rest.hasPrefix("<?xml ") || rest.hasPrefix("<?xml?>") {
+        if rest.hasPrefix("<?xml") {
             guard let end = rest.range(of: "?>") else { return nil }
             rest = rest[end.upperBound...]
         }
         guard !rest.contains("<?"), !rest.contains("<!") else { return nil }
         let builder = Builder()
-        let parser = XMLParser(data: Data(bytes))
+        let parser = XMLParser(data: Data(rest.utf8))
         parser.delegate = builder
         parser.shouldProcessNamespaces = true
         guard parser.parse(), let root = builder.root else { return nil }
