@@ -1,3 +1,6 @@
+import Glibc
+import NIOCore
+
 /// The one error type of the AWS layer. `code` is AWS's own error code where AWS
 /// answered (`InvalidVolume.NotFound`, `VolumeInUse`, `RequestLimitExceeded`, …),
 /// or one of ours (`Transport`, `MalformedResponse`, `NoCredentials`, `Timeout`).
@@ -45,6 +48,12 @@ public struct AWSError: Error, CustomStringConvertible, Sendable {
         if isThrottling || isExpiredCredentials || Self.serverCodes.contains(code) || code == "Transport" || code == "Timeout" { return true }
         if let statusCode, statusCode >= 500 { return code != "MalformedResponse" }
         return false
+    }
+
+    /// The connection was refused: nothing listens at that address (no EC2
+    /// instance there, or a wrong endpoint), which waiting does not mend.
+    public var isConnectionRefused: Bool {
+        (cause as? IOError)?.errnoCode == ECONNREFUSED
     }
 
     public var description: String {

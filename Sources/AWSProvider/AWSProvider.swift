@@ -49,8 +49,7 @@ public enum AWSProvider {
                 } catch {
                     // Refused: nothing listens there, so this is no EC2 instance (or
                     // its metadata endpoint is wrong): said at once, not in a minute.
-                    let refused = error.cause.map { "\($0)".localizedCaseInsensitiveContains("refused") } ?? false
-                    guard error.isRetryable, !refused, ContinuousClock.now + delay < waitUntil else { throw error }
+                    guard error.isRetryable, !error.isConnectionRefused, ContinuousClock.now + delay < waitUntil else { throw error }
                     logger.warning(
                         "instance metadata does not answer; waiting for it",
                         metadata: ["error": "\(error.message)", "retry-in": "\(delay)"])
