@@ -8,6 +8,12 @@ let package = Package(
         .executable(name: "cloudstord", targets: ["cloudstord"]),
         .executable(name: "cloudstor-shim", targets: ["cloudstor-shim"]),
         .executable(name: "cloudstorctl", targets: ["cloudstorctl"]),
+        // The libraries behind them, for Fuzz/ (a package of its own, built with
+        // libFuzzer); not an API: nothing in them is promised to stay.
+        .library(
+            name: "CloudstorInternals",
+            targets: ["CloudstorAWS", "CloudstorClient", "CloudstorProto", "CloudstorRPC", "CloudstorService", "CloudstorShim", "CloudstorSupport"]
+        ),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-protobuf.git", from: "1.39.0"),
