@@ -1,5 +1,6 @@
 import Glibc
 import NIOCore
+import NIOPosix
 
 /// The one error type of the AWS layer. `code` is AWS's own error code where AWS
 /// answered (`InvalidVolume.NotFound`, `VolumeInUse`, `RequestLimitExceeded`, …),
@@ -53,7 +54,12 @@ public struct AWSError: Error, CustomStringConvertible, Sendable {
     /// The connection was refused: nothing listens at that address (no EC2
     /// instance there, or a wrong endpoint), which waiting does not mend.
     public var isConnectionRefused: Bool {
-        (cause as? IOError)?.errnoCode == ECONNREFUSED
+        switch cause {
+        case let error as IOError: error.errnoCode == ECONNREFUSED
+        case let error as NIOConnectionError:
+            !error.connectionErrors.isEmpty && error.connectionErrors.allSatisfy { ($0.error as? IOError)?.errnoCode == ECONNREFUSED }
+        default: false
+        }
     }
 
     public var description: String {

@@ -1,5 +1,3 @@
-import AsyncHTTPClient
-import Foundation
 import NIOCore
 import NIOHTTP1
 
@@ -11,24 +9,21 @@ public actor InstanceMetadataClient {
     static let tokenLifetime = 21600
 
     let endpoint: String
-    let http: HTTPClient
+    private let connection: MetadataConnection?
     private var token: (value: String, expires: ContinuousClock.Instant)?
 
     public init(endpoint: String? = nil) {
         let base = endpoint.flatMap { $0.isEmpty ? nil : $0 } ?? Self.defaultEndpoint
         self.endpoint = base.hasSuffix("/") ? String(base.dropLast()) : base
-        var config = HTTPClient.Configuration()
-        config.timeout = .init(connect: .seconds(1), read: .seconds(2))
-        self.http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: config)
+        self.connection = MetadataConnection(endpoint: self.endpoint)
     }
 
     public init(environment: [String: String]) {
         self.init(endpoint: environment["AWS_EC2_METADATA_SERVICE_ENDPOINT"])
     }
 
-    public func shutdown() async throws {
-        try await http.shutdown()
-    }
+    /// Nothing is kept open between requests; kept so callers need not know.
+    public func shutdown() async throws {}
 
     public func instanceID() async throws(AWSError) -> String { try await get("/latest/meta-data/instance-id") }
     public func availabilityZone() async throws(AWSError) -> String { try await get("/latest/meta-data/placement/availability-zone") }
@@ -38,7 +33,7 @@ public actor InstanceMetadataClient {
     public func get(_ path: String) async throws(AWSError) -> String {
         for attempt in 1...2 {
             let current = try await sessionToken(renew: attempt > 1)
-            let (status, body) = try await call("GET", path, headers: [("X-aws-ec2-metadata-token", current)])
+            let (status, body) = try await call(.GET, path, headers: [("X-aws-ec2-metadata-token", current)])
             if status == 401, attempt == 1 { continue }
             guard status == 200 else {
                 throw AWSError(code: status == 404 ? "NotFound" : "HTTP\(status)", message: "instance metadata \(path): HTTP \(status)",
@@ -52,7 +47,7 @@ public actor InstanceMetadataClient {
     private func sessionToken(renew: Bool) async throws(AWSError) -> String {
         if !renew, let token, token.expires > .now { return token.value }
         let (status, body) = try await call(
-            "PUT", "/latest/api/token", headers: [("X-aws-ec2-metadata-token-ttl-seconds", String(Self.tokenLifetime))])
+            .PUT, "/latest/api/token", headers: [("X-aws-ec2-metadata-token-ttl-seconds", String(Self.tokenLifetime))])
         guard status == 200, !body.isEmpty else {
             throw AWSError(code: "HTTP\(status)", message: "instance metadata token: HTTP \(status)", service: "imds", action: "token",
                 statusCode: status)
@@ -61,14 +56,13 @@ public actor InstanceMetadataClient {
         return body
     }
 
-    private func call(_ method: String, _ path: String, headers: [(String, String)]) async throws(AWSError) -> (Int, String) {
-        var request = HTTPClientRequest(url: endpoint + path)
-        request.method = HTTPMethod(rawValue: method)
-        for (name, value) in headers { request.headers.add(name: name, value: value) }
+    private func call(_ method: HTTPMethod, _ path: String, headers: [(String, String)]) async throws(AWSError) -> (Int, String) {
+        guard let connection else {
+            throw AWSError(code: "InvalidEndpoint", message: "the instance metadata endpoint \(endpoint) is not http://HOST[:PORT]",
+                service: "imds", action: path)
+        }
         do {
-            let response = try await http.execute(request, timeout: .seconds(3))
-            let body = try await response.body.collect(upTo: 1 << 20)
-            return (Int(response.status.code), String(buffer: body))
+            return try await connection.exchange(method, path, headers: headers, connect: .seconds(1), total: .seconds(3))
         } catch {
             throw AWSError(code: "Transport", message: "cannot reach instance metadata at \(endpoint)", service: "imds", action: path,
                 cause: error)

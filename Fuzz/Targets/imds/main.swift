@@ -2,7 +2,7 @@
 // token (PUT /latest/api/token), the role list and the role's credentials
 // document (InstanceRoleCredentialsProvider: the first line names the role, the
 // JSON decoded and checked), then a metadata value (the zone), each through
-// InstanceMetadataClient and AsyncHTTPClient against a fake metadata service in
+// InstanceMetadataClient and its HTTP/1.1 connection (NIO's codec) against a fake metadata service in
 // this process that answers each request with the next raw HTTP response of the
 // input and closes the connection.
 //
