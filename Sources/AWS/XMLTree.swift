@@ -1,9 +1,3 @@
-import Foundation
-
-#if canImport(FoundationXML)
-import FoundationXML
-#endif
-
 /// A parsed XML element. EC2 replies are read by element name, never by position:
 /// AWS adds elements over time and does not promise an order.
 public struct XMLTree: Sendable {
@@ -35,52 +29,10 @@ public struct XMLTree: Sendable {
         return nil
     }
 
-    /// The tree of an XML document; nil for anything else. AWS's replies are UTF-8
-    /// with at most an XML declaration before the root. FoundationXML crashes on a
-    /// body that is not UTF-8 and on a processing instruction without data (`<?xml?>`
-    /// is one to libxml2), and would expand a DOCTYPE's entities (all found by
-    /// fuzzing, Fuzz/regressions/ec2_xml). So the declaration is dropped here and
-    /// the parser is given only what follows, refused if it holds `<?` or `<!`.
+    /// The tree of an XML document as AWS writes them; nil for anything else
+    /// (see `XMLTreeReader`).
     public static func parse(_ bytes: [UInt8]) -> XMLTree? {
-        guard let text = String(validating: bytes, as: UTF8.self) else { return nil }
-        var rest = Substring(text)
-        if rest.hasPrefix("<?xml") {
-            guard let end = rest.range(of: "?>") else { return nil }
-            rest = rest[end.upperBound...]
-        }
-        guard !rest.contains("<?"), !rest.contains("<!") else { return nil }
-        let builder = Builder()
-        let parser = XMLParser(data: Data(rest.utf8))
-        parser.delegate = builder
-        parser.shouldProcessNamespaces = true
-        guard parser.parse(), let root = builder.root else { return nil }
-        return root
-    }
-
-    private final class Builder: NSObject, XMLParserDelegate {
-        var stack: [XMLTree] = []
-        var root: XMLTree?
-
-        func parser(
-            _ parser: XMLParser, didStartElement elementName: String, namespaceURI: String?, qualifiedName: String?,
-            attributes: [String: String]
-        ) {
-            stack.append(XMLTree(name: elementName, text: "", children: []))
-        }
-
-        func parser(_ parser: XMLParser, foundCharacters string: String) {
-            guard !stack.isEmpty else { return }
-            stack[stack.count - 1].text += string
-        }
-
-        func parser(_ parser: XMLParser, didEndElement elementName: String, namespaceURI: String?, qualifiedName: String?) {
-            guard var done = stack.popLast() else { return }
-            done.text = done.text.trimmingCharacters(in: .whitespacesAndNewlines)
-            if stack.isEmpty {
-                root = done
-            } else {
-                stack[stack.count - 1].children.append(done)
-            }
-        }
+        var reader = XMLTreeReader(bytes)
+        return reader.read()
     }
 }
