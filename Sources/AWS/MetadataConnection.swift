@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
@@ -50,8 +50,10 @@ struct MetadataConnection {
         if method == .PUT { head.headers.add(name: "Content-Length", value: "0") }
         for (name, value) in headers { head.headers.add(name: name, value: value) }
         return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(.head(head))
-            try await outbound.write(.end(nil))
+            // A server may answer and close before it reads the end of the request,
+            // and a write then fails: the reply it sent still counts.
+            var writeError: (any Error)?
+            do { try await outbound.write(contentsOf: [.head(head), .end(nil)]) } catch { writeError = error }
             var status: Int?
             var body = ByteBuffer()
             for try await part in inbound {
@@ -67,7 +69,8 @@ struct MetadataConnection {
                     if let status, !(100..<200).contains(status) { return (status, String(buffer: body)) }
                 }
             }
-            throw timedOut.withLockedValue { $0 } ? MetadataReplyError.timedOut(total) : MetadataReplyError.incomplete
+            if timedOut.withLockedValue({ $0 }) { throw MetadataReplyError.timedOut(total) }
+            throw writeError ?? MetadataReplyError.incomplete
         }
     }
 }

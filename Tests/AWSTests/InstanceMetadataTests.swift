@@ -40,6 +40,18 @@ private final class CannedMetadataService: ChannelInboundHandler, Sendable {
         #expect(zone == "us-east-1a")  // a body that ends with the connection
     }
 
+    /// The service answers and closes once the request's first bytes arrive (the
+    /// simulator did so under load in a fresh-clone run, before the request's end
+    /// was written, and that write failed the call): the reply counts.
+    @Test func aServiceThatClosesAtOnceIsStillHeard() async throws {
+        for _ in 0..<200 {
+            let zone = try await CannedMetadataService.serving([Self.token, "HTTP/1.1 200 OK\r\n\r\nus-east-1b"]) { endpoint in
+                try await InstanceMetadataClient(endpoint: endpoint).availabilityZone()
+            }
+            #expect(zone == "us-east-1b")
+        }
+    }
+
     /// Found by fuzzing (Fuzz/regressions/imds): AsyncHTTPClient 1.37 stopped the
     /// process on a status below 100 with a body. Now it is an error like any other.
     @Test func aStatusBelow100IsAnErrorNotACrash() async throws {
