@@ -18,8 +18,8 @@ build:
 	$(SWIFT) build --build-tests
 
 # The Swift runtime linked in: the binaries run on a host (or in the plugin) without it.
-# Our three executables only: a plain build also links the dependencies' dynamic
-# library products (GRDB-dynamic), which cannot take a static runtime.
+# Our three executables only, one product at a time (a plain build would also
+# link the bench, which needs no static runtime).
 release:
 	for product in cloudstord cloudstor-shim cloudstorctl; do \
 	  $(SWIFT) build -c release --static-swift-stdlib --product $$product || exit 1; done

@@ -22,11 +22,12 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
-        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.10.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
+        // Without its Foundation trait: Foundation's NSString layer brings ICU (30 MiB) along.
+        .package(url: "https://github.com/swiftlang/swift-subprocess.git", from: "1.0.2", traits: []),
     ],
     targets: [
         // Generated from proto/ by scripts/generate.sh and committed.
@@ -40,6 +41,8 @@ let package = Package(
         ),
         // Loop-device ioctls, unix-socket binding, syncfs, libblkid probing and malloc_trim, which Glibc does not expose to Swift.
         .target(name: "CLinux", path: "Sources/CLinux", linkerSettings: [.linkedLibrary("blkid")]),
+        // SQLite's C API (Debian's libsqlite3-dev), for the node's state database.
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         // What the executables share: socket ownership, logging, settings, serving on one event loop.
         .target(
             name: "CloudstorSupport",
@@ -79,6 +82,7 @@ let package = Package(
         .target(
             name: "CloudstorAWS",
             dependencies: [
+                "CloudstorSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -93,13 +97,13 @@ let package = Package(
         .target(
             name: "CloudstorService",
             dependencies: [
-                "CloudstorProto", "CLinux", "CloudstorSupport", "CloudstorRPC",
+                "CloudstorProto", "CLinux", "CSQLite", "CloudstorSupport", "CloudstorRPC",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Subprocess", package: "swift-subprocess"),
             ],
             path: "Sources/Service"
         ),
@@ -107,7 +111,7 @@ let package = Package(
         .target(
             name: "CloudstorAWSProvider",
             dependencies: [
-                "CloudstorAWS", "CloudstorService", "CLinux",
+                "CloudstorAWS", "CloudstorService", "CloudstorSupport", "CLinux",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ],

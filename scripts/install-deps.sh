@@ -7,6 +7,7 @@ set -euo pipefail
 debian=(
   e2fsprogs util-linux mount       # mkfs.ext4, losetup, findmnt
   libblkid-dev                     # probing a device for a filesystem in process
+  libsqlite3-dev                   # the node's state database
   zlib1g-dev                       # gzip and deflate requests (compress-nio links zlib)
   docker.io busybox-static         # the real Docker engine and a tiny image for tests
   curl pkg-config

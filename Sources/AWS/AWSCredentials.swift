@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// An access key, with the session token and expiry of temporary credentials.
 public struct AWSCredentials: Sendable, Equatable, CustomStringConvertible {

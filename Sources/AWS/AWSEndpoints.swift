@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Where each service is reached. `AWS_ENDPOINT_URL` sends every service to one
 /// base URL (emulators); `AWS_ENDPOINT_URL_<SERVICE>` (EC2, EFS) overrides one

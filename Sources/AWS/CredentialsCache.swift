@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Holds the credentials in use and fetches new ones from the provider when there
 /// are none, they expire within five minutes, or AWS said they had expired.

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The EFS REST API (`/2015-02-01/…`, JSON) for what Cloudstor needs: file systems,
 /// mount targets and access points (one per shared volume).

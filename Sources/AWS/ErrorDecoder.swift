@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// Turns an error reply into an AWSError keeping AWS's code and message.
 enum ErrorDecoder {
@@ -20,13 +20,35 @@ enum ErrorDecoder {
         case .restJSON:
             // The type is in X-Amzn-ErrorType ("Code:http://…"), else in the body's
             // ErrorCode or __type ("prefix#Code"); the message in Message or message.
-            let object = (try? JSONSerialization.jsonObject(with: Data(response.body))) as? [String: Any]
+            let body = try? JSONDecoder().decode(RestJSONError.self, from: Data(response.body))
             let header = response.header("X-Amzn-ErrorType")?.split(separator: ":").first.map(String.init)
-            let bodyType = (object?["ErrorCode"] as? String) ?? (object?["__type"] as? String)?.split(separator: "#").last.map(String.init)
+            let bodyType = body?.errorCode ?? body?.type?.split(separator: "#").last.map(String.init)
             if let code = header ?? bodyType, !code.isEmpty { error.code = code }
-            if let message = (object?["Message"] as? String) ?? (object?["message"] as? String) { error.message = message }
+            if let message = body?.message { error.message = message }
             error.requestID = response.header("x-amzn-RequestId")
         }
         return error
+    }
+}
+
+/// The fields of a REST-JSON error body; each one that is not a string is absent.
+private struct RestJSONError: Decodable {
+    var errorCode: String?
+    var type: String?
+    var message: String?
+
+    private struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    init(from decoder: any Decoder) throws {
+        let object = try decoder.container(keyedBy: Key.self)
+        func string(_ name: String) -> String? { try? object.decodeIfPresent(String.self, forKey: Key(stringValue: name)) }
+        errorCode = string("ErrorCode")
+        type = string("__type")
+        message = string("Message") ?? string("message")
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// The instance role's temporary credentials from instance metadata. Off EC2 (no
 /// metadata service) it finds nothing; `AWS_EC2_METADATA_DISABLED=true` skips it.

@@ -1,4 +1,5 @@
-import Foundation
+import CloudstorSupport
+import FoundationEssentials
 
 /// The shared files: `~/.aws/credentials` (or `AWS_SHARED_CREDENTIALS_FILE`) and
 /// `~/.aws/config` (or `AWS_CONFIG_FILE`), profile `AWS_PROFILE` or "default". The
@@ -11,7 +12,7 @@ public struct ProfileCredentialsProvider: CredentialsProvider {
 
     public init(environment: [String: String], home: String? = nil) {
         self.environment = environment
-        self.home = home ?? environment["HOME"] ?? NSHomeDirectory()
+        self.home = home ?? environment["HOME"] ?? FileManager.default.homeDirectoryForCurrentUser.path
     }
 
     public func credentials() async throws -> AWSCredentials? {
@@ -41,7 +42,7 @@ public struct ProfileCredentialsProvider: CredentialsProvider {
         var sections: [String: [String: String]] = [:]
         var current: String?
         for raw in text.split(whereSeparator: \.isNewline) {
-            let line = raw.trimmingCharacters(in: .whitespaces)
+            let line = raw.trimmingWhitespace()
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix(";") { continue }
             if line.hasPrefix("["), line.hasSuffix("]") {
                 let name = line.dropFirst().dropLast().split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
@@ -50,8 +51,8 @@ public struct ProfileCredentialsProvider: CredentialsProvider {
                 continue
             }
             guard let current, let eq = line.firstIndex(of: "=") else { continue }
-            let key = line[..<eq].trimmingCharacters(in: .whitespaces).lowercased()
-            let value = line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)
+            let key = line[..<eq].trimmingWhitespace().lowercased()
+            let value = line[line.index(after: eq)...].trimmingWhitespace()
             sections[current]?[key] = value
         }
         return sections

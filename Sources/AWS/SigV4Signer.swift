@@ -1,5 +1,10 @@
 import Crypto
-import Foundation
+import CloudstorSupport
+import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// AWS Signature Version 4, as AWS publishes it: canonical request, string to
 /// sign, derived signing key, Authorization header. Pure: the caller supplies the
@@ -79,7 +84,7 @@ public struct SigV4Signer: Sendable {
         var merged: [String: [String]] = [:]
         for (name, value) in headers {
             let folded = value.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
-            merged[name.lowercased(), default: []].append(folded.trimmingCharacters(in: .whitespaces))
+            merged[name.lowercased(), default: []].append(folded.trimmingWhitespace())
         }
         let names = merged.keys.sorted()
         let canonical = names.map { "\($0):\(merged[$0]!.joined(separator: ","))\n" }.joined()
@@ -96,7 +101,7 @@ public struct SigV4Signer: Sendable {
                 UInt8(ascii: "-"), UInt8(ascii: "_"), UInt8(ascii: "."), UInt8(ascii: "~"):
                 out.unicodeScalars.append(UnicodeScalar(byte))
             default:
-                out += String(format: "%%%02X", byte)
+                out += "%" + byte.padded(2, radix: 16, uppercase: true)
             }
         }
         return out
@@ -107,12 +112,11 @@ public struct SigV4Signer: Sendable {
         var t = time_t(seconds)
         var parts = tm()
         gmtime_r(&t, &parts)
-        return String(
-            format: "%04d%02d%02dT%02d%02d%02dZ", Int(parts.tm_year) + 1900, Int(parts.tm_mon) + 1, Int(parts.tm_mday),
-            Int(parts.tm_hour), Int(parts.tm_min), Int(parts.tm_sec))
+        return (parts.tm_year + 1900).padded(4) + (parts.tm_mon + 1).padded(2) + parts.tm_mday.padded(2) + "T"
+            + parts.tm_hour.padded(2) + parts.tm_min.padded(2) + parts.tm_sec.padded(2) + "Z"
     }
 
     static func hex(_ bytes: some Sequence<UInt8>) -> String {
-        bytes.map { String(format: "%02x", $0) }.joined()
+        bytes.map { $0.padded(2, radix: 16) }.joined()
     }
 }

@@ -1,6 +1,6 @@
 import CloudstorAWS
 import CloudstorService
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// The AWS provider: relocatable volumes on EBS, their records in EBS tags;

@@ -1,6 +1,6 @@
 import CloudstorAWS
 import CloudstorService
-import Foundation
+import FoundationEssentials
 import Logging
 import Synchronization
 
@@ -142,7 +142,7 @@ final class EBSBackend: MovableBlockBackend {
         if asked {
             do {
                 for instance in try await ec2.describeInstances(ids: [node]) {
-                    used.formUnion(instance.blockDevices.keys.map { $0.replacingOccurrences(of: "/dev/sd", with: "/dev/xvd") })
+                    used.formUnion(instance.blockDevices.keys.map { $0.replacing("/dev/sd", with: "/dev/xvd") })
                 }
             } catch {
                 throw CloudstorError(error, "describe instance \(node)")
@@ -151,7 +151,7 @@ final class EBSBackend: MovableBlockBackend {
         for volumes in try await cache.all().values {
             for volume in volumes {
                 for attachment in volume.attachments where attachment.instanceID == node {
-                    used.insert(attachment.device.replacingOccurrences(of: "/dev/sd", with: "/dev/xvd"))
+                    used.insert(attachment.device.replacing("/dev/sd", with: "/dev/xvd"))
                 }
             }
         }

@@ -1,7 +1,8 @@
 import CloudstorAWS
 import CloudstorService
+import CloudstorSupport
 import Crypto
-import Foundation
+import FoundationEssentials
 
 /// How Cloudstor's facts are written on EBS volumes and snapshots: tags, so that
 /// every node reads the same truth. A volume name can have several EBS volumes at
@@ -51,7 +52,7 @@ enum EBSTags {
 
     /// Lowercase hex MD5 (stack tags, client tokens).
     static func md5(_ text: String) -> String {
-        Insecure.MD5.hash(data: Data(text.utf8)).map { String(format: "%02x", $0) }.joined()
+        Insecure.MD5.hash(data: Data(text.utf8)).map { $0.padded(2, radix: 16) }.joined()
     }
 
     /// The options as one tag value, without the backing (it has its own tag).

@@ -52,7 +52,7 @@ struct CallableMethod: Sendable {
         let wanted = name.hasPrefix("/") ? String(name.dropFirst()) : name
         let volumes = Cloudstor_V1_Volumes.name + "/"
         return all.first { method in
-            method.name == wanted || method.name.replacingOccurrences(of: "/", with: ".") == wanted
+            method.name == wanted || method.name.replacing("/", with: ".") == wanted
                 || (method.name.hasPrefix(volumes) && method.name.dropFirst(volumes.count) == wanted)
         }
     }

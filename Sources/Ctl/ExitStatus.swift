@@ -1,6 +1,10 @@
 import ArgumentParser
 import CloudstorClient
-import Foundation
+import FoundationEssentials
+
+#if canImport(Glibc)
+import Glibc
+#endif
 import CloudstorRPC
 
 /// cloudstorctl's exit codes, one per class of error, so scripts can branch on them.
@@ -35,7 +39,8 @@ func printError(_ message: String) {
 
 struct StandardError: TextOutputStream {
     mutating func write(_ string: String) {
-        FileHandle.standardError.write(Data(string.utf8))
+        var text = string
+        text.withUTF8 { bytes in _ = Glibc.write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
     }
 }
 

@@ -1,5 +1,5 @@
 import CloudstorSupport
-import Foundation
+import FoundationEssentials
 import Logging
 import ServiceLifecycle
 
@@ -55,7 +55,7 @@ public enum Daemon {
         _ config: DaemonConfiguration, logger: Logger,
         provider makeProvider: (StateDatabase, any NodeHost) async throws(CloudstorError) -> Provider
     ) async throws(CloudstorError) {
-        for dir in [config.stateDirectory, config.imageDirectory, config.resolvedMountRoot, (config.socketPath as NSString).deletingLastPathComponent]
+        for dir in [config.stateDirectory, config.imageDirectory, config.resolvedMountRoot, URL(fileURLWithPath: config.socketPath).deletingLastPathComponent().path]
         {
             do {
                 try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

@@ -1,6 +1,6 @@
 import CloudstorClient
 import CloudstorProto
-import Foundation
+import FoundationEssentials
 import Logging
 import NIOCore
 

@@ -1,5 +1,5 @@
 import ArgumentParser
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// `--log-level` and `--log-format`, shared by the daemon and the shim.

@@ -2,7 +2,7 @@ import ArgumentParser
 import CloudstorClient
 import CloudstorShim
 import CloudstorSupport
-import Foundation
+import FoundationEssentials
 import Logging
 import NIOPosix
 import ServiceLifecycle
@@ -29,7 +29,7 @@ struct CloudstorShimCommand: AsyncParsableCommand {
         let logger = try logging.bootstrap(label: "cloudstor-shim")
         do {
             try FileManager.default.createDirectory(
-                atPath: (listenPath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+                atPath: URL(fileURLWithPath: listenPath).deletingLastPathComponent().path, withIntermediateDirectories: true)
             // One event loop for Docker's connections and the daemon's: no call crosses threads.
             try await MultiThreadedEventLoopGroup.withEventLoopGroup(numberOfThreads: 1) { loops in
                 let loop = loops.next()

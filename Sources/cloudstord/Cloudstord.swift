@@ -2,7 +2,7 @@ import ArgumentParser
 import CloudstorAWSProvider
 import CloudstorService
 import CloudstorSupport
-import Foundation
+import FoundationEssentials
 import Logging
 
 /// `cloudstord`: parses flags, picks the provider and runs the daemon. Every flag

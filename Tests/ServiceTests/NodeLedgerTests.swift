@@ -1,5 +1,4 @@
 import Foundation
-import GRDB
 import Testing
 
 @testable import CloudstorService
@@ -33,27 +32,58 @@ import Testing
         #expect(reopened.holdCount("v") == 2)
     }
 
-    /// A state directory of the previous release: holds in the old table survive the upgrade.
+    /// A state directory of the first release (written through GRDB, which kept
+    /// its steps in grdb_migrations): holds in the old table survive the upgrade.
     @Test func holdsOfTheFirstSchemaAreKept() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID())").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let queue = try DatabaseQueue(path: "\(dir)/c.sqlite")
-        try queue.write { db in
-            try db.execute(sql: """
-                CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
-                INSERT INTO grdb_migrations VALUES ('v1');
-                CREATE TABLE volume (name TEXT PRIMARY KEY, backing TEXT NOT NULL, options TEXT NOT NULL, cloud_id TEXT NOT NULL, created_at TEXT NOT NULL);
-                CREATE TABLE hold (volume TEXT NOT NULL REFERENCES volume(name) ON DELETE RESTRICT, mount_id TEXT NOT NULL,
-                    count INTEGER NOT NULL CHECK (count > 0), PRIMARY KEY (volume, mount_id));
-                INSERT INTO volume VALUES ('v', 'relocatable', '{"size":"1"}', '/img/v.img', '2026-01-01T00:00:00Z');
-                INSERT INTO hold VALUES ('v', 'a', 2);
-                """)
-        }
-        try queue.close()
+        try write(
+            """
+            CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+            INSERT INTO grdb_migrations VALUES ('v1');
+            CREATE TABLE volume (name TEXT PRIMARY KEY, backing TEXT NOT NULL, options TEXT NOT NULL, cloud_id TEXT NOT NULL, created_at TEXT NOT NULL);
+            CREATE TABLE hold (volume TEXT NOT NULL REFERENCES volume(name) ON DELETE RESTRICT, mount_id TEXT NOT NULL,
+                count INTEGER NOT NULL CHECK (count > 0), PRIMARY KEY (volume, mount_id));
+            INSERT INTO volume VALUES ('v', 'relocatable', '{"size":"1"}', '/img/v.img', '2026-01-01T00:00:00Z');
+            INSERT INTO hold VALUES ('v', 'a', 2)
+            """, to: "\(dir)/c.sqlite")
         let database = try StateDatabase(path: "\(dir)/c.sqlite")
         #expect(try LocalVolumeStore(database: database).volume(named: "v") == record)
         #expect(try NodeLedger(database: database).holds(on: "v") == ["a": 2])
+    }
+
+    /// A state directory GRDB took through all three steps: nothing is redone
+    /// (v2 would fail on the missing hold table), nothing is lost.
+    @Test func aFileGRDBMigratedFullyIsTakenAsIs() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try write(
+            """
+            CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY);
+            INSERT INTO grdb_migrations VALUES ('v1'), ('v2'), ('v3');
+            CREATE TABLE volume (name TEXT PRIMARY KEY, backing TEXT NOT NULL, options TEXT NOT NULL, cloud_id TEXT NOT NULL, created_at TEXT NOT NULL);
+            CREATE TABLE node_hold (volume TEXT NOT NULL, mount_id TEXT NOT NULL, count INTEGER NOT NULL CHECK (count > 0), PRIMARY KEY (volume, mount_id));
+            CREATE TABLE move (volume TEXT NOT NULL PRIMARY KEY, to_zone TEXT NOT NULL, started_at TEXT NOT NULL);
+            CREATE TABLE node_fact (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL);
+            INSERT INTO volume VALUES ('v', 'relocatable', '{"size":"1"}', '/img/v.img', '2026-01-01T00:00:00Z');
+            INSERT INTO node_hold VALUES ('v', 'a', 3);
+            INSERT INTO move VALUES ('v', 'zone-2', '2026-01-01T00:00:00Z');
+            INSERT INTO node_fact VALUES ('boot', 'boot-1')
+            """, to: "\(dir)/c.sqlite")
+        let database = try StateDatabase(path: "\(dir)/c.sqlite")
+        #expect(try LocalVolumeStore(database: database).volume(named: "v") == record)
+        let ledger = try NodeLedger(database: database, boot: "boot-1")
+        #expect(ledger.holds(on: "v") == ["a": 3] && ledger.moves() == ["v": "zone-2"])
+        #expect(try database.read { try $0.execute("PRAGMA user_version").first?.integer("user_version") } == 3)
+        #expect(try database.read { try $0.execute("SELECT name FROM sqlite_master WHERE name = 'grdb_migrations'") }.isEmpty)
+    }
+
+    /// Runs statements on a file as another program would.
+    func write(_ script: String, to path: String) throws {
+        let connection = try SQLiteConnection(path: path)
+        for statement in script.split(separator: ";") { try connection.execute(String(statement)) }
     }
 
     /// Holds are written without waiting for the disk; nothing else is: the
@@ -63,7 +93,7 @@ import Testing
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let database = try StateDatabase(path: "\(dir)/c.sqlite")
-        let synchronous = { try database.read { try Int.fetchOne($0, sql: "PRAGMA synchronous") } }
+        let synchronous = { try database.read { try $0.execute("PRAGMA synchronous").first?.integer("synchronous") } }
         #expect(try synchronous() == 2)  // FULL
         let ledger = try NodeLedger(database: database)
         try ledger.addHold(on: "v", id: "a")
@@ -72,12 +102,12 @@ import Testing
         #expect(try synchronous() == 2)
         #expect(throws: CloudstorError.self) {
             try database.writeForThisBoot { db in
-                #expect(try Int.fetchOne(db, sql: "PRAGMA synchronous") == 1)  // NORMAL
-                try db.execute(sql: "INSERT INTO node_hold (volume, mount_id, count) VALUES ('v', 'b', 0)")  // breaks its CHECK
+                #expect(try db.execute("PRAGMA synchronous").first?.integer("synchronous") == 1)  // NORMAL
+                try db.execute("INSERT INTO node_hold (volume, mount_id, count) VALUES ('v', 'b', 0)")  // breaks its CHECK
             }
         }
         #expect(try synchronous() == 2)
-        #expect(try database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM node_hold") } == 0)
+        #expect(try database.read { try $0.execute("SELECT COUNT(*) AS n FROM node_hold").first?.integer("n") } == 0)
     }
 
     @Test func anUnopenableDatabaseSaysWhere() {

@@ -1,5 +1,5 @@
 import CloudstorProto
-import Foundation
+import FoundationEssentials
 import CloudstorRPC
 import SwiftProtobuf
 

@@ -1,5 +1,4 @@
-import Foundation
-import GRDB
+import FoundationEssentials
 import Synchronization
 
 /// The local provider's volume records: the volume table of the node's state
@@ -7,29 +6,30 @@ import Synchronization
 /// take turns on `writer`, held across the commit; the copy's lock is never held
 /// while the disk syncs, so a Get answers while a Create commits.
 public final class LocalVolumeStore: VolumeStore {
-    private struct Row: Codable, FetchableRecord, PersistableRecord {
-        static let databaseTableName = "volume"
-        var name: String
-        var backing: String
-        var options: [String: String]
-        var cloud_id: String
-        var created_at: String
-    }
-
     private let database: StateDatabase
     private let records: Mutex<[String: VolumeRecord]>
     private let writer = Mutex(())
 
     public init(database: StateDatabase) throws(CloudstorError) {
         self.database = database
-        let rows = try database.read { db in try Row.fetchAll(db) }
+        let rows = try database.read { db in try db.execute("SELECT name, backing, options, cloud_id, created_at FROM volume") }
         var loaded: [String: VolumeRecord] = [:]
         for row in rows {
-            guard let backing = Backing(rawValue: row.backing) else {
-                throw CloudstorError(.internalError, "volume \(row.name) has unknown backing \(row.backing) in the state database")
+            let name: String
+            let backingName: String
+            let options: [String: String]?
+            let cloudID: String
+            let createdAt: String
+            do {
+                (name, backingName, cloudID, createdAt) = (try row.text("name"), try row.text("backing"), try row.text("cloud_id"), try row.text("created_at"))
+                options = try? JSONDecoder().decode([String: String].self, from: Data(try row.text("options").utf8))
+            } catch {
+                throw StateDatabase.map(error)
             }
-            loaded[row.name] = VolumeRecord(
-                name: row.name, backing: backing, options: row.options, cloudID: row.cloud_id, createdAt: row.created_at)
+            guard let backing = Backing(rawValue: backingName), let options else {
+                throw CloudstorError(.internalError, "volume \(name) has an unreadable record in the state database (backing \(backingName))")
+            }
+            loaded[name] = VolumeRecord(name: name, backing: backing, options: options, cloudID: cloudID, createdAt: createdAt)
         }
         records = Mutex(loaded)
     }
@@ -47,18 +47,26 @@ public final class LocalVolumeStore: VolumeStore {
     }
 
     public func save(_ record: VolumeRecord) throws(CloudstorError) {
-        let row = Row(
-            name: record.name, backing: record.backing.rawValue, options: record.options, cloud_id: record.cloudID,
-            created_at: record.createdAt)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        let options = String(decoding: (try? encoder.encode(record.options)) ?? Data("{}".utf8), as: UTF8.self)
         try writer.withLock { _ throws(CloudstorError) in
-            try database.write { db in try row.save(db) }
+            try database.write { db in
+                try db.execute(
+                    """
+                    INSERT INTO volume (name, backing, options, cloud_id, created_at) VALUES (?, ?, ?, ?, ?)
+                    ON CONFLICT (name) DO UPDATE SET backing = excluded.backing, options = excluded.options,
+                      cloud_id = excluded.cloud_id, created_at = excluded.created_at
+                    """,
+                    [.text(record.name), .text(record.backing.rawValue), .text(options), .text(record.cloudID), .text(record.createdAt)])
+            }
             records.withLock { $0[record.name] = record }
         }
     }
 
     public func delete(named name: String) throws(CloudstorError) {
         try writer.withLock { _ throws(CloudstorError) in
-            try database.write { db in _ = try Row.deleteOne(db, key: name) }
+            try database.write { db in try db.execute("DELETE FROM volume WHERE name = ?", [.text(name)]) }
             records.withLock { $0[name] = nil }
         }
     }

@@ -2,7 +2,7 @@
 import Glibc
 #endif
 import CLinux
-import Foundation
+import FoundationEssentials
 import Synchronization
 
 /// Relocatable volumes of the local provider: a sparse image file of `size` GiB

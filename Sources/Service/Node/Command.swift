@@ -1,38 +1,39 @@
-import Dispatch
-import Foundation
+import FoundationEssentials
+import Subprocess
 
-/// Runs a host tool (mkfs.ext4, fsfreeze, mount.nfs4) off the cooperative thread pool and
-/// collects its output.
+#if canImport(System)
+import System
+#else
+import SystemPackage
+#endif
+
+/// Runs a host tool (mkfs.ext4, fsfreeze, mount.nfs4) and collects its output,
+/// through swift-subprocess: no thread of the cooperative pool waits on it, and
+/// the child inherits none of the daemon's descriptors.
 enum Command {
     struct Result: Sendable {
         var status: Int32
-        /// Standard output and standard error together.
+        /// Standard output and standard error together, trimmed.
         var output: String
     }
 
+    /// What a tool may print before it is cut short: far more than any of ours does.
+    static let outputLimit = 1 << 20
+
     static func run(_ executable: String, _ arguments: [String]) async throws(CloudstorError) -> Result {
-        let outcome: Swift.Result<Result, CloudstorError> = await withCheckedContinuation { continuation in
-            DispatchQueue.global().async {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: executable)
-                process.arguments = arguments
-                let pipe = Pipe()
-                process.standardOutput = pipe
-                process.standardError = pipe
-                process.standardInput = FileHandle.nullDevice
-                do {
-                    try process.run()
-                } catch {
-                    continuation.resume(returning: .failure(CloudstorError(.internalError, "cannot run \(executable)", cause: error)))
-                    return
+        do {
+            let outcome = try await Subprocess.run(
+                .path(FilePath(executable)), arguments: Arguments(arguments), input: .none,
+                output: .string(limit: outputLimit), error: .combinedWithOutput)
+            let status: Int32 =
+                switch outcome.terminationStatus {
+                case .exited(let code): code
+                case .signaled(let signal): 128 + signal
                 }
-                let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                process.waitUntilExit()
-                let output = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                continuation.resume(returning: .success(Result(status: process.terminationStatus, output: output)))
-            }
+            return Result(status: status, output: (outcome.standardOutput ?? "").trimmingWhitespace())
+        } catch {
+            throw CloudstorError(.internalError, "cannot run \(executable)", cause: error)
         }
-        return try outcome.get()
     }
 
     /// Looks a tool up in the usual system directories, where a daemon's PATH may not reach.

@@ -2,7 +2,8 @@
 import Glibc
 #endif
 import CLinux
-import Foundation
+import CloudstorSupport
+import FoundationEssentials
 
 /// The real host: libblkid in process, mkfs.ext4 as a tool, mount(2), umount2(2) and the
 /// FIFREEZE/FITHAW ioctls directly; attached volumes found under `deviceDirectory`.
@@ -21,7 +22,7 @@ public struct LinuxHost: NodeHost {
 
     /// The kernel's id of the running boot; nil where there is none.
     public static func bootID() -> String? {
-        procFile("/proc/sys/kernel/random/boot_id")?.trimmingCharacters(in: .whitespacesAndNewlines)
+        procFile("/proc/sys/kernel/random/boot_id")?.trimmingWhitespace()
     }
 
     /// A /proc file read to its end. Its size says 0, and Foundation's
@@ -64,8 +65,8 @@ public struct LinuxHost: NodeHost {
 
     public func findDevice(serial: String, providerDevice: String) async throws(CloudstorError) -> String {
         // EBS on Nitro: an NVMe device whose serial is the volume id without its dash.
-        let link = "\(deviceDirectory)/nvme-Amazon_Elastic_Block_Store_\(serial.replacingOccurrences(of: "-", with: ""))"
-        let xen = providerDevice.replacingOccurrences(of: "/dev/sd", with: "/dev/xvd")
+        let link = "\(deviceDirectory)/nvme-Amazon_Elastic_Block_Store_\(serial.replacing("-", with: ""))"
+        let xen = providerDevice.replacing("/dev/sd", with: "/dev/xvd")
         for _ in 0..<300 {
             for candidate in [link, xen] {
                 if let resolved = Self.blockDevice(candidate) { return resolved }

@@ -1,5 +1,4 @@
-import Foundation
-import GRDB
+import FoundationEssentials
 import Synchronization
 
 /// This node's own facts, crash-safe: which volumes it holds mounted, by which
@@ -32,24 +31,25 @@ public final class NodeLedger: Sendable {
         self.database = database
         releasedAtBoot = try database.write { db in
             guard let boot else { return [:] }
-            let recorded = try String.fetchOne(db, sql: "SELECT value FROM node_fact WHERE key = 'boot'")
+            let recorded = try db.execute("SELECT value FROM node_fact WHERE key = 'boot'").first?.text("value")
             var released: [String: Int] = [:]
             if let recorded, recorded != boot {
-                for row in try Row.fetchAll(db, sql: "SELECT volume, SUM(count) AS total FROM node_hold GROUP BY volume") {
-                    released[row["volume"] as String] = row["total"] as Int
+                for row in try db.execute("SELECT volume, SUM(count) AS total FROM node_hold GROUP BY volume") {
+                    released[try row.text("volume")] = try row.integer("total")
                 }
-                try db.execute(sql: "DELETE FROM node_hold")
+                try db.execute("DELETE FROM node_hold")
             }
-            try db.execute(sql: "INSERT INTO node_fact (key, value) VALUES ('boot', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", arguments: [boot])
+            try db.execute(
+                "INSERT INTO node_fact (key, value) VALUES ('boot', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [.text(boot)])
             return released
         }
         let loaded = try database.read { db in
             var contents = Contents()
-            for row in try Row.fetchAll(db, sql: "SELECT volume, mount_id, count FROM node_hold") {
-                contents.holds[row["volume"] as String, default: [:]][row["mount_id"] as String] = row["count"] as Int
+            for row in try db.execute("SELECT volume, mount_id, count FROM node_hold") {
+                contents.holds[try row.text("volume"), default: [:]][try row.text("mount_id")] = try row.integer("count")
             }
-            for row in try Row.fetchAll(db, sql: "SELECT volume, to_zone FROM move") {
-                contents.moves[row["volume"] as String] = row["to_zone"] as String
+            for row in try db.execute("SELECT volume, to_zone FROM move") {
+                contents.moves[try row.text("volume")] = try row.text("to_zone")
             }
             return contents
         }
@@ -76,9 +76,9 @@ public final class NodeLedger: Sendable {
     public func addHold(on name: String, id: String) throws(CloudstorError) -> Int {
         try writing { () throws(CloudstorError) in
             try database.writeForThisBoot { db in
-                try db.cachedStatement(
-                    sql: "INSERT INTO node_hold (volume, mount_id, count) VALUES (?, ?, 1) ON CONFLICT (volume, mount_id) DO UPDATE SET count = count + 1"
-                ).execute(arguments: [name, id])
+                try db.execute(
+                    "INSERT INTO node_hold (volume, mount_id, count) VALUES (?, ?, 1) ON CONFLICT (volume, mount_id) DO UPDATE SET count = count + 1",
+                    [.text(name), .text(id)])
             }
             return contents.withLock { contents in
                 contents.holds[name, default: [:]][id, default: 0] += 1
@@ -95,9 +95,9 @@ public final class NodeLedger: Sendable {
             guard let count = contents.withLock({ $0.holds[name]?[id] }) else { return false }
             try database.writeForThisBoot { db in
                 if count > 1 {
-                    try db.cachedStatement(sql: "UPDATE node_hold SET count = count - 1 WHERE volume = ? AND mount_id = ?").execute(arguments: [name, id])
+                    try db.execute("UPDATE node_hold SET count = count - 1 WHERE volume = ? AND mount_id = ?", [.text(name), .text(id)])
                 } else {
-                    try db.cachedStatement(sql: "DELETE FROM node_hold WHERE volume = ? AND mount_id = ?").execute(arguments: [name, id])
+                    try db.execute("DELETE FROM node_hold WHERE volume = ? AND mount_id = ?", [.text(name), .text(id)])
                 }
             }
             contents.withLock { contents in
@@ -117,8 +117,8 @@ public final class NodeLedger: Sendable {
         try writing { () throws(CloudstorError) in
             try database.write { db in
                 try db.execute(
-                    sql: "INSERT INTO move (volume, to_zone, started_at) VALUES (?, ?, ?) ON CONFLICT (volume) DO UPDATE SET to_zone = excluded.to_zone",
-                    arguments: [name, zone, Date().formatted(.iso8601)])
+                    "INSERT INTO move (volume, to_zone, started_at) VALUES (?, ?, ?) ON CONFLICT (volume) DO UPDATE SET to_zone = excluded.to_zone",
+                    [.text(name), .text(zone), .text(Date().formatted(.iso8601))])
             }
             contents.withLock { $0.moves[name] = zone }
         }
@@ -126,7 +126,7 @@ public final class NodeLedger: Sendable {
 
     public func finishMove(of name: String) throws(CloudstorError) {
         try writing { () throws(CloudstorError) in
-            try database.write { db in try db.execute(sql: "DELETE FROM move WHERE volume = ?", arguments: [name]) }
+            try database.write { db in try db.execute("DELETE FROM move WHERE volume = ?", [.text(name)]) }
             contents.withLock { $0.moves[name] = nil }
         }
     }

@@ -1,83 +1,79 @@
-import GRDB
+import CloudstorSupport
+import Synchronization
 
 /// The node's SQLite file (`catalogue.sqlite` in the state directory) and its
 /// schema. The node ledger keeps its holds and moves here; the local provider's
-/// volume store its volume table (empty on other providers).
+/// volume store its volume table (empty on other providers). One connection,
+/// used by one caller at a time.
 public final class StateDatabase: Sendable {
-    let queue: DatabaseQueue
+    private let connection: SQLiteConnection
+    /// Held while the connection is in use.
+    private let lock = Mutex(())
 
     /// Opens (creating if needed) the database at path; ":memory:" for tests.
     public init(path: String) throws(CloudstorError) {
         do {
-            var config = Configuration()
-            config.busyMode = .timeout(5)
+            let connection = try SQLiteConnection(path: path)
             // Write-ahead log: a commit is one append and one fdatasync of the log,
             // where the rollback journal took four syncs, a directory sync and an
             // unlink. synchronous is FULL: a commit is on disk when it returns
             // (except `writeForThisBoot`'s).
-            config.prepareDatabase { db in
-                if db.configuration.readonly == false, path != ":memory:" {
-                    try db.execute(sql: "PRAGMA journal_mode = WAL")
-                }
-                try db.execute(sql: "PRAGMA synchronous = FULL")
-            }
-            queue = path == ":memory:" ? try DatabaseQueue(configuration: config) : try DatabaseQueue(path: path, configuration: config)
-            try Self.migrator.migrate(queue)
+            if path != ":memory:" { try connection.execute("PRAGMA journal_mode = WAL") }
+            try connection.execute("PRAGMA synchronous = FULL")
+            try connection.execute("PRAGMA foreign_keys = ON")
+            try Self.migrate(connection)
+            self.connection = connection
         } catch {
             throw CloudstorError(.internalError, "cannot open the state database at \(path)", cause: error)
         }
     }
 
-    private static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1") { db in
-            try db.create(table: "volume") { t in
-                t.primaryKey("name", .text)
-                t.column("backing", .text).notNull()
-                t.column("options", .text).notNull()
-                t.column("cloud_id", .text).notNull()
-                t.column("created_at", .text).notNull()
+    /// The schema's steps; the file's `user_version` says how many it has taken.
+    static let migrations: [String] = [
+        // v1
+        """
+        CREATE TABLE volume (name TEXT NOT NULL PRIMARY KEY, backing TEXT NOT NULL, options TEXT NOT NULL,
+          cloud_id TEXT NOT NULL, created_at TEXT NOT NULL);
+        CREATE TABLE hold (volume TEXT NOT NULL REFERENCES volume(name) ON DELETE RESTRICT, mount_id TEXT NOT NULL,
+          count INTEGER NOT NULL CHECK (count > 0), PRIMARY KEY (volume, mount_id));
+        """,
+        // v2: holds belong to the node, volumes to the provider (on AWS, to EBS
+        // tags): a hold no longer needs a row in the volume table.
+        """
+        CREATE TABLE node_hold (volume TEXT NOT NULL, mount_id TEXT NOT NULL, count INTEGER NOT NULL CHECK (count > 0),
+          PRIMARY KEY (volume, mount_id));
+        INSERT INTO node_hold (volume, mount_id, count) SELECT volume, mount_id, count FROM hold;
+        DROP TABLE hold;
+        CREATE TABLE move (volume TEXT NOT NULL PRIMARY KEY, to_zone TEXT NOT NULL, started_at TEXT NOT NULL);
+        """,
+        // v3: facts about the node itself, such as the boot its holds belong to.
+        "CREATE TABLE node_fact (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL);",
+    ]
+
+    /// Takes the steps the file has not, each with its `user_version` in one
+    /// transaction. A file an earlier Cloudstor wrote through GRDB, which listed
+    /// the steps taken in `grdb_migrations`, is taken as having taken those.
+    static func migrate(_ connection: SQLiteConnection) throws {
+            try connection.transaction {
+                var version = try connection.execute("PRAGMA user_version").first?.integer("user_version") ?? 0
+                let grdb = try connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'grdb_migrations'")
+                if version == 0, !grdb.isEmpty {
+                    let taken = Set(try connection.execute("SELECT identifier FROM grdb_migrations").map { try $0.text("identifier") })
+                    version = (1...migrations.count).prefix { taken.contains("v\($0)") }.count
+                    try connection.execute("DROP TABLE grdb_migrations")
+                }
+                for step in migrations.dropFirst(version) {
+                    for statement in step.split(separator: ";").map({ $0.trimmingWhitespace() }) where !statement.isEmpty {
+                        try connection.execute(statement)
+                    }
+                }
+                try connection.execute("PRAGMA user_version = \(migrations.count)")
             }
-            try db.create(table: "hold") { t in
-                t.column("volume", .text).notNull().references("volume", onDelete: .restrict)
-                t.column("mount_id", .text).notNull()
-                t.column("count", .integer).notNull().check { $0 > 0 }
-                t.primaryKey(["volume", "mount_id"])
-            }
-        }
-        // Holds belong to the node, volumes to the provider (on AWS, to EBS tags):
-        // a hold no longer needs a row in the volume table.
-        migrator.registerMigration("v2") { db in
-            try db.create(table: "node_hold") { t in
-                t.column("volume", .text).notNull()
-                t.column("mount_id", .text).notNull()
-                t.column("count", .integer).notNull().check { $0 > 0 }
-                t.primaryKey(["volume", "mount_id"])
-            }
-            try db.execute(sql: "INSERT INTO node_hold (volume, mount_id, count) SELECT volume, mount_id, count FROM hold")
-            try db.drop(table: "hold")
-            try db.create(table: "move") { t in
-                t.primaryKey("volume", .text)
-                t.column("to_zone", .text).notNull()
-                t.column("started_at", .text).notNull()
-            }
-        }
-        // Facts about the node itself, such as the boot its holds belong to.
-        migrator.registerMigration("v3") { db in
-            try db.create(table: "node_fact") { t in
-                t.primaryKey("key", .text)
-                t.column("value", .text).notNull()
-            }
-        }
-        return migrator
     }
 
-    func write<T>(_ body: (Database) throws -> T) throws(CloudstorError) -> T {
-        do {
-            return try queue.write(body)
-        } catch {
-            throw Self.map(error)
-        }
+    /// Runs body in one transaction, committed to disk when this returns.
+    func write<T>(_ body: (SQLiteConnection) throws -> T) throws(CloudstorError) -> T {
+        try using { connection in try connection.transaction { try body(connection) } }
     }
 
     /// Runs body in one transaction that outlives the daemon but not the machine:
@@ -86,30 +82,22 @@ public final class StateDatabase: Sendable {
     /// no fdatasync. Only for what a new boot discards anyway: the holds (NodeLedger
     /// releases every hold of an earlier boot, since no container outlives one). A
     /// power loss can lose the last such commits; it cannot tear the file.
-    func writeForThisBoot<T>(_ body: (Database) throws -> T) throws(CloudstorError) -> T {
-        do {
-            return try queue.writeWithoutTransaction { db in
-                try db.cachedStatement(sql: "PRAGMA synchronous = NORMAL").execute()
-                let result = Result { () throws -> T in
-                    var value: T?
-                    try db.inTransaction {
-                        value = try body(db)
-                        return .commit
-                    }
-                    guard let value else { throw CloudstorError(.internalError, "state database: a transaction committed without its result") }
-                    return value
-                }
-                try db.cachedStatement(sql: "PRAGMA synchronous = FULL").execute()
-                return try result.get()
-            }
-        } catch {
-            throw Self.map(error)
+    func writeForThisBoot<T>(_ body: (SQLiteConnection) throws -> T) throws(CloudstorError) -> T {
+        try using { connection in
+            try connection.execute("PRAGMA synchronous = NORMAL")
+            defer { _ = try? connection.execute("PRAGMA synchronous = FULL") }
+            return try connection.transaction { try body(connection) }
         }
     }
 
-    func read<T>(_ body: (Database) throws -> T) throws(CloudstorError) -> T {
+    /// Runs body in one read transaction.
+    func read<T>(_ body: (SQLiteConnection) throws -> T) throws(CloudstorError) -> T {
+        try using { connection in try connection.transaction(immediate: false) { try body(connection) } }
+    }
+
+    private func using<T>(_ body: (SQLiteConnection) throws -> T) throws(CloudstorError) -> T {
         do {
-            return try queue.read(body)
+            return try lock.withLock { _ in try body(connection) }
         } catch {
             throw Self.map(error)
         }
@@ -117,7 +105,7 @@ public final class StateDatabase: Sendable {
 
     static func map(_ error: any Error) -> CloudstorError {
         if let error = error as? CloudstorError { return error }
-        if let error = error as? DatabaseError, error.resultCode == .SQLITE_BUSY {
+        if let error = error as? SQLiteError, error.isBusy {
             return CloudstorError(.unavailable, "the state database is busy; try again", cause: error)
         }
         return CloudstorError(.internalError, "state database error", cause: error)

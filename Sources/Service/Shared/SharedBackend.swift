@@ -1,7 +1,8 @@
+import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 import Logging
 import NIOPosix
 

@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 
 /// Every node's holds on the volumes of a shared file system, and the
 /// housekeeping of what removes and crashes leave there.

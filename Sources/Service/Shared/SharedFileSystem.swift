@@ -1,7 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import Foundation
+import FoundationEssentials
 
 /// One shared file system (an EFS file system, an NFS export, a local directory)
 /// as every node lays it out and reads it:
