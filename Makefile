@@ -14,15 +14,21 @@ all: build libcloudstor
 deps:
 	@scripts/install-deps.sh
 
+# cloudstord and cloudstor-shim are one executable, `cloudstor`, run by the name
+# of its link.
+COMMANDS := cloudstord cloudstor-shim
+
 build:
 	$(SWIFT) build --build-tests
+	for name in $(COMMANDS); do ln -sfn cloudstor $(DEBUG_BIN)/$$name; done
 
 # The Swift runtime linked in: the binaries run on a host (or in the plugin) without it.
-# Our three executables only, one product at a time (a plain build would also
+# Our executables only, one product at a time (a plain build would also
 # link the bench, which needs no static runtime).
 release:
-	for product in cloudstord cloudstor-shim cloudstorctl; do \
+	for product in cloudstor cloudstorctl; do \
 	  $(SWIFT) build -c release --static-swift-stdlib --product $$product || exit 1; done
+	for name in $(COMMANDS); do ln -sfn cloudstor $(RELEASE_BIN)/$$name; done
 
 test: deps build libcloudstor
 	$(SWIFT) test --skip-build

@@ -5,8 +5,8 @@ let package = Package(
     name: "cloudstor",
     platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "cloudstord", targets: ["cloudstord"]),
-        .executable(name: "cloudstor-shim", targets: ["cloudstor-shim"]),
+        // cloudstord and cloudstor-shim: one file, run by the name of its link (`make` makes them).
+        .executable(name: "cloudstor", targets: ["cloudstor"]),
         .executable(name: "cloudstorctl", targets: ["cloudstorctl"]),
         // The libraries behind them, for Fuzz/ (a package of its own, built with
         // libFuzzer); not an API: nothing in them is promised to stay.
@@ -121,6 +121,7 @@ let package = Package(
             name: "CloudstorShim",
             dependencies: [
                 "CloudstorClient", "CloudstorProto", "CloudstorSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -138,24 +139,20 @@ let package = Package(
             ],
             path: "Sources/Ctl"
         ),
-        .executableTarget(
-            name: "cloudstord",
+        // The daemon's command line: flags, the provider picked, the daemon run.
+        .target(
+            name: "CloudstorDaemon",
             dependencies: [
                 "CloudstorService", "CloudstorAWSProvider", "CloudstorSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            ],
+            path: "Sources/Daemon"
         ),
         .executableTarget(
-            name: "cloudstor-shim",
-            dependencies: [
-                "CloudstorShim", "CloudstorClient", "CloudstorSupport",
-                .product(name: "ArgumentParser", package: "swift-argument-parser"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
-            ]
+            name: "cloudstor",
+            dependencies: ["CloudstorDaemon", "CloudstorShim", "CloudstorSupport"]
         ),
         .executableTarget(
             name: "cloudstorctl",

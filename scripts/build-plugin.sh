@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
-# Assembles the managed plugin's directory: config.json + rootfs/ with cloudstord,
-# cloudstor-shim, the init that runs them as PID 1, the host tools they call
-# (mkfs.ext4, blkid, fsfreeze, mount, umount; mount.nfs4 where nfs-common is
-# installed) and every shared library these need, at the paths they are found.
+# Assembles the managed plugin's directory: config.json + rootfs/ with cloudstor
+# (cloudstord and cloudstor-shim, by the names of its links), the init that runs
+# them as PID 1, the host tools they call (mkfs.ext4, blkid, fsfreeze, mount,
+# umount; mount.nfs4 where nfs-common is installed) and every shared library
+# these need, at the paths they are found.
 # usage: scripts/build-plugin.sh [--without-nfs] BIN_DIR OUT_DIR
-#   BIN_DIR: a build of cloudstord and cloudstor-shim (make plugin: the static release);
+#   BIN_DIR: a build of cloudstor (make plugin: the static release);
 #   --without-nfs: build even where mount.nfs4 (nfs-common) is missing: such a
 #   plugin cannot mount EFS itself (the Swarm tests mount their "EFS" for it).
 set -euo pipefail
@@ -28,10 +29,10 @@ copy_with_libraries() {
   done
 }
 
-for exe in cloudstord cloudstor-shim; do
-  copy_with_libraries "$bin/$exe" "/usr/bin/$exe"
-  strip --strip-unneeded "$rootfs/usr/bin/$exe"
-done
+# One executable for both processes, run by the name of its link.
+copy_with_libraries "$bin/cloudstor" /usr/bin/cloudstor
+strip --strip-unneeded "$rootfs/usr/bin/cloudstor"
+for name in cloudstord cloudstor-shim; do ln -s cloudstor "$rootfs/usr/bin/$name"; done
 for tool in mkfs.ext4 fsfreeze mount umount mount.nfs4; do
   path=$(PATH=/usr/sbin:/sbin:/usr/bin:/bin command -v "$tool" || true)
   if [ -z "$path" ]; then

@@ -1,10 +1,7 @@
 import ArgumentParser
 import CloudstorClient
+import CloudstorSupport
 import FoundationEssentials
-
-#if canImport(Glibc)
-import Glibc
-#endif
 import CloudstorRPC
 
 /// cloudstorctl's exit codes, one per class of error, so scripts can branch on them.
@@ -35,12 +32,5 @@ public enum ExitStatus {
 func printError(_ message: String) {
     var stderr = StandardError()
     print(message, to: &stderr)
-}
-
-struct StandardError: TextOutputStream {
-    mutating func write(_ string: String) {
-        var text = string
-        text.withUTF8 { bytes in _ = Glibc.write(STDERR_FILENO, bytes.baseAddress, bytes.count) }
-    }
 }
 

@@ -7,9 +7,8 @@ import Logging
 
 /// `cloudstord`: parses flags, picks the provider and runs the daemon. Every flag
 /// has an environment variable; the flag wins.
-@main
-struct Cloudstord: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct CloudstordCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "cloudstord",
         abstract: "The Cloudstor daemon: persistent Docker volumes, served over gRPC on a unix socket.",
         discussion: """
@@ -86,7 +85,9 @@ struct Cloudstord: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         func pick(_ flag: String?, _ variable: String) -> String? { Setting.pick(flag, variable) }
         var config = DaemonConfiguration()
         config.nodeID = pick(nodeId, "CLOUDSTOR_NODE_ID")

@@ -1,6 +1,5 @@
 import ArgumentParser
 import CloudstorClient
-import CloudstorShim
 import CloudstorSupport
 import FoundationEssentials
 import Logging
@@ -8,9 +7,8 @@ import NIOPosix
 import ServiceLifecycle
 
 /// `cloudstor-shim`: the Docker volume plugin endpoint. Parses flags and runs.
-@main
-struct CloudstorShimCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct CloudstorShimCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
         commandName: "cloudstor-shim",
         abstract: "Docker volume plugin endpoint for Cloudstor: turns Docker's plugin calls into cloudstord RPCs.",
         discussion: "Every option may also be set by the environment variable named in its help; the option wins.")
@@ -23,7 +21,9 @@ struct CloudstorShimCommand: AsyncParsableCommand {
 
     @OptionGroup var logging: LoggingOptions
 
-    func run() async throws {
+    public init() {}
+
+    public func run() async throws {
         let listenPath = Setting.pick(listen, "CLOUDSTOR_SHIM_LISTEN") ?? "/run/docker/plugins/cloudstor.sock"
         let socketPath = Setting.pick(serviceSocket, "CLOUDSTOR_SOCKET") ?? DaemonClient.defaultSocketPath
         let logger = try logging.bootstrap(label: "cloudstor-shim")
