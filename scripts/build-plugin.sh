@@ -16,7 +16,7 @@ if [ "${1:-}" = "--without-nfs" ]; then nfs=optional; shift; fi
 bin=$1 out=$2
 rootfs=$out/rootfs
 rm -rf "$out"
-mkdir -p "$rootfs"/{usr/bin,usr/sbin,usr/lib,usr/lib64,etc,tmp,run/docker/plugins,var/lib/cloudstor,mnt/volumes,dev,proc,sys}
+mkdir -p "$rootfs"/{usr/bin,usr/sbin,usr/lib,usr/lib64,etc,tmp,run/docker/plugins,host/var/lib,mnt/volumes,dev,proc,sys}
 chmod 1777 "$rootfs/tmp"
 for d in bin sbin lib lib64; do ln -s usr/$d "$rootfs/$d"; done   # merged /usr: mount(8) looks for /sbin/mount.nfs4
 

@@ -2,7 +2,8 @@
 
 Each node has its own network namespace (a veth into a bridge in a namespace of
 its own, address 198.18.X.N/24), its own mount and UTS namespace (host name
-nodeN, a private /run so each engine has its own /run/docker/plugins), its own
+nodeN, a private /run so each engine has its own /run/docker/plugins, a private
+/var/lib, empty as on a host where Cloudstor never ran), its own
 cgroups (so a node can die whole: everything it started, containers too), its
 own dockerd, and its own Cloudstor playing one simulated EC2 instance: either a
 plain plugin (cloudstord + cloudstor-shim started in the engine's mount
@@ -145,6 +146,7 @@ mount --rbind {root}/cg /sys/fs/cgroup
 umount -l {root}/cg
 rmdir {root}/cg
 mount --bind {root}/run /run
+mount --bind {root}/var-lib /var/lib
 exec {dockerd} "$@"
 """
 
@@ -165,7 +167,8 @@ class SwarmNode(Engine):
         self.cgroup = Cgroup(f"cstest-{cluster.tag}-{index}")
         self.sim_node = cluster.sim.add_node(zone)
         self.instance_id = self.sim_node["instance_id"]
-        self.state = os.path.join(self.root, "state")   # the daemon's state directory (a plugin's state.source)
+        self.var_lib = os.path.join(self.root, "var-lib")   # the node's /var/lib
+        self.state = os.path.join(self.var_lib, "cloudstor")   # the daemon's state directory, made by the daemon
         self.socket = os.path.join(self.state, "cloudstor.sock")
         self.daemon_log = os.path.join(self.root, "cloudstord.log")
         self.shim_log = os.path.join(self.root, "shim.log")
@@ -176,7 +179,7 @@ class SwarmNode(Engine):
     # ---- the engine --------------------------------------------------------------------
 
     def start(self):
-        for d in ("run", "state", "run/docker/plugins"):
+        for d in ("run", "var-lib", "run/docker/plugins"):
             os.makedirs(os.path.join(self.root, d), exist_ok=True)
         ip("netns", "add", self.netns)
         self.cluster.network.plug(self.netns, self.index)
@@ -245,19 +248,20 @@ class SwarmNode(Engine):
                         self.plugin_procs[-1], self.shim_log)
 
     def install_managed_plugin(self, plugin_dir):
-        """docker plugin create + set + enable. The plugin's state is self.state;
-        the simulated instance's by-id links are bound into it (as /dev/disk/by-id
-        would be a mount of its own on EC2); the "EFS" roots are mounted in its
-        propagated mount before it starts, as an NFS mount of the daemon's would be."""
-        by_id = os.path.join(self.state, "by-id")
+        """docker plugin create + set + enable, as the README says, on a node whose
+        /var/lib has no Cloudstor state. The simulated instance's by-id links are
+        bound at /var/lib/ec2sim-by-id (as /dev/disk/by-id is a mount of its own on
+        EC2); the "EFS" roots are mounted in its propagated mount before it starts,
+        as an NFS mount of the daemon's would be."""
+        assert not os.path.exists(self.state), f"{self.state} exists before the plugin's first start"
+        by_id = os.path.join(self.var_lib, "ec2sim-by-id")
         os.makedirs(by_id, exist_ok=True)
         self.in_namespace("mount", "--bind", self.sim_node["device_dir"], by_id)
         self.run("plugin", "create", DRIVER, plugin_dir, timeout=300)
         self.plugin_id = self.run("plugin", "inspect", "--format", "{{.Id}}", DRIVER).stdout.strip()
         self.mount_efs_for_plugin()
-        settings = dict(self.cloudstor_env(), CLOUDSTOR_DEVICE_DIR="/var/lib/cloudstor/by-id")
-        self.run("plugin", "set", DRIVER, f"state.source={self.state}",
-                 *[f"{k}={v}" for k, v in sorted(settings.items())])
+        settings = dict(self.cloudstor_env(), CLOUDSTOR_DEVICE_DIR="/host/var/lib/ec2sim-by-id")
+        self.run("plugin", "set", DRIVER, *[f"{k}={v}" for k, v in sorted(settings.items())])
         enabled = self.run("plugin", "enable", DRIVER, timeout=120, check=False)
         assert enabled.returncode == 0, (f"{self.name}: docker plugin enable: {enabled.stderr.strip()}\n"
                                          f"--- the plugin's log ---\n{self.cloudstor_log()[-4000:]}")

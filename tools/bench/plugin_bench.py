@@ -97,6 +97,7 @@ def main():
             state = os.path.join(work, "state")
             os.makedirs(state)
             create = timed(lambda: eng.run("plugin", "create", NAME, plugin, timeout=600))
+            # The bench's own directory for the daemon to make cloudstor/ in, not the host's /var/lib.
             eng.run("plugin", "set", NAME, "CLOUDSTOR_PROVIDER=local", f"state.source={state}")
             enable = timed(lambda: eng.run("plugin", "enable", NAME, timeout=120))
             eng.run("volume", "create", "-d", NAME, "--opt", "size=1", "vplug")
