@@ -5,7 +5,7 @@ DEBUG_BIN := .build/debug
 RELEASE_BIN := .build/release
 PYTEST ?= python3 -m pytest
 
-.PHONY: all deps build release test test-swarm soak fuzz run bench generate clean libcloudstor install plugin
+.PHONY: all deps build release test test-swarm soak fuzz run bench generate clean libcloudstor install plugin plugin-push
 
 LIBCLOUDSTOR := $(MAKE) -C libcloudstor --no-print-directory
 
@@ -57,6 +57,13 @@ fuzz: deps
 plugin: deps release
 	@scripts/install-deps.sh --plugin
 	scripts/build-plugin.sh $(abspath $(RELEASE_BIN)) $(abspath .build/plugin)
+
+# Pushes the plugin to a registry for `docker plugin install` on every node:
+# make plugin-push REGISTRY=HOST:PORT [TAG=...] (TAG: this commit's short id).
+TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo latest)
+plugin-push: plugin
+	@[ -n "$(REGISTRY)" ] || { echo "usage: make plugin-push REGISTRY=HOST:PORT [TAG=...]"; exit 64; }
+	scripts/push-plugin.sh .build/plugin $(REGISTRY)/cloudstor:$(TAG)
 
 run: deps release
 	CLOUDSTOR_BIN=$(abspath $(RELEASE_BIN)) scripts/run.sh

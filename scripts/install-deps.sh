@@ -14,6 +14,7 @@ debian=(
   iproute2 gcc libc6-dev binutils  # the Swarm test's namespaces; the managed plugin's static init
   libprotobuf-c-dev libcurl4-openssl-dev valgrind  # libcloudstor: build, test under valgrind
   strace                           # the crash matrix kills the daemon at a chosen system call
+  docker-registry                  # the Swarm test installs the managed plugin from a registry
 )
 # `--plugin`: also what the managed plugin carries into its rootfs (mount.nfs4 for EFS).
 [ "${1:-}" = "--plugin" ] && debian+=(nfs-common)

@@ -195,6 +195,8 @@ class SwarmNode(Engine):
                 "--pidfile", self.pidfile, "-H", "unix://" + self.sock, "--storage-driver", "vfs",
                 "--bridge", "none", "--iptables=false", "--ip-masq=false",
                 "--cgroup-parent", "/" + self.cgroup.name]
+        if self.cluster.registry is not None:
+            args += ["--insecure-registry", self.cluster.registry.address]
         env = dict(os.environ, DOCKER_SERVICE_PREFER_OFFLINE_IMAGE="1")
         with open(self.log, "a") as logf:
             self.proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
@@ -247,21 +249,24 @@ class SwarmNode(Engine):
         wait_for_socket(os.path.join(self.root, "run", "docker", "plugins", f"{DRIVER}.sock"),
                         self.plugin_procs[-1], self.shim_log)
 
-    def install_managed_plugin(self, plugin_dir):
-        """docker plugin create + set + enable, as the README says, on a node whose
-        /var/lib has no Cloudstor state. The simulated instance's by-id links are
-        bound at /var/lib/ec2sim-by-id (as /dev/disk/by-id is a mount of its own on
-        EC2); the "EFS" roots are mounted in its propagated mount before it starts,
-        as an NFS mount of the daemon's would be."""
+    def install_managed_plugin(self, ref):
+        """`docker plugin install` from the registry, as the README says, on a node
+        whose /var/lib has no Cloudstor state. Installed disabled, only because the
+        "EFS" roots must be mounted in its propagated mount before it starts (as an
+        NFS mount of the daemon's would be); its settings are given to install. The
+        simulated instance's by-id links are bound at /var/lib/ec2sim-by-id (as
+        /dev/disk/by-id is a mount of its own on EC2)."""
         assert not os.path.exists(self.state), f"{self.state} exists before the plugin's first start"
         by_id = os.path.join(self.var_lib, "ec2sim-by-id")
         os.makedirs(by_id, exist_ok=True)
         self.in_namespace("mount", "--bind", self.sim_node["device_dir"], by_id)
-        self.run("plugin", "create", DRIVER, plugin_dir, timeout=300)
+        settings = dict(self.cloudstor_env(), CLOUDSTOR_DEVICE_DIR="/host/var/lib/ec2sim-by-id")
+        started = time.monotonic()
+        self.run("plugin", "install", "--grant-all-permissions", "--disable", "--alias", DRIVER, ref,
+                 *[f"{k}={v}" for k, v in sorted(settings.items())], timeout=300)
+        self.install_seconds = time.monotonic() - started
         self.plugin_id = self.run("plugin", "inspect", "--format", "{{.Id}}", DRIVER).stdout.strip()
         self.mount_efs_for_plugin()
-        settings = dict(self.cloudstor_env(), CLOUDSTOR_DEVICE_DIR="/host/var/lib/ec2sim-by-id")
-        self.run("plugin", "set", DRIVER, *[f"{k}={v}" for k, v in sorted(settings.items())])
         enabled = self.run("plugin", "enable", DRIVER, timeout=120, check=False)
         assert enabled.returncode == 0, (f"{self.name}: docker plugin enable: {enabled.stderr.strip()}\n"
                                          f"--- the plugin's log ---\n{self.cloudstor_log()[-4000:]}")
@@ -288,9 +293,10 @@ class SwarmNode(Engine):
             self.in_namespace("mount", "--bind", source, point)
             self.efs_points.append(point)
 
-    def restart_cloudstor(self):
-        """What an upgrade does: the managed plugin disabled (-f: its volumes exist) and
-        enabled again; plain processes stopped by pid and started again."""
+    def restart_cloudstor(self, upgrade_to=None):
+        """An upgrade: the managed plugin disabled (-f: its volumes exist), upgraded
+        from the registry to `upgrade_to` and enabled again; plain processes stopped
+        by pid and started again."""
         if self.plugin_procs:
             for proc in reversed(self.plugin_procs):
                 rc = stop(proc, timeout=30)
@@ -299,6 +305,8 @@ class SwarmNode(Engine):
             self.start_plain_plugin()
             return
         self.run("plugin", "disable", "-f", DRIVER)
+        if upgrade_to:
+            self.run("plugin", "upgrade", "--grant-all-permissions", DRIVER, upgrade_to, timeout=300)
         self.mount_efs_for_plugin()
         enabled = self.run("plugin", "enable", DRIVER, check=False, timeout=120)
         assert enabled.returncode == 0, f"{self.name}: enable: {enabled.stderr}\n{self.cloudstor_log()[-3000:]}"
@@ -384,8 +392,8 @@ class Cluster:
 
     ZONES = ("us-east-1a", "us-east-1a", "us-east-1b")
 
-    def __init__(self, root, tag, network, sim, plugin, stack, image_tar, image):
-        self.root, self.tag, self.network, self.sim = root, tag, network, sim
+    def __init__(self, root, tag, network, sim, plugin, stack, image_tar, image, registry=None):
+        self.root, self.tag, self.network, self.sim, self.registry = root, tag, network, sim, registry
         self.plugin, self.stack, self.image_tar, self.image = plugin, stack, image_tar, image
         self.efs = os.path.join(root, "efs")              # "the EFS" every node sees
         self.efs_maxio = os.path.join(root, "efs-maxio")
@@ -412,11 +420,13 @@ class Cluster:
             self.nodes.append(node)
             node.start()
             node.run("import", "-c", "ENV PATH=/bin", self.image_tar, self.image)
+        if self.plugin == "managed":
+            self.push_plugin(plugin_dir)
         for node in self.nodes:
             if self.plugin == "plain":
                 node.start_plain_plugin()
             else:
-                node.install_managed_plugin(plugin_dir)
+                node.install_managed_plugin(self.registry.ref("v1"))
             # An engine advertises a plain plugin to the swarm only once it has looked it up.
             node.run("volume", "ls")
         m = self.manager
@@ -435,6 +445,23 @@ class Cluster:
         for node in self.nodes:
             m.run("node", "update", "--label-add", f"zone={node.zone}", node.name)
         return self
+
+    def push_plugin(self, plugin_dir):
+        """`scripts/push-plugin.sh` (what `make plugin-push` runs) through the
+        manager's engine: the plugin as v1, and as v2 the same with a release note
+        in its rootfs, for the upgrade."""
+        upgraded = os.path.join(self.root, "plugin-v2")
+        subprocess.run(["cp", "-a", plugin_dir, upgraded], check=True)
+        with open(os.path.join(upgraded, "rootfs", "etc", "cloudstor-release"), "w") as f:
+            f.write("v2\n")
+        env = dict(os.environ, DOCKER_HOST="unix://" + self.manager.sock)
+        script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "scripts", "push-plugin.sh")
+        self.push_seconds = {}
+        for tag, directory in (("v1", plugin_dir), ("v2", upgraded)):
+            started = time.monotonic()
+            r = subprocess.run([script, directory, self.registry.ref(tag)], env=env, capture_output=True, text=True, timeout=600)
+            assert r.returncode == 0, f"push-plugin.sh {tag}: {r.stdout}\n{r.stderr}\n{read(self.registry.log)[-2000:]}"
+            self.push_seconds[tag] = time.monotonic() - started
 
     def stop(self):
         problems = []

@@ -6,7 +6,8 @@ and UTS namespace), each with its own Cloudstor playing one ec2sim instance:
 node1 (manager) and node2 in us-east-1a, node3 in us-east-1b. Every scenario
 runs twice: with plain plugins (cloudstord + shim in the engine's mount
 namespace) and with the managed plugin `cloudstor:aws` built by
-scripts/build-plugin.sh. The EFS is one directory every node mounts.
+scripts/build-plugin.sh, pushed to a registry (Debian's docker-registry) and
+installed from it on every node. The EFS is one directory every node mounts.
 
 A timeline of every move is printed (run with -s to see it live) and written to
 $CLOUDSTOR_SWARM_TIMELINE when set (make bench reads it)."""
@@ -23,7 +24,8 @@ import pytest
 from aws_fixtures import Sim
 from aws_nodes import ec2_calls, live_volumes, stack_hash
 from conftest import BIN, ROOT, cleanup_host, read
-from swarm import DRIVER, Cluster, Network, docker_json, ip
+from swarm import DRIVER, Cluster, Network, comm, docker_json, ip
+from registry import Registry
 from test_docker import build_image_tar, etc_docker_kept
 
 IMAGE = "cstest-busybox:latest"
@@ -76,8 +78,20 @@ def plugin_dir():
         shutil.rmtree(out, ignore_errors=True)
 
 
+@pytest.fixture(scope="module")
+def registry(network):
+    root = tempfile.mkdtemp(prefix="csreg-", dir="/tmp")
+    r = Registry(root, network.host_address).start()
+    try:
+        yield r
+    finally:
+        rc = r.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    assert rc == 0, f"docker-registry exited {rc} on SIGTERM"
+
+
 @pytest.fixture(scope="module", params=["plain", "managed"])
-def cluster(request, network, sim, plugin_dir):
+def cluster(request, network, sim, plugin_dir, registry):
     sim.reset()
     sim.config(delays=DELAYS, busy_if_mounted=True)
     efs_file_system(sim, "general", "generalPurpose")
@@ -85,7 +99,7 @@ def cluster(request, network, sim, plugin_dir):
     root = tempfile.mkdtemp(prefix="csw-", dir="/tmp")
     tar = os.path.join(root, "busybox.tar")
     build_image_tar(tar)
-    c = Cluster(root, network.tag, network, sim, request.param, STACK, tar, IMAGE)
+    c = Cluster(root, network.tag, network, sim, request.param, STACK, tar, IMAGE, registry)
     problems = []
     with etc_docker_kept():
         try:
@@ -386,9 +400,10 @@ def test_a_move_longer_than_dockers_plugin_timeout_answers_a_clear_retryable_err
 
 
 def test_cloudstor_restarts_under_a_running_task_and_keeps_its_hold(cluster):
-    """An upgrade: the managed plugin disabled with -f and enabled again (plain: the
-    daemon and shim stopped and started); the task runs on, and its Unmount reaches
-    the new daemon, which releases the volume."""
+    """An upgrade: the managed plugin disabled with -f, upgraded from the registry
+    (v1 to v2) and enabled again (plain: the daemon and shim stopped and started);
+    the task runs on, its hold is kept, and its Unmount reaches the new daemon,
+    which releases the volume."""
     m = cluster.manager
     m.run("service", "create", "--detach", "--name", "upgrade", "--replicas", "1", "--stop-grace-period", "2s",
           "--env", "NODE={{.Node.Hostname}}",
@@ -397,7 +412,13 @@ def test_cloudstor_restarts_under_a_running_task_and_keeps_its_hold(cluster):
           IMAGE, "sh", "-c", COUNTER)
     task, node, cid = running_task(cluster, "upgrade")
     before = wait_lines(node, cid, 2)
-    node.restart_cloudstor()
+    started = time.monotonic()
+    node.restart_cloudstor(upgrade_to=cluster.registry.ref("v2"))
+    TIMELINE.append({"event": "upgrade", "plugin": cluster.plugin, "seconds": round(time.monotonic() - started, 2)})
+    if cluster.plugin == "managed":
+        assert node.run("plugin", "inspect", "--format", "{{.PluginReference}}", DRIVER).stdout.strip() == cluster.registry.ref("v2")
+        daemon = next(pid for pid in node.cgroup.pids() if comm(pid) == "cloudstord")
+        assert read(f"/proc/{daemon}/root/etc/cloudstor-release") == "v2\n", "the running daemon is not v2's"
     info = json.loads(node.ctl("volume", "inspect", "upgrade-vol").stdout)
     assert info["status"]["state"] == "VOLUME_STATE_MOUNTED" and info["status"].get("mount_count") == 1, info
     lines = wait_lines(node, cid, len(before) + 2)
