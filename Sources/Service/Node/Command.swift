@@ -30,7 +30,7 @@ enum Command {
                 case .exited(let code): code
                 case .signaled(let signal): 128 + signal
                 }
-            return Result(status: status, output: (outcome.standardOutput ?? "").trimmingWhitespace())
+            return Result(status: status, output: outcome.standardOutput.trimmingWhitespace())
         } catch {
             throw CloudstorError(.internalError, "cannot run \(executable)", cause: error)
         }
