@@ -83,9 +83,14 @@ bench: deps release
 libcloudstor:
 	$(LIBCLOUDSTOR)
 
-# Installs libcloudstor's header, libraries and cloudstor.pc under PREFIX (/usr/local).
-install:
-	$(LIBCLOUDSTOR) install
+# Installs under PREFIX (/usr/local): cloudstord, cloudstor-shim, cloudstorctl,
+# their systemd units and SYSCONFDIR/cloudstor/cloudstor.env (/etc), and
+# libcloudstor's header, libraries and cloudstor.pc. DESTDIR is honoured.
+PREFIX ?= /usr/local
+SYSCONFDIR ?= /etc
+install: release
+	scripts/install.sh $(RELEASE_BIN) $(PREFIX) $(SYSCONFDIR)
+	$(LIBCLOUDSTOR) install PREFIX=$(PREFIX)
 
 # Regenerates Sources/Proto from proto/ (the output is committed).
 generate:

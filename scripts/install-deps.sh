@@ -15,6 +15,7 @@ debian=(
   libprotobuf-c-dev libcurl4-openssl-dev valgrind  # libcloudstor: build, test under valgrind
   strace                           # the crash matrix kills the daemon at a chosen system call
   docker-registry                  # the Swarm test installs the managed plugin from a registry
+  systemd                          # systemd-analyze verify, for the units make install writes
 )
 # `--plugin`: also what the managed plugin carries into its rootfs (mount.nfs4 for EFS).
 [ "${1:-}" = "--plugin" ] && debian+=(nfs-common)
