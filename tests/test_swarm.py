@@ -423,6 +423,7 @@ def test_cloudstor_restarts_under_a_running_task_and_keeps_its_hold(cluster):
     assert info["status"]["state"] == "VOLUME_STATE_MOUNTED" and info["status"].get("mount_count") == 1, info
     lines = wait_lines(node, cid, len(before) + 2)
     assert lines[:len(before)] == before
+    assert [int(n) for n, _ in lines] == list(range(1, len(lines) + 1)), f"a line was lost or repeated: {lines}"
     assert [t["ID"] for t in tasks(cluster, "upgrade") if t["CurrentState"].startswith("Running")] == [task]
     assert "upgrade-vol" in node.run("volume", "ls", "-q").stdout.split()
     m.run("service", "rm", "upgrade")
