@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import CloudstorSupport
 import FoundationEssentials
 import Logging
 import Metrics
@@ -71,7 +72,12 @@ public final class AWSTransport: Sendable {
             // waiting for a connection.
             await slots.acquire()
             do {
-                try await bucket?.acquire()
+                if let bucket {
+                    let waiting = ContinuousClock.now
+                    try await bucket.acquire()
+                    Timer(label: "cloudstor_aws_token_wait_seconds", dimensions: [("service", request.service)], factory: metrics)
+                        .recordNanoseconds((ContinuousClock.now - waiting).nanoseconds)
+                }
             } catch {
                 await slots.release()
                 throw AWSError(code: "Cancelled", message: "cancelled while waiting for a token", service: request.service, action: request.action)
@@ -89,6 +95,10 @@ public final class AWSTransport: Sendable {
             }
             count(request, outcome: outcome.code)
             if outcome.isExpiredCredentials { await credentials.expire() }
+            if outcome.isThrottling {
+                Counter(label: "cloudstor_aws_throttles_total", dimensions: [("service", request.service), ("action", request.action)], factory: metrics)
+                    .increment()
+            }
             guard outcome.isRetryable, attempt < retry.maxAttempts else { throw outcome }
             let delay = retry.delay(after: attempt, throttled: outcome.isThrottling)
             Counter(label: "cloudstor_aws_retries_total", dimensions: [("service", request.service), ("action", request.action)], factory: metrics)

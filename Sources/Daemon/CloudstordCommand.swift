@@ -83,6 +83,9 @@ public struct CloudstordCommand: AsyncParsableCommand {
     @Option(help: "AWS: how many nodes share the account's EC2 request budget; this one keeps to an equal share of it (env CLOUDSTOR_BUDGET_NODES; default 1).")
     var budgetNodes: Int?
 
+    @Option(help: "Serve Prometheus metrics at /metrics on HOST:PORT or a unix socket path (env CLOUDSTOR_METRICS_LISTEN; default off).")
+    var metricsListen: String?
+
     @OptionGroup var logging: LoggingOptions
 
     public init() {}
@@ -118,6 +121,12 @@ public struct CloudstordCommand: AsyncParsableCommand {
         if let value = try Self.count(budgetNodes, "CLOUDSTOR_BUDGET_NODES", "--budget-nodes") {
             guard value >= 1 else { throw ValidationError("--budget-nodes must be at least 1, not \(value)") }
             config.budgetNodes = value
+        }
+        if let value = pick(metricsListen, "CLOUDSTOR_METRICS_LISTEN") {
+            guard let address = MetricsEndpoint.Address(value) else {
+                throw ValidationError("--metrics-listen takes HOST:PORT or an absolute socket path, not \(value)")
+            }
+            config.metricsListen = address
         }
         let identity = AWSProvider.Identity(
             instanceID: pick(instanceId, "CLOUDSTOR_INSTANCE_ID"), availabilityZone: pick(availabilityZone, "CLOUDSTOR_AVAILABILITY_ZONE"))

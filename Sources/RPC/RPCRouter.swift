@@ -24,8 +24,17 @@ public struct RPCRouter: Sendable {
     public mutating func unary<Request: Message, Response: Message>(
         _ method: RPCMethod<Request, Response>, _ handler: @escaping @Sendable (Request) async throws -> Response
     ) {
+        let name = "\(method.service)/\(method.method)"
         methods[method.path] = .unary { bytes in
-            try await handler(try Request.decoded(from: bytes)).encoded()
+            let start = ContinuousClock.now
+            do {
+                let reply = try await handler(try Request.decoded(from: bytes)).encoded()
+                RPCMetrics.record(method: name, error: nil, since: start)
+                return reply
+            } catch {
+                RPCMetrics.record(method: name, error: RPCError(of: error), since: start)
+                throw error
+            }
         }
     }
 
@@ -34,8 +43,16 @@ public struct RPCRouter: Sendable {
         _ method: RPCMethod<Request, Response>,
         _ handler: @escaping @Sendable (RPCMessages<Request>, RPCResponseWriter<Response>) async throws -> Void
     ) {
+        let name = "\(method.service)/\(method.method)"
         methods[method.path] = .streaming { requests, sink in
-            try await handler(RPCMessages(raw: requests), RPCResponseWriter(sink: sink))
+            let start = ContinuousClock.now
+            do {
+                try await handler(RPCMessages(raw: requests), RPCResponseWriter(sink: sink))
+                RPCMetrics.record(method: name, error: nil, since: start)
+            } catch {
+                RPCMetrics.record(method: name, error: RPCError(of: error), since: start)
+                throw error
+            }
         }
     }
 }

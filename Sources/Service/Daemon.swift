@@ -107,6 +107,12 @@ public enum Daemon {
                 manager: manager, backend: relocator.backend, interval: config.snapshotInterval, retention: config.snapshotRetention,
                 logger: logger)))
         }
+        if let address = config.metricsListen {
+            let registry = DaemonMetrics.bootstrap()
+            services.append(.init(service: MetricsEndpoint(
+                address: address, registry: registry,
+                refresh: { await DaemonMetrics.refresh(manager: manager, ledger: ledger, relocator: relocator) }, logger: logger)))
+        }
         logger.info(
             "starting",
             metadata: [

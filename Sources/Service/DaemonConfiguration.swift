@@ -36,6 +36,8 @@ public struct DaemonConfiguration: Sendable {
     /// AWS: how many nodes share the account's EC2 request budget; each takes an
     /// equal share, so that the fleet together stays inside it.
     public var budgetNodes = 1
+    /// Where `/metrics` is served (Prometheus's text format); nil: not at all.
+    public var metricsListen: MetricsEndpoint.Address?
 
     public init() {}
 

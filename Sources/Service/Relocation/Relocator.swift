@@ -124,6 +124,7 @@ public final class Relocator: Service, Sendable {
     }
 
     private func drive(_ record: VolumeRecord) async {
+        let started = ContinuousClock.now
         let outcome: Result<Void, CloudstorError>
         do {
             try ledger.recordMove(of: record.name, to: backend.zone)
@@ -139,6 +140,11 @@ public final class Relocator: Service, Sendable {
             }
             outcome = .failure(error)
         }
+        let result = switch outcome {
+        case .success: "ok"
+        case .failure: Task.isCancelled ? "stopped" : "failed"
+        }
+        DaemonMetrics.moveFinished(kind: "zone", outcome: result, since: started)
         let waiters = state.withLock { state in
             state.moves[record.name]?.outcome = outcome
             defer { state.moves[record.name]?.waiters = [:] }

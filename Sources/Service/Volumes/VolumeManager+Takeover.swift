@@ -39,6 +39,18 @@ extension VolumeManager {
     /// is detached; one that holds it gets `takeoverWait` to let go, then the Mount
     /// is refused (two writers on one block device lose data).
     func takeOver(_ record: VolumeRecord, _ observed: BlockVolume) async throws(CloudstorError) {
+        guard let other = observed.attachment?.node, other != node else { return }
+        let started = ContinuousClock.now
+        do {
+            try await detachElsewhere(record, observed)
+        } catch {
+            DaemonMetrics.moveFinished(kind: "node", outcome: Task.isCancelled ? "stopped" : "failed", since: started)
+            throw error
+        }
+        DaemonMetrics.moveFinished(kind: "node", outcome: "ok", since: started)
+    }
+
+    private func detachElsewhere(_ record: VolumeRecord, _ observed: BlockVolume) async throws(CloudstorError) {
         let clock = ContinuousClock()
         let deadline = clock.now + configuration.takeoverWait
         var volume = observed

@@ -1,0 +1,42 @@
+import CloudstorSupport
+import FoundationEssentials
+import Metrics
+import Prometheus
+
+/// The daemon's own metrics (RPCs and AWS calls are counted where they happen,
+/// in Sources/RPC and Sources/AWS), through swift-metrics: nothing is kept
+/// unless `--metrics-listen` bootstraps the Prometheus registry.
+public enum DaemonMetrics {
+    /// Makes swift-metrics record into a Prometheus registry, once per process,
+    /// and sets what is known from the start.
+    static func bootstrap() -> PrometheusCollectorRegistry {
+        let registry = PrometheusCollectorRegistry()
+        var factory = PrometheusMetricsFactory(registry: registry)
+        // RPCs take a millisecond; a move takes minutes.
+        factory.durationHistogramBuckets = [
+            "cloudstor_rpc_duration_seconds": [.microseconds(500), .milliseconds(1), .milliseconds(5), .milliseconds(25), .milliseconds(100),
+                .milliseconds(500), .seconds(2), .seconds(10), .seconds(30)],
+            "cloudstor_move_duration_seconds": [.seconds(5), .seconds(15), .seconds(30), .seconds(60), .seconds(120), .seconds(300),
+                .seconds(600), .seconds(1800)],
+        ]
+        MetricsSystem.bootstrap(factory)
+        Gauge(label: "process_start_time_seconds").record(Date().timeIntervalSince1970)
+        return registry
+    }
+
+    /// A move finished: `kind` is `zone` (a snapshot into this zone) or `node`
+    /// (the volume taken over in its zone); `outcome` ok, failed or stopped.
+    static func moveFinished(kind: String, outcome: String, since start: ContinuousClock.Instant) {
+        Counter(label: "cloudstor_moves_total", dimensions: [("kind", kind), ("outcome", outcome)]).increment()
+        Timer(label: "cloudstor_move_duration_seconds", dimensions: [("kind", kind)]).recordNanoseconds((ContinuousClock.now - start).nanoseconds)
+    }
+
+    /// What is read off the daemon's state at each scrape, without I/O.
+    static func refresh(manager: VolumeManager, ledger: NodeLedger, relocator: Relocator?) async {
+        let holds = ledger.holdCounts()
+        Gauge(label: "cloudstor_volumes_held", dimensions: [("backing", "relocatable")]).record(holds.count)
+        Gauge(label: "cloudstor_holds", dimensions: [("backing", "relocatable")]).record(holds.values.reduce(0, +))
+        Gauge(label: "cloudstor_moves_in_flight").record(relocator?.moving().count ?? 0)
+        Gauge(label: "cloudstor_detaches_pending").record(await manager.pendingDetaches().count)
+    }
+}
