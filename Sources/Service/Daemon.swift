@@ -78,6 +78,8 @@ public enum Daemon {
                 "the node restarted since the last run: released the holds of the previous boot",
                 metadata: ["volumes": "\(ledger.releasedAtBoot.keys.sorted().joined(separator: ","))"])
         }
+        // Before the provider: its AWS clients take the metrics factory when made.
+        let registry = config.metricsListen.map { _ in DaemonMetrics.bootstrap() }
         let host = LinuxHost(deviceDirectory: config.deviceDirectory)
         let provider = try await makeProvider(database, host)
 
@@ -107,8 +109,7 @@ public enum Daemon {
                 manager: manager, backend: relocator.backend, interval: config.snapshotInterval, retention: config.snapshotRetention,
                 logger: logger)))
         }
-        if let address = config.metricsListen {
-            let registry = DaemonMetrics.bootstrap()
+        if let address = config.metricsListen, let registry {
             services.append(.init(service: MetricsEndpoint(
                 address: address, registry: registry,
                 refresh: { await DaemonMetrics.refresh(manager: manager, ledger: ledger, relocator: relocator) }, logger: logger)))
