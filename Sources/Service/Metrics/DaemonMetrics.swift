@@ -31,12 +31,18 @@ public enum DaemonMetrics {
         Timer(label: "cloudstor_move_duration_seconds", dimensions: [("kind", kind)]).recordNanoseconds((ContinuousClock.now - start).nanoseconds)
     }
 
+    /// A background snapshot of `volume` was taken: when, for an alert on its age.
+    static func snapshotTaken(of volume: String) {
+        Gauge(label: "cloudstor_snapshot_last_success_timestamp_seconds", dimensions: [("volume", volume)]).record(Date().timeIntervalSince1970)
+    }
+
     /// What is read off the daemon's state at each scrape, without I/O.
     static func refresh(manager: VolumeManager, ledger: NodeLedger, relocator: Relocator?) async {
         let holds = ledger.holdCounts()
         Gauge(label: "cloudstor_volumes_held", dimensions: [("backing", "relocatable")]).record(holds.count)
         Gauge(label: "cloudstor_holds", dimensions: [("backing", "relocatable")]).record(holds.values.reduce(0, +))
         Gauge(label: "cloudstor_moves_in_flight").record(relocator?.moving().count ?? 0)
+        Gauge(label: "cloudstor_move_oldest_seconds").record(Double((relocator?.oldestMove() ?? .zero).milliseconds) / 1000)
         Gauge(label: "cloudstor_detaches_pending").record(await manager.pendingDetaches().count)
     }
 }

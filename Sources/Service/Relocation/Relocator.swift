@@ -11,6 +11,7 @@ import Synchronization
 public final class Relocator: Service, Sendable {
     private struct Move {
         var progress: String
+        var started = ContinuousClock.now
         var outcome: Result<Void, CloudstorError>?
         /// Mounts waiting for the outcome, by waiter number.
         var waiters: [Int: CheckedContinuation<Void, Never>] = [:]
@@ -65,6 +66,14 @@ public final class Relocator: Service, Sendable {
     /// The volumes whose moves are in flight here.
     public func moving() -> Set<String> {
         state.withLock { Set($0.moves.filter { $0.value.outcome == nil }.keys) }
+    }
+
+    /// How long the oldest move in flight has been going; zero when none is.
+    public func oldestMove() -> Duration {
+        let now = ContinuousClock.now
+        return state.withLock { state in
+            state.moves.values.filter { $0.outcome == nil }.map { now - $0.started }.max() ?? .zero
+        }
     }
 
     /// "moving v from us-east-1a to us-east-1b: snapshot 40%", while one is in flight.

@@ -31,6 +31,7 @@ public struct SnapshotScheduler: Service {
                             try await backend.periodicSnapshot(of: record, keep: max(retention, 1))
                         }
                     }
+                    DaemonMetrics.snapshotTaken(of: name)
                 } catch {
                     logger.warning("background snapshot failed", metadata: ["volume": "\(name)", "error": "\(error)"])
                 }
