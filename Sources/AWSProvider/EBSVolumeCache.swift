@@ -5,8 +5,10 @@ import CloudstorService
 /// What this node knows of its stack's EBS volumes, grouped by volume name. Filled
 /// by one paged, tag-filtered DescribeVolumes (500 a page), shared by concurrent
 /// callers, refreshed when older than `lifetime`; a name it does not know costs
-/// one targeted look-up, and a name found missing is remembered briefly. The
-/// daemon's own changes update it as they happen.
+/// one targeted look-up, and a name found missing is remembered briefly. One name
+/// never waits for a fill of more than one page (a stack of 10,000 volumes takes
+/// 20 pages, seconds): it is looked up alone, and that answer is as good as a fill
+/// for `lifetime`. The daemon's own changes update it as they happen.
 actor EBSVolumeCache {
     let ec2: EC2Client
     let stackHash: String
@@ -16,8 +18,12 @@ actor EBSVolumeCache {
     /// The name of every volume in `byName`, by id (a Get looks its volume up by id).
     private var nameByID: [String: String] = [:]
     private var filledAt: ContinuousClock.Instant?
+    /// Pages the last fill took; nil before the first.
+    private var filledPages: Int?
     private var filling: Task<[EC2Volume], any Error>?
     private var missing: [String: ContinuousClock.Instant] = [:]
+    /// Names looked up alone since the last fill, and when.
+    private var lookedUp: [String: ContinuousClock.Instant] = [:]
 
     init(ec2: EC2Client, stackHash: String, lifetime: Duration = .seconds(30), negativeLifetime: Duration = .seconds(2)) {
         self.ec2 = ec2
@@ -38,7 +44,11 @@ actor EBSVolumeCache {
     /// The EBS volumes carrying this name (any state), as of a fill at most
     /// `lifetime` old: another node may have removed or made them since.
     func volumes(named name: String) async throws(CloudstorError) -> [EC2Volume] {
-        if !isFresh { try await fill() }
+        if !isFresh {
+            if let at = lookedUp[name], ContinuousClock.now - at < lifetime { return byName[name] ?? [] }
+            guard let pages = filledPages, pages <= 1 else { return try await refresh(name: name) }
+            try await fill()
+        }
         if let known = byName[name] { return known }
         if let at = missing[name], ContinuousClock.now - at < negativeLifetime { return [] }
         return try await refresh(name: name)
@@ -46,7 +56,9 @@ actor EBSVolumeCache {
 
     /// The volumes of this name as of a fill still fresh, with no call to EC2.
     func known(named name: String) -> [EC2Volume]? {
-        isFresh ? byName[name] : nil
+        if isFresh { return byName[name] }
+        if let at = lookedUp[name], ContinuousClock.now - at < lifetime { return byName[name] }
+        return nil
     }
 
     /// Asks EC2 for the volumes of one name now.
@@ -60,6 +72,7 @@ actor EBSVolumeCache {
         }
         set(name, found)
         missing[name] = found.isEmpty ? .now : nil
+        lookedUp[name] = .now
         return found
     }
 
@@ -119,7 +132,9 @@ actor EBSVolumeCache {
             byName = grouped
             nameByID = names
             filledAt = .now
+            filledPages = max(1, (volumes.count + 499) / 500)
             missing = [:]
+            lookedUp = [:]
             // The pages' XML is gone; without this the heap keeps its peak
             // (10,000 volumes: 8 MiB more, idle).
             clinux_trim_heap()

@@ -138,6 +138,29 @@ import Testing
         #expect(gone?.code == .notFound)
     }
 
+    /// The daemon serves while it reconciles: a Mount and an Unmount that reach
+    /// it first are what counts, not the ledger as it was when the reconcile began.
+    @Test func callsBeforeTheReconcileAreRespected() async throws {
+        let f = try Fixture()
+        _ = try await f.manager.create(name: "held", options: ["size": "1"])
+        _ = try await f.manager.create(name: "loose", options: ["size": "1"])
+        _ = try await f.manager.mount(name: "held", id: "a")
+
+        let rebooted = FakeHost()
+        rebooted.state.withLock { $0.filesystems = f.host.state.withLock { $0.filesystems } }
+        let manager = try f.restarted(host: rebooted)
+        let recorded = await manager.reconcileHolds()
+        try await manager.unmount(name: "held", id: "a")            // its task stopped meanwhile
+        _ = try await manager.mount(name: "loose", id: "b")         // a new task started
+        await manager.reconcile(recorded: recorded)
+
+        #expect(try !rebooted.isMounted("/mnt/held"))
+        #expect(try rebooted.isMounted("/mnt/loose"))
+        #expect(f.block.state.withLock { $0.attached } == ["blk-loose"])
+        #expect(try await manager.get(name: "loose").mountCount == 1)
+        try await manager.unmount(name: "loose", id: "b")
+    }
+
     @Test func reconcileRemountsHeldVolumesAndReleasesOthers() async throws {
         let f = try Fixture()
         _ = try await f.manager.create(name: "held", options: ["size": "1"])
@@ -149,7 +172,7 @@ import Testing
         rebooted.state.withLock { $0.filesystems = f.host.state.withLock { $0.filesystems } }
         f.block.state.withLock { $0.attached = ["blk-loose"] }  // left attached by a crash mid-unmount
         let manager = try f.restarted(host: rebooted)
-        await manager.reconcile()
+        await manager.reconcile(recorded: await manager.reconcileHolds())
 
         #expect(try rebooted.isMounted("/mnt/held"))
         #expect(rebooted.state.withLock { $0.mkfsCount } == 0)

@@ -5,7 +5,7 @@ import NIOPosix
 import ServiceLifecycle
 
 /// The daemon's long-running part: takes the socket (refusing if another daemon
-/// holds it), restores the mounts of the last run, then serves gRPC until a
+/// holds it), serves gRPC while it restores the mounts of the last run, until a
 /// graceful shutdown, which lets calls in flight finish. Runs in a ServiceGroup so
 /// SIGTERM is handled from the first instant: the server takes a stop at any
 /// moment of its start (RPCServer).
@@ -30,8 +30,14 @@ struct DaemonService: Service {
             let router = RPCRouter(services: [VolumesService(manager: manager), HealthService(), try ReflectionService()])
             let server = RPCServer(listeningDescriptor: listener.handOff(), loop: loops.next(), router: router, logger: logger)
             try await withGracefulShutdownHandler {
-                await manager.reconcile()
-                try await server.run { logger.info("serving", metadata: ["socket": "\(socketPath)"]) }
+                // Serving first, restoring the last run's mounts meanwhile: Docker's
+                // calls at its own start must not wait for a listing of the stack.
+                let recorded = await manager.reconcileHolds()
+                try await withThrowingDiscardingTaskGroup { group in
+                    group.addTask { try await server.run { logger.info("serving", metadata: ["socket": "\(socketPath)"]) } }
+                    await manager.reconcile(recorded: recorded)
+                    logger.info("restored the last run's volumes")
+                }
             } onGracefulShutdown: {
                 server.beginGracefulShutdown()
             }

@@ -106,14 +106,21 @@ extension VolumeManager {
         }
     }
 
-    /// Brings the node in line with its ledger after a restart or a crash: held
-    /// volumes are mounted again, unheld relocatable ones attached here are
-    /// unmounted and detached (so a stop may leave detaches undone), and moves this
-    /// node had in flight go on.
-    public func reconcile() async {
-        let held = ledger.holdCounts()
+    /// Before the daemon serves, after a restart or a crash: this node's holds on
+    /// the shared file systems made to match its ledger (no cloud call). Returns
+    /// the shared volumes whose hold is recorded there.
+    public func reconcileHolds() async -> Set<String> {
+        await shared?.reconcile(held: Set(ledger.holdCounts().filter { $0.value > 0 }.keys)) ?? []
+    }
+
+    /// While the daemon serves, after `reconcileHolds`: held volumes are mounted
+    /// again, unheld relocatable ones attached here are unmounted and detached (so
+    /// a stop may leave detaches undone), and moves this node had in flight go on.
+    /// Calls are answered meanwhile (listing a stack of 10,000 volumes takes
+    /// seconds): each volume is restored under its lock, from its hold count and
+    /// moves as they are then, so a Mount or Unmount that came first is respected.
+    public func reconcile(recorded: Set<String>) async {
         let moves = ledger.moves()
-        let recorded = await shared?.reconcile(held: Set(held.filter { $0.value > 0 }.keys)) ?? []
         let records: [VolumeRecord]
         let mounted: Set<String>
         do {
@@ -133,15 +140,16 @@ extension VolumeManager {
                 try await locks.withLock(record.name) { () async throws(CloudstorError) in
                     // A claim of this node's whose move is not in its ledger (given up, and
                     // its release failed) keeps every other node from mounting the volume.
-                    if record.backing == .relocatable, let relocator, moves[record.name] == nil,
+                    let holds = ledger.holdCount(record.name)
+                    if record.backing == .relocatable, let relocator, ledger.moves()[record.name] == nil,
                         let claim = try await block.describe(id: record.cloudID, fresh: false)?.claim, claim.node == node
                     {
                         logger.notice("clearing a move claim this node left", metadata: ["volume": "\(record.name)"])
                         try await relocator.backend.releaseClaim(claim, on: record.cloudID)
                     }
-                    switch (record.backing, held[record.name, default: 0] > 0) {
+                    switch (record.backing, holds > 0) {
                     case (.shared, true) where !recorded.contains(record.name):
-                        _ = try await sharedBackend().hold(record, mounts: held[record.name, default: 0])
+                        _ = try await sharedBackend().hold(record, mounts: holds)
                     case (.shared, _):
                         break
                     case (.relocatable, true):
