@@ -122,7 +122,7 @@ def check(world, names, final):
         by_name.setdefault(tags_of(v).get("CloudstorVolume"), []).append(v)
         if len(v.get("Attachments") or []) > 1:
             problems.append(f"{v['VolumeId']} has two attachments: {v['Attachments']}")
-        for mark in ("CloudstorHolder", "CloudstorMoveClaim"):
+        for mark in ("CloudstorHolder", "CloudstorMoveClaim", "CloudstorRemoval"):
             if mark in tags_of(v):
                 problems.append(f"{v['VolumeId']} still carries {mark}={tags_of(v)[mark]}")
     for name in names:

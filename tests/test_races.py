@@ -27,7 +27,8 @@ node's own answers:
 - holds agree with the nodes' ledgers: the node the model says holds a name counts
   exactly its mounts (`mount_count`), has it mounted, attached and marked
   (`CloudstorHolder`); no other running node counts or mounts it; a holder mark or
-  a move claim (`CloudstorMoveClaim`) names only the holder or a dead node.
+  a move claim (`CloudstorMoveClaim`) names only the holder or a dead node, and a
+  live volume carries no removal mark (`CloudstorRemoval`) of a running node.
 
 Knobs (environment): CLOUDSTOR_RACE_EXAMPLES (default 6), CLOUDSTOR_RACE_STEPS
 (the most steps of one example, default 40), CLOUDSTOR_RACE_NAMES (1 to 3, default
@@ -195,8 +196,10 @@ class RaceMachine(RuleBasedStateMachine):
     def fail(self, what):
         FIGURES["violations"] += 1
         self.failed = True
-        logs = "\n".join(f"--- {n.instance_id} {n.zone} ({'running' if n.running() else 'dead'}) ---\n{n.logtext(3000)}"
-                         for n in self.world.all[-4:])
+        # The nodes in the slots now, and the last one that died: who did what.
+        shown = list(self.world.nodes) + [n for n in self.world.all if n not in self.world.nodes][-1:]
+        logs = "\n".join(f"--- slot {self.world.nodes.index(n) if n in self.world.nodes else '-'}: {n.instance_id} {n.zone} "
+                         f"({'running' if n.running() else 'dead'}) ---\n{n.logtext(6000)}" for n in shown)
         raise Violation(f"{what}\nsteps so far: {self.trace}\n{logs}")
 
     def new_id(self, slot):
@@ -605,6 +608,9 @@ class RaceMachine(RuleBasedStateMachine):
                             self.fail(f"{name} is attached to {inst} ({state}), neither running nor a dead holder")
                 if claim is not None and claim.split("/")[0] not in vol.dead:
                     self.fail(f"{name} carries the move claim {claim} of a node that is not a dead mover")
+                removal = tags.get("CloudstorRemoval")
+                if removal is not None and removal.split("/")[0] in running_ids:
+                    self.fail(f"{name} lives on, marked as being removed by running {removal}")
             for slot, node in running.items():
                 count = len(vol.mounts.get(slot, []))
                 mounted = os.path.ismount(node.mountpoint(name))
@@ -663,7 +669,7 @@ class RaceMachine(RuleBasedStateMachine):
             self.fail(f"orphans left after a prune: {left}")
         for v in stack_volumes(self.world.ec2):
             tags = tags_of(v)
-            for mark in ("CloudstorHolder", "CloudstorMoveClaim"):
+            for mark in ("CloudstorHolder", "CloudstorMoveClaim", "CloudstorRemoval"):
                 if mark in tags:
                     self.fail(f"{v['VolumeId']} ({tags.get('CloudstorVolume')}) still carries {mark}={tags[mark]}")
 

@@ -54,19 +54,25 @@ extension EBSBackend {
         return live
     }
 
+    /// Writes a mover's claim, or a remover's mark (`claim.isRemoval`), each in its own tag.
     func claim(_ claim: MoveClaim, on source: String) async throws(CloudstorError) {
+        let key = claim.isRemoval ? EBSTags.removal : EBSTags.moveClaim
         do {
-            try await ec2.createTags(resourceIDs: [source], tags: [AWSTag(EBSTags.moveClaim, claim.tag)])
+            try await ec2.createTags(resourceIDs: [source], tags: [AWSTag(key, claim.tag)])
         } catch {
-            throw CloudstorError(error, "claim \(source) to move it to \(claim.zone)")
+            throw CloudstorError(error, claim.isRemoval ? "mark \(source) as being removed" : "claim \(source) to move it to \(claim.zone)")
         }
         if var known = await cache.volume(id: source) {
-            known.tags[EBSTags.moveClaim] = claim.tag
+            known.tags[key] = claim.tag
             await cache.put(known)
         }
     }
 
     func releaseClaim(_ claim: MoveClaim, on source: String) async throws(CloudstorError) {
+        // A removal written by an earlier release is in the claim's tag: both are cleared.
+        if claim.isRemoval {
+            try await deleteMark(AWSTag(EBSTags.removal, claim.tag), on: source, "clear the removal mark \(claim.tag) on \(source)")
+        }
         try await deleteMark(AWSTag(EBSTags.moveClaim, claim.tag), on: source, "clear the move claim \(claim.tag) on \(source)")
     }
 

@@ -22,6 +22,7 @@ enum EBSTags {
     static let movedFrom = "CloudstorMovedFrom"
     /// On the volume being moved: the claim (`MoveClaim.tag`) of the node moving it.
     static let moveClaim = MoveClaim.tagKey
+    static let removal = MoveClaim.removalTagKey
     /// On a move's snapshot and the volume made from it: the id of the claimed attempt.
     static let moveID = "CloudstorMoveID"
     /// On snapshots Cloudstor made: move or periodic.
@@ -106,7 +107,7 @@ enum EBSTags {
         }
         return BlockVolume(
             id: volume.volumeID, zone: volume.availabilityZone, state: volume.state, attachment: attachment, holder: volume.tags[holder],
-            movedFrom: volume.tags[movedFrom], claim: claim(of: volume))
+            movedFrom: volume.tags[movedFrom], claim: claim(of: volume), removal: volume.tags[removal].flatMap(MoveClaim.init(tag:)))
     }
 
     /// The claim of the node moving the volume, if any.

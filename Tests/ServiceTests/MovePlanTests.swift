@@ -8,13 +8,16 @@ import Testing
     static let mine = MoveClaim(node: "c", zone: "b", id: "m1")
 
     static func source(
-        attached: String? = nil, holder: String? = nil, claim: MoveClaim? = mine, zone: String = "a", movedFrom: String? = nil
+        attached: String? = nil, holder: String? = nil, claim: MoveClaim? = mine, zone: String = "a", movedFrom: String? = nil,
+        removal: MoveClaim? = nil
     ) -> BlockVolume {
         BlockVolume(
             id: "vol-src", zone: zone, state: attached == nil ? "available" : "in-use",
             attachment: attached.map { BlockAttachment(node: $0, device: "/dev/xvdf", state: "attached") }, holder: holder,
-            movedFrom: movedFrom, claim: claim)
+            movedFrom: movedFrom, claim: claim, removal: removal)
     }
+
+    static func removal(by node: String) -> MoveClaim { MoveClaim(node: node, zone: "a", id: MoveClaim.removalPrefix + "r") }
 
     static func snapshot(_ state: String, _ percent: Int = 0) -> MoveState.Snapshot {
         .init(id: "snap-1", state: state, percent: percent)
@@ -53,6 +56,16 @@ import Testing
             running: ["a1"], step: .claim(MoveClaim(node: "c", zone: "b", id: "new"))),
         Case(what: "claimed by a stopped node of another zone: a new attempt",
             state: MoveState(source: source(claim: MoveClaim(node: "d", zone: "z", id: "x")), snapshot: nil, target: nil, committed: false),
+            running: ["a1"], step: .claim(MoveClaim(node: "c", zone: "b", id: "new"))),
+        // A running node removing it is waited for, claimed or not; a stopped one's mark is not.
+        Case(what: "unclaimed, a running node removes it: wait",
+            state: MoveState(source: source(claim: nil, removal: removal(by: "a1")), snapshot: nil, target: nil, committed: false),
+            step: .waitForClaimant("a1")),
+        Case(what: "claimed, a running node removes it (it refuses once it reads the claim): wait",
+            state: MoveState(source: source(removal: removal(by: "b2")), snapshot: snapshot("completed", 100), target: nil, committed: false),
+            step: .waitForClaimant("b2")),
+        Case(what: "a stopped node's removal mark holds nothing: claim",
+            state: MoveState(source: source(claim: nil, removal: removal(by: "d")), snapshot: nil, target: nil, committed: false),
             running: ["a1"], step: .claim(MoveClaim(node: "c", zone: "b", id: "new"))),
         // Claimed: a holder is waited out; a holder that is not running is not.
         Case(what: "claimed, held on a running node: wait for its Unmount",
@@ -123,15 +136,18 @@ import Testing
         let snapshots: [MoveState.Snapshot?] = [nil, Self.snapshot("pending", 5), Self.snapshot("completed", 100), Self.snapshot("error")]
         let targets: [BlockVolume?] = [nil, Self.target("creating"), Self.target()]
         let runnings: [Set<String>] = [[], ["a1"], ["b2"], ["a1", "b2"]]
+        let removals: [MoveClaim?] = [nil, Self.removal(by: "b2"), Self.removal(by: "a1")]
         var checked = 0
         for attached in nodes where attached != "c" {
             for holder in nodes {
                 for claim in claims {
+                  for removal in removals {
                     for snap in snapshots {
                         for tgt in targets {
                             for running in runnings {
                                 let state = MoveState(
-                                    source: Self.source(attached: attached, holder: holder, claim: claim), snapshot: snap, target: tgt, committed: false)
+                                    source: Self.source(attached: attached, holder: holder, claim: claim, removal: removal), snapshot: snap, target: tgt,
+                                    committed: false)
                                 let step = MovePlan.next(state, node: "c", zone: "b", running: running, newClaimID: "new")
                                 checked += 1
                                 let ownClaim = claim == Self.mine
@@ -139,6 +155,7 @@ import Testing
                                 case .startSnapshot, .commit, .createTarget:
                                     #expect(ownClaim, "\(step) without this node's claim: \(state)")
                                     if let holder { #expect(holder == "c", "\(step) while \(holder)'s mark is there: \(state)") }
+                                    if let removal { #expect(!running.contains(removal.node), "\(step) while \(removal.node) removes it: \(state)") }
                                 case .detach, .clearHolder:
                                     #expect(ownClaim, "\(step) without this node's claim: \(state)")
                                     if let holder, holder != "c" { #expect(!running.contains(holder), "\(step) while \(holder) holds it: \(state)") }
@@ -152,16 +169,18 @@ import Testing
                             }
                         }
                     }
+                  }
                 }
             }
         }
-        #expect(checked == 2 * 3 * 4 * 4 * 3 * 4)
+        #expect(checked == 2 * 3 * 4 * 3 * 4 * 3 * 4)
     }
 
     @Test func onlyTheInstancesThatMatterAreAskedAbout() {
         let state = MoveState(
-            source: Self.source(attached: "a1", holder: "a2", claim: MoveClaim(node: "b2", zone: "b", id: "x")), snapshot: nil, target: nil, committed: false)
-        #expect(MovePlan.instances(in: state, node: "c") == ["a1", "a2", "b2"])
+            source: Self.source(attached: "a1", holder: "a2", claim: MoveClaim(node: "b2", zone: "b", id: "x"), removal: Self.removal(by: "d")),
+            snapshot: nil, target: nil, committed: false)
+        #expect(MovePlan.instances(in: state, node: "c") == ["a1", "a2", "b2", "d"])
         #expect(MovePlan.instances(in: MoveState(source: Self.source(), snapshot: nil, target: nil, committed: false), node: "c") == [])
     }
 

@@ -51,10 +51,14 @@ public struct BlockVolume: Sendable, Equatable {
     public var movedFrom: String?
     /// The claim of a node moving the volume to its zone, if any.
     public var claim: MoveClaim?
+    /// The mark of a node removing the volume, if any: a tag of its own, not the
+    /// claim's, so that a mover and a remover each write theirs and then read the
+    /// other's, and one of the two always sees the other.
+    public var removal: MoveClaim?
 
     public init(
         id: String, zone: String, state: String, attachment: BlockAttachment? = nil, holder: String? = nil, movedFrom: String? = nil,
-        claim: MoveClaim? = nil
+        claim: MoveClaim? = nil, removal: MoveClaim? = nil
     ) {
         self.id = id
         self.zone = zone
@@ -63,7 +67,12 @@ public struct BlockVolume: Sendable, Equatable {
         self.holder = holder
         self.movedFrom = movedFrom
         self.claim = claim
+        self.removal = removal
     }
+
+    /// Who keeps other nodes off the volume: a mover's claim, else a remover's
+    /// mark (an earlier release wrote removals as claims with the `rm-` prefix).
+    public var claimOrRemoval: MoveClaim? { claim ?? removal }
 }
 
 public struct BlockAttachment: Sendable, Equatable {

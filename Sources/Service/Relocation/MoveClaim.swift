@@ -31,6 +31,8 @@ public struct MoveClaim: Sendable, Equatable {
 
     /// The tag that carries it on a volume (AWS).
     public static let tagKey = "CloudstorMoveClaim"
+    /// The tag that carries a Remove's mark (`isRemoval`) on a volume (AWS).
+    public static let removalTagKey = "CloudstorRemoval"
 
     /// `node/zone/id`, as tags carry it (characters every tag value may hold).
     public var tag: String { "\(node)/\(zone)/\(id)" }

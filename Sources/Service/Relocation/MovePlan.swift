@@ -44,7 +44,7 @@ public enum MovePlan {
     /// holds it, or claims it.
     public static func instances(in state: MoveState, node: String) -> Set<String> {
         guard let source = state.source else { return [] }
-        return Set([source.attachment?.node, source.holder, source.claim?.node].compactMap { $0 }).subtracting([node])
+        return Set([source.attachment?.node, source.holder, source.claim?.node, source.removal?.node].compactMap { $0 }).subtracting([node])
     }
 
     /// `running`: those of `instances(in:node:)` that run. `newClaimID`: the id a
@@ -55,6 +55,10 @@ public enum MovePlan {
         }
         guard let source = state.source else { return .lost }
         if source.zone == zone, state.target == nil, source.movedFrom == nil { return .nothing }
+        // A running node removing the volume: waited for (it refuses once it reads this
+        // node's claim, or removes the volume). Its mark and this node's claim are two
+        // tags, each written before the other is read: one of the two sees the other.
+        if let removal = source.removal, removal.node != node, running.contains(removal.node) { return .waitForClaimant(removal.node) }
 
         // Claim it first. A running node's claim is its move; a stopped one's is taken
         // over as a new attempt: what the old one made may be older than writes since.

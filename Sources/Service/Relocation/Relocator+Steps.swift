@@ -54,7 +54,8 @@ extension Relocator {
                         let since = claimantSince ?? clock.now
                         claimantSince = since
                         if clock.now - since >= takeoverWait {
-                            givenUp = state.source?.claim?.isRemoval == true
+                            let removing = state.source?.removal?.node == other || state.source?.claim?.isRemoval == true
+                            givenUp = removing
                                 ? CloudstorError(.unavailable, "volume \(record.name) is being removed by \(other); try again")
                                 : CloudstorError(
                                 .unavailable,

@@ -141,11 +141,17 @@ extension VolumeManager {
                     // A claim of this node's whose move is not in its ledger (given up, and
                     // its release failed) keeps every other node from mounting the volume.
                     let holds = ledger.holdCount(record.name)
-                    if record.backing == .relocatable, let relocator, ledger.moves()[record.name] == nil,
-                        let claim = try await block.describe(id: record.cloudID, fresh: false)?.claim, claim.node == node
-                    {
-                        logger.notice("clearing a move claim this node left", metadata: ["volume": "\(record.name)"])
-                        try await relocator.backend.releaseClaim(claim, on: record.cloudID)
+                    if record.backing == .relocatable, let relocator, let volume = try await block.describe(id: record.cloudID, fresh: false) {
+                        if ledger.moves()[record.name] == nil, let claim = volume.claim, claim.node == node {
+                            logger.notice("clearing a move claim this node left", metadata: ["volume": "\(record.name)"])
+                            try await relocator.backend.releaseClaim(claim, on: record.cloudID)
+                        }
+                        // No Remove runs here yet (this one holds the volume's lock): a mark
+                        // of this node's is what an interrupted one left.
+                        if let removal = volume.removal, removal.node == node {
+                            logger.notice("clearing a removal mark this node left", metadata: ["volume": "\(record.name)"])
+                            try await relocator.backend.releaseClaim(removal, on: record.cloudID)
+                        }
                     }
                     switch (record.backing, holds > 0) {
                     case (.shared, true) where !recorded.contains(record.name):

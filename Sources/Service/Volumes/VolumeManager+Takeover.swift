@@ -5,7 +5,7 @@ extension VolumeManager {
     /// Refuses, retryably, a Mount of a volume that a running node is moving to its
     /// zone (as this node last saw it): the attach would be undone by the move.
     func refuseIfClaimed(_ record: VolumeRecord, _ volume: BlockVolume) async throws(CloudstorError) {
-        guard let claim = volume.claim, claim.node != node, try await block.isRunning(node: claim.node) else { return }
+        guard let claim = volume.claimOrRemoval, claim.node != node, try await block.isRunning(node: claim.node) else { return }
         throw Self.beingMoved(record, claim)
     }
 
@@ -16,7 +16,7 @@ extension VolumeManager {
     func respectClaim(_ record: VolumeRecord) async throws(CloudstorError) {
         guard let relocator else { return }
         for _ in 0..<3 {
-            guard let claim = try await current(record).claim else { return }
+            guard let claim = try await current(record).claimOrRemoval else { return }
             if claim.node != node, try await block.isRunning(node: claim.node) { throw Self.beingMoved(record, claim) }
             logger.notice("clearing a stale move claim", metadata: ["volume": "\(record.name)", "claim": "\(claim.tag)"])
             // Only that claim: another node may have written its own since (read again).

@@ -117,8 +117,8 @@ public final class VolumeManager: Sendable {
                     do throws(CloudstorError) {
                         if let claim {
                             volume = try await current(record)
-                            guard volume.claim == claim else {
-                                throw CloudstorError(.failedPrecondition, "volume \(name) is being moved by another node; remove it once the move is done")
+                            guard volume.removal == claim || volume.claim == claim else {
+                                throw CloudstorError(.failedPrecondition, "volume \(name) is being removed by another node")
                             }
                             try await refuseRemoval(name, volume)
                         }
@@ -146,7 +146,7 @@ public final class VolumeManager: Sendable {
     /// Refuses the Remove of a volume a running node moves or holds mounted. A mark
     /// left by a node that is not running holds nothing.
     private func refuseRemoval(_ name: String, _ volume: BlockVolume) async throws(CloudstorError) {
-        if let claim = volume.claim, claim.node != node, try await block.isRunning(node: claim.node) {
+        if let claim = volume.claimOrRemoval, claim.node != node, try await block.isRunning(node: claim.node) {
             throw CloudstorError(
                 .failedPrecondition,
                 claim.isRemoval
@@ -257,7 +257,9 @@ public final class VolumeManager: Sendable {
         info.move = relocator?.progress(of: record.name) ?? ""
         if record.backing == .relocatable, let volume = try await block.describe(id: record.cloudID, fresh: false) {
             info.zone = volume.zone
-            if info.move.isEmpty, let claim = volume.claim { info.move = "being moved to \(claim.zone) by \(claim.node)" }
+            if info.move.isEmpty, let claim = volume.claimOrRemoval {
+                info.move = claim.isRemoval ? "being removed by \(claim.node)" : "being moved to \(claim.zone) by \(claim.node)"
+            }
             if let attachment = volume.attachment {
                 info.state = .attached
                 info.node = attachment.node
