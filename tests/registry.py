@@ -4,6 +4,7 @@ that install the managed plugin the way Swarm operators do: pushed once, then
 with --insecure-registry ADDRESS. Stopped by pid; its storage is a directory of
 the test's own."""
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -57,6 +58,7 @@ class Registry:
         return f"{self.address}/cloudstor:{tag}"
 
     def stop(self):
+        """docker-registry has no SIGTERM handler: it ends by the signal (-15)."""
         if self.proc is not None:
             return stop(self.proc)
-        return 0
+        return -signal.SIGTERM

@@ -257,9 +257,9 @@ class SwarmNode(Engine):
         simulated instance's by-id links are bound at /var/lib/ec2sim-by-id (as
         /dev/disk/by-id is a mount of its own on EC2)."""
         assert not os.path.exists(self.state), f"{self.state} exists before the plugin's first start"
-        by_id = os.path.join(self.var_lib, "ec2sim-by-id")
-        os.makedirs(by_id, exist_ok=True)
-        self.in_namespace("mount", "--bind", self.sim_node["device_dir"], by_id)
+        os.makedirs(os.path.join(self.var_lib, "ec2sim-by-id"), exist_ok=True)
+        # On the node's /var/lib (a mount of its own): what the engine gives the plugin.
+        self.in_namespace("mount", "--bind", self.sim_node["device_dir"], "/var/lib/ec2sim-by-id")
         settings = dict(self.cloudstor_env(), CLOUDSTOR_DEVICE_DIR="/host/var/lib/ec2sim-by-id")
         started = time.monotonic()
         self.run("plugin", "install", "--grant-all-permissions", "--disable", "--alias", DRIVER, ref,
@@ -306,7 +306,8 @@ class SwarmNode(Engine):
             return
         self.run("plugin", "disable", "-f", DRIVER)
         if upgrade_to:
-            self.run("plugin", "upgrade", "--grant-all-permissions", DRIVER, upgrade_to, timeout=300)
+            # Another tag is "another image" to the CLI, which asks, and takes no answer for no.
+            self.run("plugin", "upgrade", "--grant-all-permissions", "--skip-remote-check", DRIVER, upgrade_to, timeout=300)
         self.mount_efs_for_plugin()
         enabled = self.run("plugin", "enable", DRIVER, check=False, timeout=120)
         assert enabled.returncode == 0, f"{self.name}: enable: {enabled.stderr}\n{self.cloudstor_log()[-3000:]}"
