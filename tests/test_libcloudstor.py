@@ -49,11 +49,12 @@ class Installed:
 
 @pytest.fixture(scope="module")
 def lib():
-    """Builds and installs libcloudstor into a temporary prefix, then compiles the
-    C test program against the installed copy, as a user would."""
+    """Builds and installs libcloudstor alone (its own Makefile: no Swift build)
+    into a temporary prefix, then compiles the C test program against the
+    installed copy, as a user would."""
     prefix = tempfile.mkdtemp(prefix="cs-lib-", dir="/tmp")
     try:
-        run(["make", "-C", ROOT, "--no-print-directory", "install", f"PREFIX={prefix}",
+        run(["make", "-C", os.path.join(ROOT, "libcloudstor"), "--no-print-directory", "install", f"PREFIX={prefix}",
              f"BUILDDIR={os.path.join(prefix, 'build')}"], timeout=300)
         inst = Installed(prefix)
         flags = inst.pkg_config("--cflags", "--libs")
