@@ -16,6 +16,7 @@ debian=(
   strace                           # the crash matrix kills the daemon at a chosen system call
   docker-registry                  # the Swarm test installs the managed plugin from a registry
   systemd                          # systemd-analyze verify, for the units make install writes
+  prometheus                       # the metrics test scrapes the daemon with a real Prometheus
 )
 # `--plugin`: also what the managed plugin carries into its rootfs (mount.nfs4 for EFS).
 [ "${1:-}" = "--plugin" ] && debian+=(nfs-common)
