@@ -166,11 +166,15 @@ struct Fixture {
             host: host, logger: .quiet)
     }
 
-    /// The same database with fresh fakes: what a restarted daemon sees.
-    func restarted(host: FakeHost) throws -> VolumeManager {
-        VolumeManager(
+    /// A reboot: a host with nothing mounted whose disks keep their filesystems,
+    /// and a manager over the same database, as the restarted daemon sees them.
+    func rebooted() throws -> (manager: VolumeManager, host: FakeHost) {
+        let host = FakeHost()
+        host.state.withLock { $0.filesystems = self.host.state.withLock { $0.filesystems } }
+        let manager = VolumeManager(
             configuration: .init(defaultBacking: .relocatable, mountRoot: "/mnt"), store: try LocalVolumeStore(database: database),
             ledger: try NodeLedger(database: database), block: block, shared: shared, host: host, logger: .quiet)
+        return (manager, host)
     }
 }
 

@@ -146,9 +146,7 @@ import Testing
         _ = try await f.manager.create(name: "loose", options: ["size": "1"])
         _ = try await f.manager.mount(name: "held", id: "a")
 
-        let rebooted = FakeHost()
-        rebooted.state.withLock { $0.filesystems = f.host.state.withLock { $0.filesystems } }
-        let manager = try f.restarted(host: rebooted)
+        let (manager, rebooted) = try f.rebooted()
         let recorded = await manager.reconcileHolds()
         try await manager.unmount(name: "held", id: "a")            // its task stopped meanwhile
         _ = try await manager.mount(name: "loose", id: "b")         // a new task started
@@ -168,10 +166,8 @@ import Testing
         _ = try await f.manager.mount(name: "held", id: "a")
 
         // A reboot: nothing is mounted or attached, the catalogue remembers the hold.
-        let rebooted = FakeHost()
-        rebooted.state.withLock { $0.filesystems = f.host.state.withLock { $0.filesystems } }
+        let (manager, rebooted) = try f.rebooted()
         f.block.state.withLock { $0.attached = ["blk-loose"] }  // left attached by a crash mid-unmount
-        let manager = try f.restarted(host: rebooted)
         await manager.reconcile(recorded: await manager.reconcileHolds())
 
         #expect(try rebooted.isMounted("/mnt/held"))
