@@ -17,7 +17,7 @@ import pytest
 
 from aws_fixtures import ec2sim, ec2sim_session  # noqa: F401  (fixtures)
 from aws_nodes import aws_nodes, data_digest, write_data  # noqa: F401  (fixtures)
-from conftest import binary, read, stop
+from conftest import Daemon, binary, read, stop
 
 GP2 = {"size": 1, "ebstype": "gp2"}
 
@@ -97,7 +97,8 @@ def test_prometheus_sees_a_cross_zone_move_and_its_ec2_calls(aws_nodes, promroot
         prometheus.wait('up{job="cloudstor"} == 1', lambda r: len(r) == 2)
         a.create("metered", **GP2)
         digest = write_data(a.mount("metered", "a1"), os.urandom(64 << 10))
-        prometheus.wait('cloudstor_holds{node="a"}', lambda r: r and r[0][1] == 1)
+        prometheus.wait('cloudstor_holds{node="a",backing="relocatable"}', lambda r: r and r[0][1] == 1)
+        assert prometheus.query('cloudstor_volumes{node="a",backing="relocatable",state="mounted"}')[0][1] == 1
         # a snapshots what it holds every 2 s: the snapshot-age alert's input.
         taken = prometheus.wait('time() - cloudstor_snapshot_last_success_timestamp_seconds{node="a",volume="metered"}', lambda r: len(r) == 1)
         assert 0 <= taken[0][1] < 600, taken
@@ -109,7 +110,7 @@ def test_prometheus_sees_a_cross_zone_move_and_its_ec2_calls(aws_nodes, promroot
         moves = prometheus.wait('cloudstor_moves_total{kind="zone"}', lambda r: len(r) >= 1)
         assert [(m["node"], m["outcome"], v) for m, v in moves] == [("c", "ok", 1.0)], moves
         assert prometheus.query('cloudstor_move_duration_seconds_count{kind="zone",node="c"}')[0][1] == 1
-        prometheus.wait('cloudstor_moves_in_flight{node="c"} + cloudstor_move_oldest_seconds{node="c"}', lambda r: r and r[0][1] == 0)
+        prometheus.wait('sum(cloudstor_moves_in_flight{node="c"}) + sum(cloudstor_move_oldest_seconds{node="c"})', lambda r: r and r[0][1] == 0)
 
         # EC2 calls by action, as an operator's dashboard shows them.
         calls = prometheus.wait('sum by (node, action) (cloudstor_aws_requests_total{service="ec2",outcome="ok"})',
@@ -131,23 +132,69 @@ def test_prometheus_sees_a_cross_zone_move_and_its_ec2_calls(aws_nodes, promroot
     assert rc == 0, read(prometheus.log)[-2000:]
 
 
-def test_metrics_on_a_unix_socket_and_a_bad_address_refused(workdir):
+def scrape(sock):
+    """The daemon's /metrics over its unix socket, as {(name, ((label, value), ...)): value}."""
+    out = subprocess.run(["curl", "-sS", "--unix-socket", sock, "http://localhost/metrics"], capture_output=True, text=True)
+    assert out.returncode == 0, out
+    samples = {}
+    for line in out.stdout.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        series, value = line.rsplit(" ", 1)
+        name, _, labels = series.partition("{")
+        pairs = tuple(sorted(tuple(pair.split("=", 1)) for pair in labels.rstrip("}").split(",") if pair))
+        samples[(name, tuple((k, v.strip('"')) for k, v in pairs))] = float(value)
+    return samples
+
+
+def by(samples, name, label, **labels):
+    """The samples of `name` carrying `labels`, keyed by their value of `label`."""
+    return {dict(key[1])[label]: v for key, v in samples.items() if key[0] == name and labels.items() <= dict(key[1]).items()}
+
+
+def test_volumes_by_backing_and_state_holds_steps_and_build_info_on_a_unix_socket(workdir):
+    """Local provider, metrics on a unix socket: what a scrape counts follows
+    creates, mounts and unmounts of both backings, with no other call."""
+    shared = os.path.join(workdir, "shared")
+    os.makedirs(shared)
     sock = os.path.join(workdir, "m.sock")
-    daemon = subprocess.Popen([binary("cloudstord"), "--socket", os.path.join(workdir, "d.sock"), "--state-dir",
-                               os.path.join(workdir, "st"), "--metrics-listen", sock],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    daemon = Daemon(workdir, ["--shared-root", shared, "--metrics-listen", sock]).start()
     try:
         deadline = time.monotonic() + 30
         while not os.path.exists(sock):
-            assert daemon.poll() is None and time.monotonic() < deadline, daemon.stderr.read()
+            assert daemon.proc.poll() is None and time.monotonic() < deadline, read(daemon.log)
             time.sleep(0.05)
-        out = subprocess.run(["curl", "-sS", "--unix-socket", sock, "http://localhost/metrics"], capture_output=True, text=True)
-        assert out.returncode == 0 and "# TYPE process_start_time_seconds gauge" in out.stdout, out
+        for name in ("r1", "r2"):
+            daemon.ctl("volume", "create", name, "-o", "size=1")
+        daemon.ctl("volume", "create", "s1", "-o", "backing=shared")
+        for name, holder in (("r1", "m1"), ("r1", "m2"), ("s1", "m3")):
+            daemon.ctl("volume", "mount", name, "--id", holder)
+        samples = scrape(sock)
+        assert by(samples, "cloudstor_volumes", "state", backing="relocatable") == {"created": 1, "mounted": 1, "moving": 0}, samples
+        assert by(samples, "cloudstor_volumes", "state", backing="shared") == {"mounted": 1}
+        assert by(samples, "cloudstor_holds", "backing") == {"relocatable": 2, "shared": 1}
+        steps = by(samples, "cloudstor_moves_in_flight", "step")
+        assert set(steps) >= {"starting", "snapshot", "waiting_for_unmount", "switching"} and sum(steps.values()) == 0, steps
+        version = subprocess.run([binary("cloudstord"), "--version"], capture_output=True, text=True).stdout.strip()
+        assert version and [dict(k[1]) for k in samples if k[0] == "cloudstor_build_info"] == [{"version": version}]
+        assert samples[("process_start_time_seconds", ())] > time.time() - 3600
+
+        for name, holder in (("r1", "m1"), ("r1", "m2"), ("s1", "m3")):
+            daemon.ctl("volume", "unmount", name, "--id", holder)
+        samples = scrape(sock)
+        assert by(samples, "cloudstor_volumes", "state", backing="relocatable") == {"created": 2, "mounted": 0, "moving": 0}
+        assert by(samples, "cloudstor_volumes", "state", backing="shared") == {"mounted": 0}
+        assert by(samples, "cloudstor_holds", "backing") == {"relocatable": 0, "shared": 0}
         missing = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", sock, "http://localhost/other"],
                                  capture_output=True, text=True)
         assert missing.stdout == "404"
+        for name in ("r1", "r2", "s1"):
+            daemon.ctl("volume", "rm", name)
     finally:
-        assert stop(daemon) == 0
+        assert daemon.stop() == 0, read(daemon.log)[-3000:]
+
+
+def test_a_bad_metrics_address_is_refused(workdir):
     bad = subprocess.run([binary("cloudstord"), "--socket", os.path.join(workdir, "e.sock"), "--state-dir", os.path.join(workdir, "st2"),
                           "--metrics-listen", "localhost"], capture_output=True, text=True, timeout=30)
     assert bad.returncode != 0 and "--metrics-listen takes HOST:PORT or an absolute socket path, not localhost" in bad.stderr, bad.stderr

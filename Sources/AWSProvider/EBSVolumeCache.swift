@@ -61,6 +61,11 @@ actor EBSVolumeCache {
         return nil
     }
 
+    /// Every volume the cache holds, by name, however old: no call to EC2.
+    func cached() -> [String: [EC2Volume]] {
+        byName
+    }
+
     /// Asks EC2 for the volumes of one name now.
     @discardableResult
     func refresh(name: String) async throws(CloudstorError) -> [EC2Volume] {

@@ -15,6 +15,10 @@ struct EBSVolumeStore: VolumeStore {
         await cache.known(named: name).flatMap { EBSTags.live($0).flatMap(EBSTags.record) }
     }
 
+    func knownVolumes() async -> [VolumeRecord] {
+        await cache.cached().values.compactMap { EBSTags.live($0).flatMap(EBSTags.record) }
+    }
+
     /// Asked afresh: `docker volume ls` on any node lists what every node made, at
     /// one DescribeVolumes call per 500 volumes.
     func volumes() async throws(CloudstorError) -> [VolumeRecord] {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import CloudstorSupport
 
 /// `cloudstorctl`: the operator's debugging client. Every RPC is a subcommand, and
 /// `call` sends any RPC from its JSON form.
@@ -10,6 +11,7 @@ public struct CloudstorCtlCommand: AsyncParsableCommand {
             Exit codes: 0 success, 1 failure, 2 invalid argument, 3 not found, \
             4 conflict (in use, or exists with other options), 5 unavailable (retry), 64 usage.
             """,
+        version: Release.version,
         subcommands: [VolumeCommand.self, HealthCommand.self, CallCommand.self])
 
     /// Declared at every level so `--socket` may come before or after the subcommand.

@@ -15,7 +15,8 @@ public struct CloudstordCommand: AsyncParsableCommand {
             Every option may also be set by the environment variable named in its help; the option wins. \
             On AWS the standard variables apply too: AWS_REGION, AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, \
             AWS_SESSION_TOKEN, AWS_PROFILE, AWS_ENDPOINT_URL, AWS_EC2_METADATA_SERVICE_ENDPOINT.
-            """)
+            """,
+        version: Release.version)
 
     @Option(help: "gRPC unix socket to serve (env CLOUDSTOR_SOCKET; default /run/cloudstor/cloudstor.sock).")
     var socket: String?

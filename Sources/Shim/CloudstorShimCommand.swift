@@ -11,7 +11,8 @@ public struct CloudstorShimCommand: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "cloudstor-shim",
         abstract: "Docker volume plugin endpoint for Cloudstor: turns Docker's plugin calls into cloudstord RPCs.",
-        discussion: "Every option may also be set by the environment variable named in its help; the option wins.")
+        discussion: "Every option may also be set by the environment variable named in its help; the option wins.",
+        version: Release.version)
 
     @Option(help: "Plugin socket Docker calls (env CLOUDSTOR_SHIM_LISTEN; default /run/docker/plugins/cloudstor.sock).")
     var listen: String?

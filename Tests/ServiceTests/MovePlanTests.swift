@@ -191,4 +191,15 @@ import Testing
         #expect(MoveClaim(tag: "i-0abc//x") == nil)
         #expect(MoveClaim(tag: "") == nil)
     }
+
+    /// Every step belongs to a phase the metrics list (a scrape reports each, zero included).
+    @Test func everyStepHasAListedPhase() {
+        let steps: [MoveStep] = [
+            .nothing, .finish(target: "t", source: nil), .lost, .claim(Self.mine), .waitForClaimant("x"), .waitForHolder("x"),
+            .clearHolder("x"), .detach(node: "x", force: false), .startSnapshot, .waitForSnapshot(percent: 1), .snapshotFailed("s"),
+            .createTarget(snapshot: "s"), .waitForTarget("t"), .commit(source: "s", target: "t"),
+        ]
+        #expect(Set(steps.map(\.phase)).union(["starting"]) == Set(MoveStep.phases))
+        #expect(MoveStep.phases.count == Set(MoveStep.phases).count)
+    }
 }

@@ -42,6 +42,10 @@ public final class LocalVolumeStore: VolumeStore {
         volume(named: name)
     }
 
+    public func knownVolumes() -> [VolumeRecord] {
+        volumes()
+    }
+
     public func volumes() -> [VolumeRecord] {
         records.withLock { $0.values.sorted { $0.name < $1.name } }
     }

@@ -21,6 +21,7 @@ public enum DaemonMetrics {
         ]
         MetricsSystem.bootstrap(factory)
         Gauge(label: "process_start_time_seconds").record(Date().timeIntervalSince1970)
+        Gauge(label: "cloudstor_build_info", dimensions: [("version", Release.version)]).record(1)
         return registry
     }
 
@@ -36,12 +37,32 @@ public enum DaemonMetrics {
         Gauge(label: "cloudstor_snapshot_last_success_timestamp_seconds", dimensions: [("volume", volume)]).record(Date().timeIntervalSince1970)
     }
 
-    /// What is read off the daemon's state at each scrape, without I/O.
+    /// What is read off the daemon's state at each scrape, without I/O: the
+    /// relocatable volumes as the store holds them in memory (on AWS, the stack's
+    /// volumes as of the cache's last look), and the shared volumes this node
+    /// holds (the others are on the shared file system, which a scrape does not read).
     static func refresh(manager: VolumeManager, ledger: NodeLedger, relocator: Relocator?) async {
-        let holds = ledger.holdCounts()
-        Gauge(label: "cloudstor_volumes_held", dimensions: [("backing", "relocatable")]).record(holds.count)
-        Gauge(label: "cloudstor_holds", dimensions: [("backing", "relocatable")]).record(holds.values.reduce(0, +))
-        Gauge(label: "cloudstor_moves_in_flight").record(relocator?.moving().count ?? 0)
+        let holds = ledger.holdCounts().filter { $0.value > 0 }
+        let moving = relocator?.moving() ?? []
+        // A relocatable volume this node holds is always in the store's memory: it
+        // was looked up to be mounted. What the ledger holds beyond those is shared.
+        let relocatable = Set(await manager.store.knownVolumes().filter { $0.backing == .relocatable }.map(\.name))
+        let shared = holds.keys.filter { !relocatable.contains($0) }
+        var states = ["created": 0, "mounted": 0, "moving": 0]
+        for name in relocatable {
+            states[moving.contains(name) ? "moving" : holds[name] != nil ? "mounted" : "created"]! += 1
+        }
+        for (state, count) in states {
+            Gauge(label: "cloudstor_volumes", dimensions: [("backing", "relocatable"), ("state", state)]).record(count)
+        }
+        Gauge(label: "cloudstor_volumes", dimensions: [("backing", "shared"), ("state", "mounted")]).record(shared.count)
+        Gauge(label: "cloudstor_holds", dimensions: [("backing", "relocatable")]).record(
+            holds.filter { relocatable.contains($0.key) }.values.reduce(0, +))
+        Gauge(label: "cloudstor_holds", dimensions: [("backing", "shared")]).record(shared.map { holds[$0]! }.reduce(0, +))
+        let phases = relocator?.movesByPhase() ?? [:]
+        for phase in MoveStep.phases {
+            Gauge(label: "cloudstor_moves_in_flight", dimensions: [("step", phase)]).record(phases[phase] ?? 0)
+        }
         Gauge(label: "cloudstor_move_oldest_seconds").record(Double((relocator?.oldestMove() ?? .zero).milliseconds) / 1000)
         Gauge(label: "cloudstor_detaches_pending").record(await manager.pendingDetaches().count)
     }

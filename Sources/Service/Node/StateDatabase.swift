@@ -72,6 +72,7 @@ public final class StateDatabase: Sendable {
     }
 
     /// Runs body in one transaction, committed to disk when this returns.
+    @discardableResult
     func write<T>(_ body: (SQLiteConnection) throws -> T) throws(CloudstorError) -> T {
         try using { connection in try connection.transaction { try body(connection) } }
     }
@@ -82,6 +83,7 @@ public final class StateDatabase: Sendable {
     /// no fdatasync. Only for what a new boot discards anyway: the holds (NodeLedger
     /// releases every hold of an earlier boot, since no container outlives one). A
     /// power loss can lose the last such commits; it cannot tear the file.
+    @discardableResult
     func writeForThisBoot<T>(_ body: (SQLiteConnection) throws -> T) throws(CloudstorError) -> T {
         try using { connection in
             try connection.execute("PRAGMA synchronous = NORMAL")

@@ -27,6 +27,27 @@ public enum MoveStep: Sendable, Equatable {
     case waitForTarget(String)
     /// The commit point: mark the source superseded by the target.
     case commit(source: String, target: String)
+
+    /// The phase of a move this step belongs to, as metrics name it
+    /// (`cloudstor_moves_in_flight{step}`).
+    public var phase: String {
+        switch self {
+        case .nothing, .finish, .lost: "cleaning_up"
+        case .claim, .clearHolder: "claiming"
+        case .waitForClaimant: "waiting_for_other_move"
+        case .waitForHolder: "waiting_for_unmount"
+        case .detach: "detaching"
+        case .startSnapshot, .waitForSnapshot, .snapshotFailed: "snapshot"
+        case .createTarget, .waitForTarget: "creating_volume"
+        case .commit: "switching"
+        }
+    }
+
+    /// Every phase, and `starting` before the first step.
+    public static let phases = [
+        "starting", "claiming", "waiting_for_other_move", "waiting_for_unmount", "detaching", "snapshot", "creating_volume", "switching",
+        "cleaning_up",
+    ]
 }
 
 /// The move protocol as a pure function: what exists now (tags and states) and

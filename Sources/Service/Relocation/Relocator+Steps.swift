@@ -29,7 +29,7 @@ extension Relocator {
                         logger.info("the other node let go", metadata: ["volume": "\(record.name)", "waited_ms": "\((clock.now - since).milliseconds)"])
                         heldSince = nil
                     }
-                    let report = { (text: String) in self.report(record, from: fromZone, text) }
+                    let report = { (text: String) in self.report(record, from: fromZone, step, text) }
                     switch step {
                     case .nothing:
                         return

@@ -11,6 +11,7 @@ import Synchronization
 public final class Relocator: Service, Sendable {
     private struct Move {
         var progress: String
+        var phase = "starting"
         var started = ContinuousClock.now
         var outcome: Result<Void, CloudstorError>?
         /// Mounts waiting for the outcome, by waiter number.
@@ -66,6 +67,13 @@ public final class Relocator: Service, Sendable {
     /// The volumes whose moves are in flight here.
     public func moving() -> Set<String> {
         state.withLock { Set($0.moves.filter { $0.value.outcome == nil }.keys) }
+    }
+
+    /// The moves in flight here by phase (`MoveStep.phase`).
+    public func movesByPhase() -> [String: Int] {
+        state.withLock { state in
+            state.moves.values.filter { $0.outcome == nil }.reduce(into: [:]) { $0[$1.phase, default: 0] += 1 }
+        }
     }
 
     /// How long the oldest move in flight has been going; zero when none is.
@@ -162,7 +170,10 @@ public final class Relocator: Service, Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    func report(_ record: VolumeRecord, from zone: String, _ step: String) {
-        state.withLock { $0.moves[record.name]?.progress = "moving \(record.name) from \(zone) to \(backend.zone): \(step)" }
+    func report(_ record: VolumeRecord, from zone: String, _ step: MoveStep, _ text: String) {
+        state.withLock { state in
+            state.moves[record.name]?.progress = "moving \(record.name) from \(zone) to \(backend.zone): \(text)"
+            state.moves[record.name]?.phase = step.phase
+        }
     }
 }

@@ -10,6 +10,9 @@ public protocol VolumeStore: Sendable {
     /// memory copy, a cache still fresh), or nil: a Get of a volume it knows
     /// answers without waiting for a disk, a network file system or a cloud.
     func knownVolume(named name: String) async -> VolumeRecord?
+    /// Every volume the store holds in memory, whatever its age, with no I/O (what
+    /// a metrics scrape counts).
+    func knownVolumes() async -> [VolumeRecord]
     /// Every volume, in name order.
     func volumes() async throws(CloudstorError) -> [VolumeRecord]
     /// Records a volume its backend has just made (or re-points it after a move);
