@@ -190,8 +190,27 @@ def test_volumes_by_backing_and_state_holds_steps_and_build_info_on_a_unix_socke
         assert missing.stdout == "404"
         for name in ("r1", "r2", "s1"):
             daemon.ctl("volume", "rm", name)
+
+        # Prometheus keeps its connection open between scrapes: a stop closes it
+        # rather than wait for it (ServiceLifecycle would give up after 7 s, and
+        # the gRPC calls in flight would be cancelled, not drained).
+        with socket.socket(socket.AF_UNIX) as scraper:
+            scraper.connect(sock)
+            scraper.sendall(b"GET /metrics HTTP/1.1\r\nHost: cloudstor\r\n\r\n")
+            reply = b""
+            while b"cloudstor_build_info" not in reply:
+                chunk = scraper.recv(65536)
+                assert chunk, reply
+                reply += chunk
+            assert reply.startswith(b"HTTP/1.1 200 OK") and b"Connection: close" not in reply
+            assert daemon.stop() == 0, read(daemon.log)[-3000:]
+            scraper.settimeout(30)
+            while scraper.recv(65536):
+                pass   # the rest of the reply, then the daemon's close
+        assert "took longer than allowed" not in read(daemon.log)
     finally:
-        assert daemon.stop() == 0, read(daemon.log)[-3000:]
+        if daemon.proc.poll() is None:
+            assert daemon.stop() == 0, read(daemon.log)[-3000:]
 
 
 def test_a_bad_metrics_address_is_refused(workdir):

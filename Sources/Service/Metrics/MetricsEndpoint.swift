@@ -31,7 +31,7 @@ public struct MetricsEndpoint: Service {
 
         public var description: String {
             switch self {
-            case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+            case .tcp(let host, let port): host.contains(":" as Character) ? "[\(host)]:\(port)" : "\(host):\(port)"
             case .unix(let path): path
             }
         }
@@ -67,16 +67,20 @@ public struct MetricsEndpoint: Service {
             server = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true, childChannelInitializer: initialize)
         }
         logger.info("serving metrics", metadata: ["address": "\(address)"])
-        try await withGracefulShutdownHandler {
-            try await server.executeThenClose { connections in
-                try await withThrowingDiscardingTaskGroup { group in
-                    for try await connection in connections {
-                        group.addTask { await serve(connection) }
+        // A stop ends every connection at once: Prometheus holds its own open
+        // between scrapes, and nothing of a scrape is worth waiting for.
+        do {
+            try await cancelWhenGracefulShutdown {
+                try await server.executeThenClose { connections in
+                    try await withThrowingDiscardingTaskGroup { group in
+                        for try await connection in connections {
+                            group.addTask { await serve(connection) }
+                        }
                     }
                 }
             }
-        } onGracefulShutdown: {
-            server.channel.close(promise: nil)
+        } catch {
+            guard Task.isShuttingDownGracefully else { throw error }
         }
     }
 
