@@ -105,6 +105,8 @@ def test_prometheus_sees_a_cross_zone_move_and_its_ec2_calls(aws_nodes, promroot
         a.unmount("metered", "a1")
         point, _ = c.mount_until_ready("metered", "c1", timeout=180)
         assert data_digest(point) == digest
+        # a no longer holds it: its series goes, or the snapshot-age alert would fire for it.
+        prometheus.wait('cloudstor_snapshot_last_success_timestamp_seconds{node="a",volume="metered"}', lambda r: r == [])
 
         # The move: one, by snapshot, done, on c; none on a; none in flight.
         moves = prometheus.wait('cloudstor_moves_total{kind="zone"}', lambda r: len(r) >= 1)

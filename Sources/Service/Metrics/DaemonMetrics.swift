@@ -2,6 +2,7 @@ import CloudstorSupport
 import FoundationEssentials
 import Metrics
 import Prometheus
+import Synchronization
 
 /// The daemon's own metrics (RPCs and AWS calls are counted where they happen,
 /// in Sources/RPC and Sources/AWS), through swift-metrics: nothing is kept
@@ -32,9 +33,18 @@ public enum DaemonMetrics {
         Timer(label: "cloudstor_move_duration_seconds", dimensions: [("kind", kind)]).recordNanoseconds((ContinuousClock.now - start).nanoseconds)
     }
 
+    /// The volumes with a last-snapshot series: a scrape drops those no longer
+    /// mounted here, or an alert on the snapshots' age would fire for them.
+    private static let snapshotted = Mutex(Set<String>())
+
     /// A background snapshot of `volume` was taken: when, for an alert on its age.
     static func snapshotTaken(of volume: String) {
-        Gauge(label: "cloudstor_snapshot_last_success_timestamp_seconds", dimensions: [("volume", volume)]).record(Date().timeIntervalSince1970)
+        snapshotted.withLock { _ = $0.insert(volume) }
+        snapshotGauge(volume).record(Date().timeIntervalSince1970)
+    }
+
+    private static func snapshotGauge(_ volume: String) -> CoreMetrics.Gauge {
+        Gauge(label: "cloudstor_snapshot_last_success_timestamp_seconds", dimensions: [("volume", volume)])
     }
 
     /// What is read off the daemon's state at each scrape, without I/O: the
@@ -59,6 +69,12 @@ public enum DaemonMetrics {
         Gauge(label: "cloudstor_holds", dimensions: [("backing", "relocatable")]).record(
             holds.filter { relocatable.contains($0.key) }.values.reduce(0, +))
         Gauge(label: "cloudstor_holds", dimensions: [("backing", "shared")]).record(shared.map { holds[$0]! }.reduce(0, +))
+        let gone = snapshotted.withLock { names in
+            let gone = names.filter { holds[$0] == nil || !relocatable.contains($0) }
+            names.subtract(gone)
+            return gone
+        }
+        for name in gone { snapshotGauge(name).destroy() }
         let phases = relocator?.movesByPhase() ?? [:]
         for phase in MoveStep.phases {
             Gauge(label: "cloudstor_moves_in_flight", dimensions: [("step", phase)]).record(phases[phase] ?? 0)

@@ -26,12 +26,12 @@ public struct SnapshotScheduler: Service {
             do { try await cancelWhenGracefulShutdown { try await Task.sleep(for: interval) } } catch { return }
             for name in manager.ledger.holdCounts().keys.sorted() {
                 do {
-                    try await manager.snapshot(name) { (record, path) async throws(CloudstorError) in
+                    let taken = try await manager.snapshot(name) { (record, path) async throws(CloudstorError) in
                         try await manager.host.frozen(path) { () async throws(CloudstorError) in
                             try await backend.periodicSnapshot(of: record, keep: max(retention, 1))
                         }
                     }
-                    DaemonMetrics.snapshotTaken(of: name)
+                    if taken { DaemonMetrics.snapshotTaken(of: name) }
                 } catch {
                     logger.warning("background snapshot failed", metadata: ["volume": "\(name)", "error": "\(error)"])
                 }

@@ -188,13 +188,17 @@ extension VolumeManager {
     }
 
     /// Runs body with the record and mount point of a relocatable volume mounted
-    /// here, under its lock (so it is not unmounted meanwhile); does nothing otherwise.
-    func snapshot(_ name: String, _ body: (VolumeRecord, String) async throws(CloudstorError) -> Void) async throws(CloudstorError) {
-        try await locks.withLock(name) { () async throws(CloudstorError) in
-            guard ledger.holdCount(name) > 0, let record = try await store.volume(named: name, fresh: false), record.backing == .relocatable else { return }
+    /// here, under its lock (so it is not unmounted meanwhile), and returns true;
+    /// does nothing and returns false otherwise.
+    func snapshot(_ name: String, _ body: (VolumeRecord, String) async throws(CloudstorError) -> Void) async throws(CloudstorError) -> Bool {
+        try await locks.withLock(name) { () async throws(CloudstorError) -> Bool in
+            guard ledger.holdCount(name) > 0, let record = try await store.volume(named: name, fresh: false), record.backing == .relocatable else {
+                return false
+            }
             let path = mountpoint(of: record)
-            guard try host.isMounted(path) else { return }
+            guard try host.isMounted(path) else { return false }
             try await body(record, path)
+            return true
         }
     }
 
