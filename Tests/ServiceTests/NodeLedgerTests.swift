@@ -80,6 +80,29 @@ import Testing
         #expect(try database.read { try $0.execute("SELECT name FROM sqlite_master WHERE name = 'grdb_migrations'") }.isEmpty)
     }
 
+    /// A file a later release migrated further is refused, untouched: lowering its
+    /// version would have that release take its own steps again when it is back.
+    /// A value of another type where text belongs (a hand-edited file) reads as text.
+    @Test func aFileOfALaterReleaseIsRefusedAndKept() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("ledger-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        do {
+            let database = try StateDatabase(path: "\(dir)/c.sqlite")
+            try database.write { db in
+                try db.execute("INSERT INTO node_fact (key, value) VALUES ('blob', x''), ('real', 1.5)")
+            }
+            #expect(try database.read { try $0.execute("SELECT value FROM node_fact ORDER BY key").map { try $0.text("value") } } == ["", "1.5"])
+        }
+        let later = StateDatabase.migrations.count + 1
+        try write("PRAGMA user_version = \(later)", to: "\(dir)/c.sqlite")
+        let error = #expect(throws: CloudstorError.self) { try StateDatabase(path: "\(dir)/c.sqlite") }
+        #expect(error?.code == .failedPrecondition)
+        #expect(error?.message.contains("schema is version \(later), of a later Cloudstor") == true)
+        let version = try SQLiteConnection(path: "\(dir)/c.sqlite").execute("PRAGMA user_version").first?.integer("user_version")
+        #expect(version == later)
+    }
+
     /// Runs statements on a file as another program would.
     func write(_ script: String, to path: String) throws {
         let connection = try SQLiteConnection(path: path)

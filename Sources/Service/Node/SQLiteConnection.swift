@@ -52,12 +52,15 @@ final class SQLiteConnection: @unchecked Sendable {
             guard status == SQLITE_ROW else { throw error(status, sql) }
             var row = SQLiteRow()
             for column in 0..<sqlite3_column_count(statement) {
-                let name = String(cString: sqlite3_column_name(statement, column))
-                row.values[name] =
+                // NULL only when SQLite is out of memory.
+                guard let name = sqlite3_column_name(statement, column) else { throw error(SQLITE_NOMEM, sql) }
+                row.values[String(cString: name)] =
                     switch sqlite3_column_type(statement, column) {
                     case SQLITE_NULL: .null
                     case SQLITE_INTEGER: .integer(sqlite3_column_int64(statement, column))
-                    default: .text(String(cString: sqlite3_column_text(statement, column)))
+                    // Text, or what a hand-edited file holds instead (a real, a blob:
+                    // an empty blob reads as NULL), as text.
+                    default: .text(sqlite3_column_text(statement, column).map { String(cString: $0) } ?? "")
                     }
             }
             rows.append(row)

@@ -23,6 +23,8 @@ public final class StateDatabase: Sendable {
             try connection.execute("PRAGMA foreign_keys = ON")
             try Self.migrate(connection)
             self.connection = connection
+        } catch let error as CloudstorError {
+            throw CloudstorError(error.code, "the state database at \(path): \(error.message)")
         } catch {
             throw CloudstorError(.internalError, "cannot open the state database at \(path)", cause: error)
         }
@@ -50,24 +52,32 @@ public final class StateDatabase: Sendable {
         "CREATE TABLE node_fact (key TEXT NOT NULL PRIMARY KEY, value TEXT NOT NULL);",
     ]
 
-    /// Takes the steps the file has not, each with its `user_version` in one
-    /// transaction. A file an earlier Cloudstor wrote through GRDB, which listed
-    /// the steps taken in `grdb_migrations`, is taken as having taken those.
+    /// Takes the steps the file has not, in one transaction, and records their
+    /// number in `user_version`. A file an earlier Cloudstor wrote through GRDB,
+    /// which listed the steps taken in `grdb_migrations`, is taken as having taken
+    /// those. A file of a later release, with steps this one does not know, is
+    /// refused: lowering its version would make that release take them again.
     static func migrate(_ connection: SQLiteConnection) throws {
             try connection.transaction {
-                var version = try connection.execute("PRAGMA user_version").first?.integer("user_version") ?? 0
+                let stored = try connection.execute("PRAGMA user_version").first?.integer("user_version") ?? 0
+                var version = stored
                 let grdb = try connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'grdb_migrations'")
                 if version == 0, !grdb.isEmpty {
                     let taken = Set(try connection.execute("SELECT identifier FROM grdb_migrations").map { try $0.text("identifier") })
                     version = (1...migrations.count).prefix { taken.contains("v\($0)") }.count
                     try connection.execute("DROP TABLE grdb_migrations")
                 }
+                guard version <= migrations.count else {
+                    throw CloudstorError(
+                        .failedPrecondition,
+                        "its schema is version \(version), of a later Cloudstor; this one knows \(migrations.count): run that release again")
+                }
                 for step in migrations.dropFirst(version) {
                     for statement in step.split(separator: ";").map({ $0.trimmingWhitespace() }) where !statement.isEmpty {
                         try connection.execute(statement)
                     }
                 }
-                try connection.execute("PRAGMA user_version = \(migrations.count)")
+                if stored != migrations.count { try connection.execute("PRAGMA user_version = \(migrations.count)") }
             }
     }
 
