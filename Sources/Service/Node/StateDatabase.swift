@@ -58,27 +58,27 @@ public final class StateDatabase: Sendable {
     /// those. A file of a later release, with steps this one does not know, is
     /// refused: lowering its version would make that release take them again.
     static func migrate(_ connection: SQLiteConnection) throws {
-            try connection.transaction {
-                let stored = try connection.execute("PRAGMA user_version").first?.integer("user_version") ?? 0
-                var version = stored
-                let grdb = try connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'grdb_migrations'")
-                if version == 0, !grdb.isEmpty {
-                    let taken = Set(try connection.execute("SELECT identifier FROM grdb_migrations").map { try $0.text("identifier") })
-                    version = (1...migrations.count).prefix { taken.contains("v\($0)") }.count
-                    try connection.execute("DROP TABLE grdb_migrations")
-                }
-                guard version <= migrations.count else {
-                    throw CloudstorError(
-                        .failedPrecondition,
-                        "its schema is version \(version), of a later Cloudstor; this one knows \(migrations.count): run that release again")
-                }
-                for step in migrations.dropFirst(version) {
-                    for statement in step.split(separator: ";").map({ $0.trimmingWhitespace() }) where !statement.isEmpty {
-                        try connection.execute(statement)
-                    }
-                }
-                if stored != migrations.count { try connection.execute("PRAGMA user_version = \(migrations.count)") }
+        try connection.transaction {
+            let stored = try connection.execute("PRAGMA user_version").first?.integer("user_version") ?? 0
+            var version = stored
+            let grdb = try connection.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'grdb_migrations'")
+            if version == 0, !grdb.isEmpty {
+                let taken = Set(try connection.execute("SELECT identifier FROM grdb_migrations").map { try $0.text("identifier") })
+                version = (1...migrations.count).prefix { taken.contains("v\($0)") }.count
+                try connection.execute("DROP TABLE grdb_migrations")
             }
+            guard version <= migrations.count else {
+                throw CloudstorError(
+                    .failedPrecondition,
+                    "its schema is version \(version), of a later Cloudstor; this one knows \(migrations.count): run that release again")
+            }
+            for step in migrations.dropFirst(version) {
+                for statement in step.split(separator: ";").map({ $0.trimmingWhitespace() }) where !statement.isEmpty {
+                    try connection.execute(statement)
+                }
+            }
+            if stored != migrations.count { try connection.execute("PRAGMA user_version = \(migrations.count)") }
+        }
     }
 
     /// Runs body in one transaction, committed to disk when this returns.
