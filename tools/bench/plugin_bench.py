@@ -1,7 +1,11 @@
 #!/usr/bin/env python3
-"""Issue 10's figures for the managed plugin, each beside a baseline from the same run:
+"""Issues 10 and 28's figures for the managed plugin, each beside a baseline from the same run:
 
   * the rootfs that `docker plugin create` copies on every node, by part;
+  * `docker plugin create`, `push` (to a local registry, Debian's docker-registry)
+    and `install` (from it) against the same steps for the plugin padded to
+    215 MiB with copies of its own executable: the size before issue 28, when
+    cloudstord and cloudstor-shim were two static binaries of 90 and 81 MiB;
   * `docker plugin create` against copying the same directory (`cp -a`), the work
     the engine cannot avoid;
   * `docker plugin enable` until the volume driver answers, against starting the
@@ -36,9 +40,11 @@ ARGS.bin = os.path.abspath(ARGS.bin)
 os.environ["CLOUDSTOR_BIN"] = ARGS.bin
 
 from conftest import spawn, stop  # noqa: E402
+from registry import Registry  # noqa: E402
 from test_docker import IMAGE, running_engine  # noqa: E402
 
 NAME = "cloudstor:bench"
+OLD_ROOTFS = 215 << 20   # before issue 28
 
 
 def machine():
@@ -73,12 +79,21 @@ def main():
         subprocess.run([os.path.join(ROOT, "scripts", "build-plugin.sh"), *nfs, ARGS.bin, plugin], check=True,
                        stdout=subprocess.DEVNULL)
         rootfs = os.path.join(plugin, "rootfs")
-        parts = {"cloudstord": du(f"{rootfs}/usr/bin/cloudstord"), "cloudstor-shim": du(f"{rootfs}/usr/bin/cloudstor-shim"),
+        parts = {"cloudstor (cloudstord and cloudstor-shim)": du(f"{rootfs}/usr/bin/cloudstor"),
                  "libraries": du(f"{rootfs}/usr/lib") + du(f"{rootfs}/usr/lib64"), "init": du(f"{rootfs}/init")}
         total = du(rootfs)
         parts["tools and the rest"] = total - sum(parts.values())
 
         copy = timed(lambda: subprocess.run(["cp", "-a", rootfs, os.path.join(work, "copy")], check=True))
+        padded = os.path.join(work, "padded")
+        subprocess.run(["cp", "-a", plugin, padded], check=True)
+        filler, n = os.path.join(padded, "rootfs", "usr", "lib", "bench-filler"), 0
+        os.makedirs(filler)
+        while du(os.path.join(padded, "rootfs")) < OLD_ROOTFS:   # compresses as the old binaries did
+            missing = OLD_ROOTFS - du(os.path.join(padded, "rootfs"))
+            with open(f"{rootfs}/usr/bin/cloudstor", "rb") as src, open(os.path.join(filler, str(n)), "wb") as dst:
+                dst.write(src.read()[:missing])
+            n += 1
         plain_dir = os.path.join(work, "plain")
         os.makedirs(plain_dir)
         def plain():
@@ -93,29 +108,22 @@ def main():
         for proc in reversed(procs):
             stop(proc)
 
-        with running_engine() as eng:
-            state = os.path.join(work, "state")
-            os.makedirs(state)
-            create = timed(lambda: eng.run("plugin", "create", NAME, plugin, timeout=600))
-            # The bench's own directory for the daemon to make cloudstor/ in, not the host's /var/lib.
-            eng.run("plugin", "set", NAME, "CLOUDSTOR_PROVIDER=local", f"state.source={state}")
-            enable = timed(lambda: eng.run("plugin", "enable", NAME, timeout=120))
-            eng.run("volume", "create", "-d", NAME, "--opt", "size=1", "vplug")
-            eng.run("volume", "create", "-d", "local", "vlocal")
-            runs = {"vlocal": [], "vplug": []}
-            for vol in runs:
-                eng.run("run", "--rm", "--network", "none", "-v", f"{vol}:/data", IMAGE, "true")   # warm
-            for _ in range(ARGS.runs):   # interleaved: what else the machine does falls on both alike
-                for vol in runs:
-                    runs[vol].append(timed(lambda: eng.run("run", "--rm", "--network", "none", "-v", f"{vol}:/data",
-                                                           IMAGE, "true")))
-            eng.run("volume", "rm", "vplug", "vlocal")
-            disable = timed(lambda: eng.run("plugin", "disable", NAME))
-            eng.run("plugin", "rm", NAME)
+        registry = Registry(os.path.join(work, "registry"), "127.0.0.1").start()   # loopback: no TLS needed
+        try:
+            with running_engine() as eng:
+                steps = {which: distribute(eng, registry, directory, which) for which, directory in (("now", plugin), ("padded", padded))}
+                create, enable, disable, runs = plugin_in_use(eng, work, plugin)
+        finally:
+            registry.stop()
 
         print(f"machine: {machine()}; binaries from {ARGS.bin}")
         print(f"\nrootfs {mib(total)} MiB:", ", ".join(f"{k} {mib(v)}" for k, v in parts.items()),
               "" if not nfs else "(built without mount.nfs4: nfs-common is not installed here)")
+        print(f"\n| step | seconds | baseline: the plugin padded to {mib(OLD_ROOTFS)} MiB (before issue 28) | ratio |")
+        print("| --- | ---: | ---: | ---: |")
+        for step in ("create", "push", "install"):
+            print(f"| docker plugin {step} | {steps['now'][step]:.2f} | {steps['padded'][step]:.2f} | "
+                  f"{steps['now'][step] / steps['padded'][step]:.2f}× |")
         print("\n| step | seconds | baseline | baseline seconds | ratio |")
         print("| --- | ---: | --- | ---: | ---: |")
         print(f"| docker plugin create | {create:.2f} | cp -a of the rootfs | {copy:.2f} | {create / copy:.1f}× |")
@@ -127,6 +135,40 @@ def main():
               f"the same with Docker's local driver | {local:.3f} | {plug / local:.2f}× |")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def distribute(eng, registry, directory, tag):
+    """create, push, rm, install from the registry, rm: seconds of the first three."""
+    ref = registry.ref(tag)
+    took = {"create": timed(lambda: eng.run("plugin", "create", ref, directory, timeout=600))}
+    took["push"] = timed(lambda: eng.run("plugin", "push", ref, timeout=600))
+    eng.run("plugin", "rm", ref)
+    took["install"] = timed(lambda: eng.run("plugin", "install", "--grant-all-permissions", "--disable", ref, timeout=600))
+    eng.run("plugin", "rm", ref)
+    return took
+
+
+def plugin_in_use(eng, work, plugin):
+    """create, enable, `docker run` with a volume (interleaved with Docker's local
+    driver), disable: their seconds, and the runs'."""
+    state = os.path.join(work, "state")
+    os.makedirs(state)
+    create = timed(lambda: eng.run("plugin", "create", NAME, plugin, timeout=600))
+    # The bench's own directory for the daemon to make cloudstor/ in, not the host's /var/lib.
+    eng.run("plugin", "set", NAME, "CLOUDSTOR_PROVIDER=local", f"state.source={state}")
+    enable = timed(lambda: eng.run("plugin", "enable", NAME, timeout=120))
+    eng.run("volume", "create", "-d", NAME, "--opt", "size=1", "vplug")
+    eng.run("volume", "create", "-d", "local", "vlocal")
+    runs = {"vlocal": [], "vplug": []}
+    for vol in runs:
+        eng.run("run", "--rm", "--network", "none", "-v", f"{vol}:/data", IMAGE, "true")   # warm
+    for _ in range(ARGS.runs):   # interleaved: what else the machine does falls on both alike
+        for vol in runs:
+            runs[vol].append(timed(lambda: eng.run("run", "--rm", "--network", "none", "-v", f"{vol}:/data", IMAGE, "true")))
+    eng.run("volume", "rm", "vplug", "vlocal")
+    disable = timed(lambda: eng.run("plugin", "disable", NAME))
+    eng.run("plugin", "rm", NAME)
+    return create, enable, disable, runs
 
 
 if __name__ == "__main__":
