@@ -198,7 +198,7 @@ let package = Package(
         .testTarget(
             name: "AWSTests",
             dependencies: [
-                "CloudstorAWS",
+                "CloudstorAWS", "CloudstorAWSProvider",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

@@ -5,15 +5,18 @@ import CloudstorService
 /// What this node knows of its stack's EBS volumes, grouped by volume name. Filled
 /// by one paged, tag-filtered DescribeVolumes (500 a page), shared by concurrent
 /// callers, refreshed when older than `lifetime`; a name it does not know costs
-/// one targeted look-up, and a name found missing is remembered briefly. One name
-/// never waits for a fill of more than one page (a stack of 10,000 volumes takes
-/// 20 pages, seconds): it is looked up alone, and that answer is as good as a fill
-/// for `lifetime`. The daemon's own changes update it as they happen.
+/// one targeted look-up, and a name found missing is remembered briefly
+/// (`negativeLifetime`: another node may make it any time). One name never waits
+/// for a fill of more than one page (a stack of 10,000 volumes takes 20 pages,
+/// seconds): it is looked up alone, and that answer is as good as a fill for
+/// `lifetime`, or `negativeLifetime` when it found nothing. The daemon's own
+/// changes update it as they happen.
 actor EBSVolumeCache {
     let ec2: EC2Client
     let stackHash: String
     let lifetime: Duration
     let negativeLifetime: Duration
+    let pageSize: Int
     private var byName: [String: [EC2Volume]] = [:]
     /// The name of every volume in `byName`, by id (a Get looks its volume up by id).
     private var nameByID: [String: String] = [:]
@@ -25,11 +28,14 @@ actor EBSVolumeCache {
     /// Names looked up alone since the last fill, and when.
     private var lookedUp: [String: ContinuousClock.Instant] = [:]
 
-    init(ec2: EC2Client, stackHash: String, lifetime: Duration = .seconds(30), negativeLifetime: Duration = .seconds(2)) {
+    init(
+        ec2: EC2Client, stackHash: String, lifetime: Duration = .seconds(30), negativeLifetime: Duration = .seconds(2), pageSize: Int = 500
+    ) {
         self.ec2 = ec2
         self.stackHash = stackHash
         self.lifetime = lifetime
         self.negativeLifetime = negativeLifetime
+        self.pageSize = pageSize
     }
 
     private var isFresh: Bool { filledAt.map { ContinuousClock.now - $0 < lifetime } ?? false }
@@ -45,7 +51,7 @@ actor EBSVolumeCache {
     /// `lifetime` old: another node may have removed or made them since.
     func volumes(named name: String) async throws(CloudstorError) -> [EC2Volume] {
         if !isFresh {
-            if let at = lookedUp[name], ContinuousClock.now - at < lifetime { return byName[name] ?? [] }
+            if let known = lookedUpAlone(name) { return known }
             guard let pages = filledPages, pages <= 1 else { return try await refresh(name: name) }
             try await fill()
         }
@@ -57,8 +63,15 @@ actor EBSVolumeCache {
     /// The volumes of this name as of a fill still fresh, with no call to EC2.
     func known(named name: String) -> [EC2Volume]? {
         if isFresh { return byName[name] }
-        if let at = lookedUp[name], ContinuousClock.now - at < lifetime { return byName[name] }
-        return nil
+        return lookedUpAlone(name).flatMap { $0.isEmpty ? nil : $0 }
+    }
+
+    /// What a look-up of this name alone found, while that answer is still good.
+    private func lookedUpAlone(_ name: String) -> [EC2Volume]? {
+        guard let at = lookedUp[name], ContinuousClock.now - at < lifetime else { return nil }
+        if let found = byName[name] { return found }
+        guard let at = missing[name], ContinuousClock.now - at < negativeLifetime else { return nil }
+        return []
     }
 
     /// Every volume the cache holds, by name, however old: no call to EC2.
@@ -75,9 +88,14 @@ actor EBSVolumeCache {
         } catch {
             throw CloudstorError(error, "look up volume \(name) in EC2")
         }
+        let now = ContinuousClock.now
+        if lookedUp.count >= 10_000 {   // names looked up once, such as Gets of names that never existed
+            lookedUp = lookedUp.filter { now - $0.value < lifetime }
+            missing = missing.filter { now - $0.value < negativeLifetime }
+        }
         set(name, found)
-        missing[name] = found.isEmpty ? .now : nil
-        lookedUp[name] = .now
+        missing[name] = found.isEmpty ? now : nil
+        lookedUp[name] = now
         return found
     }
 
@@ -120,7 +138,8 @@ actor EBSVolumeCache {
         } else {
             let ec2 = self.ec2
             let filters = [EC2Filter.tag(EBSTags.stack, stackHash)]
-            task = Task { try await ec2.describeAllVolumes(filters: filters, pageSize: 500) }
+            let pageSize = self.pageSize
+            task = Task { try await ec2.describeAllVolumes(filters: filters, pageSize: pageSize) }
             filling = task
         }
         let result = await task.result
@@ -137,7 +156,7 @@ actor EBSVolumeCache {
             byName = grouped
             nameByID = names
             filledAt = .now
-            filledPages = max(1, (volumes.count + 499) / 500)
+            filledPages = max(1, (volumes.count + pageSize - 1) / pageSize)
             missing = [:]
             lookedUp = [:]
             // The pages' XML is gone; without this the heap keeps its peak
