@@ -53,7 +53,7 @@ struct XMLTreeReader {
                 open[open.count - 1].tree.children.append(done)
                 continue
             }
-            guard root == nil, open.count < Self.maximumDepth, let name = readName() else { return nil }
+            guard open.count < Self.maximumDepth, let name = readName() else { return nil }
             guard skipAttributes() else { return nil }
             let element = XMLTree(name: Self.localName(name), text: "", children: [])
             if take("/>") {
@@ -103,8 +103,8 @@ struct XMLTreeReader {
         while index < bytes.count, Self.isSpace(bytes[index]) { index += 1 }
     }
 
-    /// A name: letters, digits and `_ - . :` (and any non-ASCII), not starting
-    /// with a digit, `-` or `.`.
+    /// A name: letters, digits and `_ - .` (and any non-ASCII), not starting with
+    /// a digit, `-` or `.`; or two such, `prefix:local`.
     private mutating func readName() -> ArraySlice<UInt8>? {
         let start = index
         while index < bytes.count {
@@ -114,10 +114,17 @@ struct XMLTreeReader {
             let digit = byte >= UInt8(ascii: "0") && byte <= UInt8(ascii: "9")
             let other = byte == UInt8(ascii: "_") || byte == UInt8(ascii: ":") || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".")
             guard !ascii || letter || digit || other else { break }
-            if index == start, digit || byte == UInt8(ascii: "-") || byte == UInt8(ascii: ".") { return nil }
             index += 1
         }
-        return index > start ? bytes[start..<index] : nil
+        let name = bytes[start..<index]
+        let parts = name.split(separator: UInt8(ascii: ":"), omittingEmptySubsequences: false)
+        guard parts.count <= 2 else { return nil }
+        for part in parts {
+            guard let first = part.first, !(first >= UInt8(ascii: "0") && first <= UInt8(ascii: "9")),
+                first != UInt8(ascii: "-"), first != UInt8(ascii: ".")
+            else { return nil }
+        }
+        return name
     }
 
     /// `name="value"` or `name='value'` pairs up to `>` or `/>`; their values

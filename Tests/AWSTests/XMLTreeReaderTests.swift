@@ -26,7 +26,8 @@ import Testing
             "", "   ", "text", "<a>", "<a></b>", "<a></a><b></b>", "<a></a>trailing", "lead<a></a>",
             "<a><!-- comment --></a>", "<a><![CDATA[x]]></a>", "<!DOCTYPE a><a/>", "<a><?pi x?></a>",
             "<a>&unknown;</a>", "<a>&#0;</a>", "<a>&#xD800;</a>", "<a>&#x110000;</a>", "<a>&#x+41;</a>", "<a>&#;</a>", "<a>& b</a>",
-            "<a b></a>", "<a b=c></a>", "<a b='<'></a>", "<a b='1'c='2'></a>", "<1a/>", "<-a/>", "<a/ >", "<?xml version='1.0'",
+            "<a b></a>", "<a b=c></a>", "<a b='<'></a>", "<a b='1'c='2'></a>", "<1a/>", "<-a/>", "<a/ >",
+            "<a:/>", "<:a/>", "<p:1/>", "<p:-x/>", "<p:.x/>", "<a:b:c/>", "<a p:='1'/>", "<?xml version='1.0'",
         ]
         for text in refused { #expect(parse(text) == nil, "\(text)") }
         #expect(XMLTree.parse([UInt8(ascii: "<"), 0xFF, UInt8(ascii: "/"), UInt8(ascii: ">")]) == nil)
