@@ -151,7 +151,6 @@ let package = Package(
                 "CloudstorService", "CloudstorAWSProvider", "CloudstorSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             path: "Sources/Daemon"
         ),

@@ -22,9 +22,6 @@ public actor InstanceMetadataClient {
         self.init(endpoint: environment["AWS_EC2_METADATA_SERVICE_ENDPOINT"])
     }
 
-    /// Nothing is kept open between requests; kept so callers need not know.
-    public func shutdown() async throws {}
-
     public func instanceID() async throws(AWSError) -> String { try await get("/latest/meta-data/instance-id") }
     public func availabilityZone() async throws(AWSError) -> String { try await get("/latest/meta-data/placement/availability-zone") }
     public func region() async throws(AWSError) -> String { try await get("/latest/meta-data/placement/region") }

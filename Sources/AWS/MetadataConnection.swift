@@ -45,7 +45,8 @@ struct MetadataConnection {
         }
         defer { deadline.cancel() }
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
-        head.headers.add(name: "Host", value: port == 80 ? host : "\(host):\(port)")
+        let authority = host.contains(":" as Character) ? "[\(host)]" : host   // IPv6
+        head.headers.add(name: "Host", value: port == 80 ? authority : "\(authority):\(port)")
         head.headers.add(name: "Connection", value: "close")
         if method == .PUT { head.headers.add(name: "Content-Length", value: "0") }
         for (name, value) in headers { head.headers.add(name: name, value: value) }
@@ -65,8 +66,7 @@ struct MetadataConnection {
                     guard body.readableBytes + bytes.readableBytes <= Self.replyLimit else { throw MetadataReplyError.tooLarge }
                     body.writeBuffer(&bytes)
                 case .end:
-                    // An informational (1xx) head is followed by the real one.
-                    if let status, !(100..<200).contains(status) { return (status, String(buffer: body)) }
+                    if let status { return (status, String(buffer: body)) }   // NIO drops 1xx heads
                 }
             }
             if timedOut.withLockedValue({ $0 }) { throw MetadataReplyError.timedOut(total) }

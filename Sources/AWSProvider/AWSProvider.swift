@@ -58,7 +58,6 @@ public enum AWSProvider {
                 }
             }
         } catch {
-            try? await metadata.shutdown()
             throw CloudstorError(
                 .failedPrecondition,
                 "cannot tell which EC2 instance this is: \(error.message); run on EC2, set AWS_EC2_METADATA_SERVICE_ENDPOINT, or give --instance-id and --availability-zone (and AWS_REGION)",
@@ -74,10 +73,7 @@ public enum AWSProvider {
         let block = EBSBackend(
             ec2: ec2, cache: cache, stackHash: stack, node: instance, zone: zone, maxAttachments: config.maxAttachments, logger: logger)
         logger.info("on AWS", metadata: ["instance": "\(instance)", "zone": "\(zone)", "region": "\(region)", "stack": "\(stack)"])
-        let shutdown: @Sendable () async -> Void = {
-            try? await transport.shutdown()
-            try? await metadata.shutdown()
-        }
+        let shutdown: @Sendable () async -> Void = { try? await transport.shutdown() }
         let shared: SharedBackend?
         do throws(CloudstorError) {
             shared = try await sharedVolumes(

@@ -88,14 +88,13 @@ import Testing
     }
 
     @Test func standardOrderIsEnvironmentThenFiles() async throws {
-        try await withHome(credentials: "[default]\naws_access_key_id=AKIAFILE\naws_secret_access_key=f\n") { home in
+        try await withHome(credentials: "[default]\naws_access_key_id=AKIAFILE\naws_secret_access_key=f\n") { home async throws in
             let metadata = InstanceMetadataClient(endpoint: "http://127.0.0.1:9")  // nobody there
             let env = ["HOME": home, "AWS_ACCESS_KEY_ID": "AKIAENV", "AWS_SECRET_ACCESS_KEY": "e"]
             #expect(try await CredentialsChain.standard(environment: env, metadata: metadata).credentials()?.accessKeyID == "AKIAENV")
             #expect(try await CredentialsChain.standard(environment: ["HOME": home], metadata: metadata).credentials()?.accessKeyID == "AKIAFILE")
             // Nothing anywhere and no metadata service: no credentials, quickly.
             #expect(try await CredentialsChain.standard(environment: ["HOME": "/nonexistent"], metadata: metadata).credentials() == nil)
-            try await metadata.shutdown()
         }
     }
 

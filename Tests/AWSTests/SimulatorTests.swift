@@ -233,7 +233,6 @@ struct SimulatorTests {
                 logger: Self.quiet)
             _ = try await EC2Client(transport: roleTransport).describeInstances(ids: [node.instance_id])
             try await roleTransport.shutdown()
-            try await metadata.shutdown()
         }
     }
 

@@ -103,7 +103,6 @@ public func fuzzIMDS(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         } catch {
             _ = "\(error)"
         }
-        try? await metadata.shutdown()
     }
     return 0
 }

@@ -117,7 +117,7 @@ public final class VolumeManager: Sendable {
                     do throws(CloudstorError) {
                         if let claim {
                             volume = try await current(record)
-                            guard volume.removal == claim || volume.claim == claim else {
+                            guard volume.removal == claim else {
                                 throw CloudstorError(.failedPrecondition, "volume \(name) is being removed by another node")
                             }
                             try await refuseRemoval(name, volume)
