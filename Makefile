@@ -5,7 +5,7 @@ DEBUG_BIN := .build/debug
 RELEASE_BIN := .build/release
 PYTEST ?= python3 -m pytest
 
-.PHONY: all deps build release test test-swarm soak fuzz run bench generate clean libcloudstor install plugin plugin-push
+.PHONY: all deps build release test test-swarm soak fuzz run bench generate clean libcloudstor install plugin plugin-push registry-given
 
 LIBCLOUDSTOR := $(MAKE) -C libcloudstor --no-print-directory
 
@@ -61,9 +61,12 @@ plugin: deps release
 # Pushes the plugin to a registry for `docker plugin install` on every node:
 # make plugin-push REGISTRY=HOST:PORT [TAG=...] (TAG: this commit's short id).
 TAG ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo latest)
-plugin-push: plugin
-	@[ -n "$(REGISTRY)" ] || { echo "usage: make plugin-push REGISTRY=HOST:PORT [TAG=...]"; exit 64; }
+plugin-push: registry-given plugin
 	scripts/push-plugin.sh .build/plugin $(REGISTRY)/cloudstor:$(TAG)
+
+# Before minutes of building, not after.
+registry-given:
+	@[ -n "$(REGISTRY)" ] || { echo "usage: make plugin-push REGISTRY=HOST:PORT [TAG=...]"; exit 64; }
 
 run: deps release
 	CLOUDSTOR_BIN=$(abspath $(RELEASE_BIN)) scripts/run.sh

@@ -25,6 +25,13 @@ def binary(name):
     return path
 
 
+def free_port(host="127.0.0.1"):
+    """A TCP port nothing listens on now, on host."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def wait_for_socket(path, proc, log, timeout=30):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import time
 
-from conftest import read, stop
+from conftest import free_port, read, stop
 
 CONFIG = """version: 0.1
 log:
@@ -32,9 +32,7 @@ class Registry:
 
     def start(self):
         os.makedirs(os.path.join(self.root, "data"), exist_ok=True)
-        with socket.socket() as s:   # a free port on that address
-            s.bind((self.host, 0))
-            port = s.getsockname()[1]
+        port = free_port(self.host)
         self.address = f"{self.host}:{port}"
         config = os.path.join(self.root, "config.yml")
         with open(config, "w") as f:

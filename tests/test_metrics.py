@@ -17,15 +17,10 @@ import pytest
 
 from aws_fixtures import ec2sim, ec2sim_session  # noqa: F401  (fixtures)
 from aws_nodes import aws_nodes, data_digest, write_data  # noqa: F401  (fixtures)
-from conftest import Daemon, binary, read, stop
+from conftest import Daemon, binary, free_port, read, stop, wait_for_socket
 
 GP2 = {"size": 1, "ebstype": "gp2"}
 
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Prometheus:
@@ -162,10 +157,7 @@ def test_volumes_by_backing_and_state_holds_steps_and_build_info_on_a_unix_socke
     sock = os.path.join(workdir, "m.sock")
     daemon = Daemon(workdir, ["--shared-root", shared, "--metrics-listen", sock]).start()
     try:
-        deadline = time.monotonic() + 30
-        while not os.path.exists(sock):
-            assert daemon.proc.poll() is None and time.monotonic() < deadline, read(daemon.log)
-            time.sleep(0.05)
+        wait_for_socket(sock, daemon.proc, daemon.log)
         for name in ("r1", "r2"):
             daemon.ctl("volume", "create", name, "-o", "size=1")
         daemon.ctl("volume", "create", "s1", "-o", "backing=shared")

@@ -16,6 +16,8 @@ enum Main {
         switch name {
         case "cloudstor-shim": await CloudstorShimCommand.main()
         case "cloudstord": await CloudstordCommand.main()
+        case _ where CommandLine.arguments.dropFirst().first == "--version":
+            print(Release.version)
         default:
             var error = StandardError()
             print("cloudstor: run as cloudstord (the daemon) or cloudstor-shim (the Docker plugin endpoint), links to this file", to: &error)

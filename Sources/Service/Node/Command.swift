@@ -17,7 +17,7 @@ enum Command {
         var output: String
     }
 
-    /// What a tool may print before it is cut short: far more than any of ours does.
+    /// What a tool may print: far more than any of ours does (past it, the call fails).
     static let outputLimit = 1 << 20
 
     static func run(_ executable: String, _ arguments: [String]) async throws(CloudstorError) -> Result {

@@ -5,7 +5,8 @@
 public protocol MovableBlockBackend: BlockBackend {
     /// What exists of a move of the volume into this node's zone.
     func observeMove(of record: VolumeRecord) async throws(CloudstorError) -> MoveState
-    /// Writes the claim on the source volume (replacing a stale one).
+    /// Writes the claim on the source volume (replacing a stale one): a move's in
+    /// the claim tag, a Remove's (`MoveClaim.isRemoval`) in a tag of its own.
     func claim(_ claim: MoveClaim, on source: String) async throws(CloudstorError)
     /// Clears this claim on the source volume (a move given up, or a stale claim);
     /// leaves any other claim there now alone.
