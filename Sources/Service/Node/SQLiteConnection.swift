@@ -77,7 +77,7 @@ final class SQLiteConnection: @unchecked Sendable {
             try execute("COMMIT")
             return result
         } catch {
-            try? execute("ROLLBACK")
+            _ = try? execute("ROLLBACK")
             throw error
         }
     }
@@ -97,42 +97,4 @@ final class SQLiteConnection: @unchecked Sendable {
 
     /// SQLite copies bound text (SQLITE_TRANSIENT, a macro Swift cannot import).
     private static let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-}
-
-enum SQLiteValue: Equatable, Sendable {
-    case null
-    case integer(Int64)
-    case text(String)
-}
-
-/// A row, by column name.
-struct SQLiteRow {
-    var values: [String: SQLiteValue] = [:]
-
-    func text(_ column: String) throws(SQLiteError) -> String {
-        guard case .text(let value)? = values[column] else { throw SQLiteError.mismatch(column, values[column]) }
-        return value
-    }
-
-    func integer(_ column: String) throws(SQLiteError) -> Int {
-        guard case .integer(let value)? = values[column] else { throw SQLiteError.mismatch(column, values[column]) }
-        return Int(value)
-    }
-}
-
-/// An SQLite result code (extended) with its message and the statement.
-struct SQLiteError: Error, CustomStringConvertible {
-    var code: Int32
-    var message: String
-    var sql: String?
-
-    var isBusy: Bool { code & 0xFF == SQLITE_BUSY }
-
-    static func mismatch(_ column: String, _ value: SQLiteValue?) -> SQLiteError {
-        SQLiteError(code: SQLITE_MISMATCH, message: "column \(column) is \(value.map { "\($0)" } ?? "absent")", sql: nil)
-    }
-
-    var description: String {
-        "SQLite error \(code): \(message)" + (sql.map { " (in \($0))" } ?? "")
-    }
 }
