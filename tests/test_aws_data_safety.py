@@ -8,8 +8,8 @@ import time
 import pytest
 
 from aws_fixtures import ec2sim, ec2sim_session, wait_for  # noqa: F401  (fixtures)
-from aws_nodes import (MOVE_WORDS, OK, UNAVAILABLE, aws_nodes, data_digest, describe_volume, live_volumes,  # noqa: F401
-                       stack_hash, STACK, status_field, tags_of, write_data)
+from aws_nodes import (MOVE_WORDS, OK, UNAVAILABLE, aws_nodes, data_digest, describe_volume, ec2_calls,  # noqa: F401
+                       live_volumes, stack_hash, STACK, status_field, tags_of, write_data)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
                                 reason="needs root: the simulated EBS data plane uses loop devices, "
@@ -160,6 +160,28 @@ def test_a_stale_claim_of_a_dead_node_is_cleared_and_its_move_never_replaces_new
     assert d.ls("--orphans") == []
     assert not snapshots(ec2, CloudstorVolume="st", CloudstorKind="move")
     assert len(live_volumes(ec2, "st")) == 1
+
+
+def test_a_dead_nodes_stale_claim_does_not_hide_a_running_nodes_remove(ec2sim, aws_nodes):
+    """A volume carries a move claim its node left when it died and the removal
+    mark of a running node: a Mount is refused at once, retryably, naming the
+    remover, before it writes anything or attaches (the stale claim does not hide
+    the live mark)."""
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a")
+    dead = ec2sim.add_node("us-east-1b")["instance_id"]
+    ec2sim.stop_instance(dead, force=True)
+    remover = ec2sim.add_node("us-east-1a")["instance_id"]
+    a.create("marked", **GP2)
+    vid = live_volumes(ec2, "marked")[0]["VolumeId"]
+    marks = {"CloudstorMoveClaim": f"{dead}/us-east-1b/stale", "CloudstorRemoval": f"{remover}/us-east-1a/rm-live"}
+    ec2.create_tags(Resources=[vid], Tags=[{"Key": k, "Value": v} for k, v in marks.items()])
+    ec2sim.admin("DELETE", "stats")
+    err = a.fails(UNAVAILABLE, "volume", "mount", "marked", "--id", "m1")
+    assert f"being removed by {remover}" in err, err
+    calls = ec2_calls(ec2sim.stats())
+    assert set(calls) <= {"DescribeVolumes", "DescribeInstances"}, calls
+    assert {k: tags_of(describe_volume(ec2, vid)).get(k) for k in marks} == marks
 
 
 # ---- 4: a stop is prompt --------------------------------------------------------------------------

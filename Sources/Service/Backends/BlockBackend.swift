@@ -73,6 +73,10 @@ public struct BlockVolume: Sendable, Equatable {
     /// Who keeps other nodes off the volume: a mover's claim, else a remover's
     /// mark (an earlier release wrote removals as claims with the `rm-` prefix).
     public var claimOrRemoval: MoveClaim? { claim ?? removal }
+
+    /// Both marks, the claim first: a check of who keeps other nodes off must see a
+    /// running remover behind a dead mover's stale claim.
+    public var marks: [MoveClaim] { [claim, removal].compactMap { $0 } }
 }
 
 public struct BlockAttachment: Sendable, Equatable {

@@ -5,8 +5,9 @@ extension VolumeManager {
     /// Refuses, retryably, a Mount of a volume that a running node is moving to its
     /// zone (as this node last saw it): the attach would be undone by the move.
     func refuseIfClaimed(_ record: VolumeRecord, _ volume: BlockVolume) async throws(CloudstorError) {
-        guard let claim = volume.claimOrRemoval, claim.node != node, try await block.isRunning(node: claim.node) else { return }
-        throw Self.beingMoved(record, claim)
+        for claim in volume.marks where claim.node != node {
+            if try await block.isRunning(node: claim.node) { throw Self.beingMoved(record, claim) }
+        }
     }
 
     /// With this node's holder mark written: refuses, retryably, while a running

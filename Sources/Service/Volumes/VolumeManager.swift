@@ -146,7 +146,8 @@ public final class VolumeManager: Sendable {
     /// Refuses the Remove of a volume a running node moves or holds mounted. A mark
     /// left by a node that is not running holds nothing.
     private func refuseRemoval(_ name: String, _ volume: BlockVolume) async throws(CloudstorError) {
-        if let claim = volume.claimOrRemoval, claim.node != node, try await block.isRunning(node: claim.node) {
+        for claim in volume.marks where claim.node != node {
+            guard try await block.isRunning(node: claim.node) else { continue }
             throw CloudstorError(
                 .failedPrecondition,
                 claim.isRemoval
