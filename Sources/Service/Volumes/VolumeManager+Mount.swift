@@ -120,7 +120,6 @@ extension VolumeManager {
     /// seconds): each volume is restored under its lock, from its hold count and
     /// moves as they are then, so a Mount or Unmount that came first is respected.
     public func reconcile(recorded: Set<String>) async {
-        let moves = ledger.moves()
         let records: [VolumeRecord]
         let mounted: Set<String>
         do {
@@ -180,7 +179,8 @@ extension VolumeManager {
                 logger.error("cannot restore volume", metadata: ["volume": "\(record.name)", "error": "\(error)"])
             }
         }
-        for (name, _) in moves {
+        // The ledger as it is now: a Mount served meanwhile may have finished a move.
+        for name in ledger.moves().keys.sorted() {
             guard let relocator, let record = records.first(where: { $0.name == name }) else { continue }
             logger.info("resuming a move", metadata: ["volume": "\(name)"])
             relocator.start(record)
