@@ -99,12 +99,14 @@ def daemon(binary, tmp, name):
 def callgrind(binary, tmp, run, args):
     """Starts binary with args under callgrind (a copy without debug sections:
     valgrind 3.19 cannot read the DWARF 5 of Swift 6 binaries; the code is the
-    same), calls run(proc, zero, dump) and returns the instructions counted
-    between zero() and dump(). valgrind's own output goes to NAME.valgrind in tmp."""
+    same, and keeps its name: the one executable chooses its part by argv[0]),
+    calls run(proc, zero, dump) and returns the instructions counted between
+    zero() and dump(). valgrind's own output goes to NAME.valgrind in tmp."""
     if shutil.which("valgrind") is None or shutil.which("callgrind_control") is None:
         sys.exit("valgrind is not installed (scripts/install-deps.sh installs it)")
     name = os.path.basename(binary)
-    stripped = os.path.join(tmp, f"{name}-nodebug")
+    os.makedirs(os.path.join(tmp, "nodebug"), exist_ok=True)
+    stripped = os.path.join(tmp, "nodebug", name)
     subprocess.run(["strip", "--strip-debug", "-o", stripped, binary], check=True)
     out = os.path.join(tmp, f"{name}.callgrind")
     with open(os.path.join(tmp, f"{name}.valgrind"), "w") as log:
