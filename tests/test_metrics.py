@@ -163,7 +163,11 @@ def test_volumes_by_backing_and_state_holds_steps_and_build_info_on_a_unix_socke
         daemon.ctl("volume", "create", "s1", "-o", "backing=shared")
         for name, holder in (("r1", "m1"), ("r1", "m2"), ("s1", "m3")):
             daemon.ctl("volume", "mount", name, "--id", holder)
+        assert daemon.ctl("volume", "mount", "nosuch", "--id", "m4", check=False).returncode != 0
         samples = scrape(sock)
+        assert by(samples, "cloudstor_rpc_requests_total", "code", method="cloudstor.v1.Volumes/Create") == {"OK": 3}, samples
+        assert by(samples, "cloudstor_rpc_requests_total", "code", method="cloudstor.v1.Volumes/Mount") == {"OK": 3, "NOT_FOUND": 1}
+        assert samples[("cloudstor_rpc_duration_seconds_count", (("method", "cloudstor.v1.Volumes/Mount"),))] == 4
         assert by(samples, "cloudstor_volumes", "state", backing="relocatable") == {"created": 1, "mounted": 1, "moving": 0}, samples
         assert by(samples, "cloudstor_volumes", "state", backing="shared") == {"mounted": 1}
         assert by(samples, "cloudstor_holds", "backing") == {"relocatable": 2, "shared": 1}

@@ -126,20 +126,21 @@ final class RPCClientConnection: ChannelInboundHandler {
         }
     }
 
+    /// Events are told by their type first (see StreamClosedFilter).
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        switch event {
-        case let closed as StreamClosedEvent:
+        let kind = type(of: event)
+        if kind == StreamClosedEvent.self {
             // Reset, or refused by a server going away, before its trailers came.
+            let closed = event as! StreamClosedEvent
             let status = closed.reason == .cancel ? RPCError(.cancelled, "the server cancelled the call")
                 : RPCError(.unavailable, "the server reset the call (\(closed.reason.map { "\($0)" } ?? "no reason"))")
             finish(closed.streamID, .failure(status))
-        case let window as NIOHTTP2WindowUpdatedEvent:
+        } else if kind == NIOHTTP2WindowUpdatedEvent.self {
             // For the connection, and for each call still waiting for its reply.
+            let window = event as! NIOHTTP2WindowUpdatedEvent
             if window.streamID == .rootStream || calls[window.streamID] != nil, let update = window.windowUpdate {
                 context.writeAndFlush(wrapOutboundOut(update), promise: nil)
             }
-        default:
-            break
         }
         context.fireUserInboundEventTriggered(event)
     }

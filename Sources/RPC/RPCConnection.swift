@@ -68,23 +68,23 @@ final class RPCConnection: ChannelInboundHandler {
         context.fireChannelReadComplete()
     }
 
+    /// Events are told by their type first (see StreamClosedFilter).
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
-        switch event {
-        case let closed as StreamClosedEvent:
+        let kind = type(of: event)
+        if kind == StreamClosedEvent.self {
             // Reset by the client, or both sides ended: whatever still runs is not wanted.
-            calls.removeValue(forKey: closed.streamID)?.cancel()
-        case let window as NIOHTTP2WindowUpdatedEvent:
+            calls.removeValue(forKey: (event as! StreamClosedEvent).streamID)?.cancel()
+        } else if kind == NIOHTTP2WindowUpdatedEvent.self {
             // For the connection, and for each call still receiving.
+            let window = event as! NIOHTTP2WindowUpdatedEvent
             if window.streamID == .rootStream || calls[window.streamID]?.state.clientClosed == false, let update = window.windowUpdate {
                 write(update)
                 flush()
             }
-        case is ChannelShouldQuiesceEvent:
+        } else if kind == ChannelShouldQuiesceEvent.self {
             // A graceful stop: unary calls finish; streams that would run forever
             // (a health Watch) are told to end.
             for call in calls.values where call.isStreaming { call.task?.cancel() }
-        default:
-            break
         }
         context.fireUserInboundEventTriggered(event)
     }

@@ -24,15 +24,15 @@ public struct RPCRouter: Sendable {
     public mutating func unary<Request: Message, Response: Message>(
         _ method: RPCMethod<Request, Response>, _ handler: @escaping @Sendable (Request) async throws -> Response
     ) {
-        let name = "\(method.service)/\(method.method)"
+        let metrics = RPCMetrics(method: "\(method.service)/\(method.method)")
         methods[method.path] = .unary { bytes in
             let start = ContinuousClock.now
             do {
                 let reply = try await handler(try Request.decoded(from: bytes)).encoded()
-                RPCMetrics.record(method: name, error: nil, since: start)
+                metrics.record(error: nil, since: start)
                 return reply
             } catch {
-                RPCMetrics.record(method: name, error: RPCError(of: error), since: start)
+                metrics.record(error: RPCError(of: error), since: start)
                 throw error
             }
         }
@@ -43,14 +43,14 @@ public struct RPCRouter: Sendable {
         _ method: RPCMethod<Request, Response>,
         _ handler: @escaping @Sendable (RPCMessages<Request>, RPCResponseWriter<Response>) async throws -> Void
     ) {
-        let name = "\(method.service)/\(method.method)"
+        let metrics = RPCMetrics(method: "\(method.service)/\(method.method)")
         methods[method.path] = .streaming { requests, sink in
             let start = ContinuousClock.now
             do {
                 try await handler(RPCMessages(raw: requests), RPCResponseWriter(sink: sink))
-                RPCMetrics.record(method: name, error: nil, since: start)
+                metrics.record(error: nil, since: start)
             } catch {
-                RPCMetrics.record(method: name, error: RPCError(of: error), since: start)
+                metrics.record(error: RPCError(of: error), since: start)
                 throw error
             }
         }
