@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Assembles the managed plugin's directory: config.json + rootfs/ with cloudstor
 # (cloudstord and cloudstor-shim, by the names of its links), the init that runs
-# them as PID 1, the host tools they call (mkfs.ext4, blkid, fsfreeze, mount,
-# umount; mount.nfs4 where nfs-common is installed) and every shared library
+# them as PID 1, the host tools they call (mkfs.ext4, e2fsck, resize2fs, fsfreeze, mount,
+# umount; mount.nfs4 where nfs-common is installed; blkid is libblkid, in process) and every shared library
 # these need, at the paths they are found.
 # usage: scripts/build-plugin.sh [--without-nfs] BIN_DIR OUT_DIR
 #   BIN_DIR: a build of cloudstor (make plugin: the static release);
@@ -39,7 +39,7 @@ if grep -q icudt "$rootfs/usr/bin/cloudstor"; then
   exit 1
 fi
 for name in cloudstord cloudstor-shim; do ln -s cloudstor "$rootfs/usr/bin/$name"; done
-for tool in mkfs.ext4 fsfreeze mount umount mount.nfs4; do
+for tool in mkfs.ext4 e2fsck resize2fs fsfreeze mount umount mount.nfs4; do
   path=$(PATH=/usr/sbin:/sbin:/usr/bin:/bin command -v "$tool" || true)
   if [ -z "$path" ]; then
     if [ "$tool" = mount.nfs4 ] && [ $nfs = optional ]; then

@@ -253,6 +253,21 @@ def test_create_from_a_pending_snapshot_is_refused(ec2sim):
     assert code_of(e) == "IncorrectState"
 
 
+def test_create_from_a_snapshot_smaller_than_it_is_refused(ec2sim):
+    ec2sim.config(delays={"snapshot": 0})
+    ec2 = ec2sim.client()
+    sid = ec2.create_snapshot(VolumeId=new_volume(ec2, size=2))["SnapshotId"]
+    deadline = time.monotonic() + 10
+    while ec2.describe_snapshots(SnapshotIds=[sid])["Snapshots"][0]["State"] != "completed":
+        assert time.monotonic() < deadline, f"{sid} still pending"
+        time.sleep(0.05)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.create_volume(SnapshotId=sid, AvailabilityZone="us-east-1b", Size=1)
+    assert code_of(e) == "InvalidParameterValue" and "Volume of 1GiB is too small; minimum is 2GiB." in str(e.value)
+    assert ec2.create_volume(SnapshotId=sid, AvailabilityZone="us-east-1b")["Size"] == 2   # moto: the snapshot's size
+    assert ec2.create_volume(SnapshotId=sid, AvailabilityZone="us-east-1b", Size=3)["Size"] == 3
+
+
 # ---- states that last ---------------------------------------------------------------------------
 
 def observe(fn, until, timeout=10):

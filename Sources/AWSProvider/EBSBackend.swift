@@ -33,6 +33,7 @@ final class EBSBackend: MovableBlockBackend {
     }
 
     func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String {
+        if let snapshot = options.snapshot { try await checkRestorable(snapshot, options) }
         let encoded = EBSTags.encode(options.dictionary)
         // A token of its own for each Create: EC2 answers a repeated token with the
         // volume it made for it, even once that one is deleted, so a token made from
@@ -42,6 +43,7 @@ final class EBSBackend: MovableBlockBackend {
         // keeps the first made.
         let input = EC2Client.CreateVolumeInput(
             availabilityZone: zone, sizeGiB: options.sizeGiB, volumeType: (options.ebsType ?? .standard).rawValue, iops: options.iops,
+            snapshotID: options.snapshot,
             tags: tags(name: name, generation: 1) + [
                 AWSTag(EBSTags.backing, options.backing.rawValue), AWSTag(EBSTags.options, encoded),
                 AWSTag(EBSTags.created, Date().formatted(.iso8601)),
@@ -66,6 +68,29 @@ final class EBSBackend: MovableBlockBackend {
             await cache.forget(id: loser.volumeID)
         }
         return winner.volumeID
+    }
+
+    /// A volume is made only from a completed snapshot of this account, in this
+    /// region, no larger than the volume: refused before CreateVolume otherwise.
+    private func checkRestorable(_ snapshot: String, _ options: VolumeOptions) async throws(CloudstorError) {
+        var found: EC2Snapshot?
+        do {
+            found = try await ec2.describeSnapshots(ids: [snapshot]).items.first
+        } catch {
+            guard error.code == "InvalidSnapshot.NotFound" else { throw CloudstorError(error, "look up snapshot \(snapshot)") }
+        }
+        guard let found, found.snapshotID == snapshot else {
+            throw CloudstorError(.invalidArgument, "snapshot \(snapshot) is not one of this account's snapshots in this region")
+        }
+        switch found.state {
+        case "completed": break
+        case "pending":
+            throw CloudstorError(
+                .unavailable, "snapshot \(snapshot) is pending (\(found.progress)): a volume can be made from it once it is completed; try again")
+        default:
+            throw CloudstorError(.failedPrecondition, "snapshot \(snapshot) is in state \(found.state): no volume can be made from it")
+        }
+        try options.check(snapshotSizeGiB: found.volumeSizeGiB)
     }
 
     func describe(id: String, fresh: Bool) async throws(CloudstorError) -> BlockVolume? {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <linux/fs.h>
 #include <linux/loop.h>
 #include <stdio.h>
 #include <string.h>
@@ -194,6 +195,39 @@ int clinux_has_ext4_magic(const char *path) {
     close(fd);
     if (n < 0) return -err;
     return n == 2 && magic[0] == 0x53 && magic[1] == 0xEF;
+}
+
+static unsigned long long le(const unsigned char *p, int n) {
+    unsigned long long v = 0;
+    for (int i = n - 1; i >= 0; i--) v = (v << 8) | p[i];
+    return v;
+}
+
+int clinux_ext4_sizes(const char *path, unsigned long long *fs_bytes, unsigned long long *device_bytes) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    unsigned char sb[1024];
+    int rc = 0;
+    struct stat st;
+    ssize_t n = pread(fd, sb, sizeof(sb), 1024);
+    if (n < 0 || fstat(fd, &st) != 0) {
+        rc = -errno;
+    } else if (n != (ssize_t)sizeof(sb) || sb[56] != 0x53 || sb[57] != 0xEF || le(sb + 24, 4) > 16) {
+        rc = -EINVAL;
+    } else {
+        /* s_blocks_count_lo (4), s_log_block_size (24), s_feature_incompat (96):
+         * INCOMPAT_64BIT (0x80) adds s_blocks_count_hi (336). */
+        unsigned long long blocks = le(sb + 4, 4);
+        if (le(sb + 96, 4) & 0x80) blocks |= le(sb + 336, 4) << 32;
+        *fs_bytes = blocks << (10 + le(sb + 24, 4));
+        if (S_ISBLK(st.st_mode)) {
+            if (ioctl(fd, BLKGETSIZE64, device_bytes) != 0) rc = -errno;
+        } else {
+            *device_bytes = (unsigned long long)st.st_size;
+        }
+    }
+    close(fd);
+    return rc;
 }
 
 int clinux_syncfs(const char *path) {

@@ -31,6 +31,8 @@ final class FakeHost: NodeHost {
         state.withLock { $0.filesystems.contains(device) ? "ext4" : nil }
     }
 
+    func growFilesystem(device: String) async throws(CloudstorError) -> Bool { false }
+
     func makeFilesystem(device: String) async throws(CloudstorError) {
         state.withLock {
             $0.filesystems.insert(device)

@@ -70,6 +70,36 @@ struct LoopImageBackendTests {
         try await backend.remove(id: image)  // idempotent
     }
 
+    @Test func theLocalProviderRefusesASnapshotAndMakesNothing() async throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let backend = LoopImageBackend(directory: dir, node: "node-1")
+        let error = await #expect(throws: CloudstorError.self) {
+            try await backend.create(name: "r", options: VolumeOptions(backing: .relocatable, snapshot: "snap-01234567"))
+        }
+        #expect(error?.code == .invalidArgument && error?.message.contains("needs a provider with snapshots") == true)
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/r"))
+    }
+
+    @Test func aFilesystemShortOfItsDeviceGrowsToIt() async throws {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let image = "\(dir)/grow.img"
+        let host = LinuxHost()
+        #expect(FileManager.default.createFile(atPath: image, contents: nil))
+        #expect(truncate(image, 1 << 30) == 0)
+        try await host.makeFilesystem(device: image)
+        #expect(try await host.growFilesystem(device: image) == false)
+        #expect(truncate(image, 3 << 30) == 0)
+        #expect(try await host.growFilesystem(device: image) == true)
+        var fsBytes: UInt64 = 0
+        var deviceBytes: UInt64 = 0
+        #expect(clinux_ext4_sizes(image, &fsBytes, &deviceBytes) == 0)
+        #expect(fsBytes == 3 << 30 && deviceBytes == 3 << 30)
+        #expect(try await host.growFilesystem(device: image) == false)
+        #expect(try await host.filesystem(device: image) == "ext4")
+    }
+
     @Test func anAttachmentReleasedUnmountedLeavesNoLoopDevice() async throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -32,6 +32,29 @@ import Testing
         #expect(try parse(["backing": "Relocatable", "ebstype": "GP3", "size": "10"]).ebsType == .gp3)
     }
 
+    @Test func aSnapshotMakesTheSizeOptional() throws {
+        let options = try parse(["snapshot": "snap-0123456789abcdef0", "ebstype": "gp2"])
+        #expect(options.sizeGiB == nil && options.snapshot == "snap-0123456789abcdef0")
+        #expect(options.dictionary == ["backing": "relocatable", "ebstype": "gp2", "snapshot": "snap-0123456789abcdef0"])
+        #expect(try parse(["snapshot": "snap-01234567", "size": "5"]).sizeGiB == 5)
+    }
+
+    @Test(arguments: ["snap-", "snap-0123456", "snap-0123456789ABCDEF0", "vol-0123456789abcdef0", "snap-01234567/../x", "snap-0123456789abcdef"])
+    func aSnapshotIdIsChecked(_ id: String) {
+        #expect(refusal(["snapshot": id]).contains("snap- and 8 or 17 hexadecimal digits"))
+    }
+
+    @Test func aSnapshotsSizeIsCheckedAgainstTheOptions() throws {
+        let given = try parse(["snapshot": "snap-01234567", "size": "5"])
+        #expect(throws: Never.self) { try given.check(snapshotSizeGiB: 5) }
+        let smaller = #expect(throws: CloudstorError.self) { try given.check(snapshotSizeGiB: 8) }
+        #expect(smaller?.message.contains("smaller than snapshot snap-01234567's 8 GiB") == true)
+        let io1 = try parse(["snapshot": "snap-01234567", "ebstype": "io1", "iops": "1000"])
+        let tooMany = #expect(throws: CloudstorError.self) { try io1.check(snapshotSizeGiB: 10) }
+        #expect(tooMany?.message.contains("at most 50 IOPS per GiB (500 here)") == true)
+        #expect(throws: Never.self) { try io1.check(snapshotSizeGiB: 20) }
+    }
+
     @Test func sizeIsRequiredForRelocatable() {
         let message = refusal([:])
         #expect(message.contains("size") && message.contains("required"))

@@ -45,6 +45,7 @@ class Snapshot:
     id: str
     volume_id: str
     state: str               # pending | completed
+    size: int = 0            # GiB, its volume's
     started: float = field(default_factory=time.monotonic)
     duration: float = 0.0
 
@@ -152,6 +153,10 @@ class Ec2Rules(DescribeMixin):
             snap = self.snapshots.get(snap_id) if snap_id else None
             if snap and snap.state != "completed":
                 return self._reject(req, "IncorrectState", f"Snapshot is in invalid state - {snap.state}")
+            size = req.params.get("Size")
+            if snap and size and size.isdigit() and int(size) < snap.size:   # moto takes any size
+                return self._reject(req, "InvalidParameterValue",
+                                    f"Volume of {size}GiB is too small; minimum is {snap.size}GiB.")
             resp = self.forward(req)
             if resp.status != 200:
                 return resp
@@ -319,7 +324,7 @@ class Ec2Rules(DescribeMixin):
             sid = doc.text(doc.root, "snapshotId")
             self.data.ensure_volume(vid, vol.size)
             self.data.begin_snapshot(vid, sid)
-            snap = Snapshot(sid, vid, "pending", duration=self.delays.snapshot)
+            snap = Snapshot(sid, vid, "pending", size=vol.size, duration=self.delays.snapshot)
             self.snapshots[sid] = snap
             doc.set_text(doc.root, "status", "pending")
             doc.set_text(doc.root, "progress", "0%")

@@ -39,6 +39,11 @@ int clinux_probe_signature(const char *device, char *type, size_t typelen);
  * 1080): 1 if so, 0 if not, -errno. One open and one pread. */
 int clinux_has_ext4_magic(const char *path);
 
+/* The sizes in bytes of the ext2/3/4 filesystem on a device or image (from its
+ * superblock) and of the device or image itself. Returns 0, -EINVAL if there is
+ * no ext superblock, or -errno. */
+int clinux_ext4_sizes(const char *path, unsigned long long *fs_bytes, unsigned long long *device_bytes);
+
 /* Flushes the filesystem mounted at path (the directory), and only that one, as
  * syncfs(2) does. Returns 0 or -errno. */
 int clinux_syncfs(const char *path);

@@ -23,6 +23,9 @@ public struct LoopImageBackend: BlockBackend {
     }
 
     public func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String {
+        if let snapshot = options.snapshot {
+            throw CloudstorError(.invalidArgument, "option snapshot=\(snapshot) needs a provider with snapshots (--provider aws); the local provider has none")
+        }
         guard let sizeGiB = options.sizeGiB else {
             throw CloudstorError(.invalidArgument, "option size is required for relocatable volumes")
         }

@@ -9,6 +9,8 @@ import FoundationEssentials
 /// FIFREEZE/FITHAW ioctls directly; attached volumes found under `deviceDirectory`.
 public struct LinuxHost: NodeHost {
     private let mkfs = Command.locate("mkfs.ext4")
+    private let resize2fs = Command.locate("resize2fs")
+    private let e2fsck = Command.locate("e2fsck")
     private let fsfreeze = Command.locate("fsfreeze")
     private let mountTool = Command.locate("mount")
     /// Where device links named by serial live (`/dev/disk/by-id`).
@@ -126,6 +128,31 @@ public struct LinuxHost: NodeHost {
         guard result.status == 0 else {
             throw CloudstorError(.internalError, "mkfs.ext4 \(device) failed (exit \(result.status)): \(result.output)")
         }
+    }
+
+    public func growFilesystem(device: String) async throws(CloudstorError) -> Bool {
+        // Offline, before the mount: growing a mounted filesystem needs CAP_SYS_RESOURCE,
+        // which a managed plugin is not given. A filesystem may end short of its
+        // device by part of a block group; more than 64 MiB short is a larger volume.
+        var fsBytes: UInt64 = 0
+        var deviceBytes: UInt64 = 0
+        let found = clinux_ext4_sizes(device, &fsBytes, &deviceBytes)
+        guard found == 0 else {
+            throw CloudstorError(.internalError, "cannot read the sizes of \(device): \(String(cString: strerror(-found)))")
+        }
+        guard deviceBytes > fsBytes + 64 << 20 else { return false }
+        // resize2fs refuses a filesystem not checked since its last mount. Exit 1:
+        // errors corrected; anything more needs a person.
+        let check = try await Command.run(e2fsck, ["-f", "-p", device])
+        guard check.status <= 1 else {
+            throw CloudstorError(
+                .failedPrecondition, "e2fsck \(device) found errors it cannot correct alone (exit \(check.status)): \(check.output)")
+        }
+        let result = try await Command.run(resize2fs, [device])
+        guard result.status == 0 else {
+            throw CloudstorError(.internalError, "resize2fs \(device) failed (exit \(result.status)): \(result.output)")
+        }
+        return true
     }
 
     public func mount(device: String, at path: String) async throws(CloudstorError) {

@@ -10,6 +10,10 @@ public protocol NodeHost: Sendable {
     func filesystem(device: String) async throws(CloudstorError) -> String?
     /// Makes an ext4 filesystem. Callers ask `filesystem` first: never reformat.
     func makeFilesystem(device: String) async throws(CloudstorError)
+    /// Grows the ext4 filesystem on the unmounted device to the device's size if it
+    /// is smaller (a volume made larger than the snapshot it was restored from):
+    /// checked first, as resize2fs requires. Whether it grew.
+    func growFilesystem(device: String) async throws(CloudstorError) -> Bool
     /// Mounts the device's ext4 filesystem at path, making the mount point.
     func mount(device: String, at path: String) async throws(CloudstorError)
     /// Flushes and unmounts path, then removes the mount point if it is empty;

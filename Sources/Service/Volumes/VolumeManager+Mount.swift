@@ -275,11 +275,22 @@ extension VolumeManager {
             } else {
                 device = try await host.findDevice(serial: attachment.serial ?? record.cloudID, providerDevice: attachment.providerDevice ?? "")
             }
+            let restored = record.options["snapshot"]
             switch try await host.filesystem(device: attachment.backingFile ?? device) {
             case nil:
+                if let restored {
+                    throw CloudstorError(
+                        .failedPrecondition,
+                        "volume \(record.name) (\(device)), made from snapshot \(restored), holds no filesystem: cloudstor does not format a restored volume; remove it, or restore from a snapshot of an ext4 volume")
+                }
                 logger.info("making a filesystem", metadata: ["volume": "\(record.name)", "device": "\(device)"])
                 try await host.makeFilesystem(device: device)
-            case "ext4": break
+            case "ext4":
+                // Made larger than its snapshot: the filesystem grows to the volume.
+                // An image (a local volume) is never larger than the filesystem made on it.
+                if attachment.backingFile == nil, try await host.growFilesystem(device: device) {
+                    logger.info("grew the filesystem to the volume", metadata: ["volume": "\(record.name)", "device": "\(device)"])
+                }
             case let other?:
                 throw CloudstorError(
                     .failedPrecondition,

@@ -18,6 +18,9 @@ public struct VolumeOptions: Equatable, Sendable {
     public var sizeGiB: Int?
     public var ebsType: EBSVolumeType?
     public var iops: Int?
+    /// The snapshot the volume is made from (its filesystem kept); `sizeGiB` is
+    /// then optional, EBS taking the snapshot's.
+    public var snapshot: String?
     /// Shared only.
     public var perfMode: PerfMode?
     /// Shared only: owner and permission bits of the new directory (default: the
@@ -26,16 +29,17 @@ public struct VolumeOptions: Equatable, Sendable {
     public var gid: UInt32?
     public var mode: UInt32?
 
-    public static let knownKeys = ["backing", "size", "ebstype", "iops", "perfmode", "uid", "gid", "mode"]
+    public static let knownKeys = ["backing", "size", "ebstype", "iops", "snapshot", "perfmode", "uid", "gid", "mode"]
 
     public init(
-        backing: Backing, sizeGiB: Int? = nil, ebsType: EBSVolumeType? = nil, iops: Int? = nil, perfMode: PerfMode? = nil,
-        uid: UInt32? = nil, gid: UInt32? = nil, mode: UInt32? = nil
+        backing: Backing, sizeGiB: Int? = nil, ebsType: EBSVolumeType? = nil, iops: Int? = nil, snapshot: String? = nil,
+        perfMode: PerfMode? = nil, uid: UInt32? = nil, gid: UInt32? = nil, mode: UInt32? = nil
     ) {
         self.backing = backing
         self.sizeGiB = sizeGiB
         self.ebsType = ebsType
         self.iops = iops
+        self.snapshot = snapshot
         self.perfMode = perfMode
         self.uid = uid
         self.gid = gid
@@ -55,16 +59,22 @@ public struct VolumeOptions: Equatable, Sendable {
                 throw CloudstorError(.invalidArgument, "option \(key) applies to shared volumes only, not to backing=relocatable")
             }
             let type = try Self.choice(raw["ebstype"], option: "ebstype", default: EBSVolumeType.standard)
+            let snapshot = try raw["snapshot"].map { (text) throws(CloudstorError) in try Self.snapshotID(text) }
             guard let sizeText = raw["size"] else {
+                guard snapshot == nil else {
+                    // The snapshot's size, which the provider checks against the type's IOPS.
+                    self.init(backing: .relocatable, ebsType: type, iops: try Self.iops(raw["iops"], type: type, sizeGiB: nil), snapshot: snapshot)
+                    return
+                }
                 throw CloudstorError(
                     .invalidArgument,
                     "option size is required for relocatable volumes: size=GiB, \(type.sizeRange.lowerBound)-\(type.sizeRange.upperBound) for ebstype=\(type.rawValue)")
             }
             let size = try Self.integer(sizeText, option: "size", unit: "GiB", range: type.sizeRange, context: "ebstype=\(type.rawValue)")
             let iops = try Self.iops(raw["iops"], type: type, sizeGiB: size)
-            self.init(backing: .relocatable, sizeGiB: size, ebsType: type, iops: iops)
+            self.init(backing: .relocatable, sizeGiB: size, ebsType: type, iops: iops, snapshot: snapshot)
         case .shared:
-            for key in ["size", "ebstype", "iops"] where raw[key] != nil {
+            for key in ["size", "ebstype", "iops", "snapshot"] where raw[key] != nil {
                 throw CloudstorError(.invalidArgument, "option \(key) applies to relocatable volumes only, not to backing=shared")
             }
             let perfMode = try Self.choice(raw["perfmode"], option: "perfmode", default: PerfMode.generalpurpose)
@@ -81,6 +91,7 @@ public struct VolumeOptions: Equatable, Sendable {
         if let sizeGiB { out["size"] = String(sizeGiB) }
         if let ebsType { out["ebstype"] = ebsType.rawValue }
         if let iops { out["iops"] = String(iops) }
+        if let snapshot { out["snapshot"] = snapshot }
         if let perfMode { out["perfmode"] = perfMode.rawValue }
         if let uid { out["uid"] = String(uid) }
         if let gid { out["gid"] = String(gid) }
@@ -110,6 +121,18 @@ public struct VolumeOptions: Equatable, Sendable {
                 "invalid value \(VolumeName.quoted(text)) for option mode: permission bits in octal, 1 to 4 digits from 0 to 7 (e.g. 0755, 1777)")
         }
         return value
+    }
+
+    /// An EBS snapshot id: `snap-` and 8 or 17 hexadecimal digits.
+    private static func snapshotID(_ text: String) throws(CloudstorError) -> String {
+        let digits = text.utf8.dropFirst(5)
+        guard text.hasPrefix("snap-"), digits.count == 8 || digits.count == 17,
+            digits.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
+        else {
+            throw CloudstorError(
+                .invalidArgument, "invalid value \(VolumeName.quoted(text)) for option snapshot: a snapshot id, snap- and 8 or 17 hexadecimal digits")
+        }
+        return text
     }
 
     private static func backing(_ value: String?, default fallback: Backing) throws(CloudstorError) -> Backing {
@@ -147,7 +170,9 @@ public struct VolumeOptions: Equatable, Sendable {
         return value
     }
 
-    private static func iops(_ text: String?, type: EBSVolumeType, sizeGiB: Int) throws(CloudstorError) -> Int? {
+    /// `sizeGiB` nil: the size is a snapshot's, not known yet; the per-GiB ceiling
+    /// is then left to the provider.
+    private static func iops(_ text: String?, type: EBSVolumeType, sizeGiB: Int?) throws(CloudstorError) -> Int? {
         guard let range = type.iopsRange else {
             if text != nil {
                 throw CloudstorError(
@@ -163,15 +188,38 @@ public struct VolumeOptions: Equatable, Sendable {
             return nil
         }
         let iops = try integer(text, option: "iops", unit: "IOPS", range: range, context: "ebstype=\(type.rawValue)")
-        if let perGiB = type.maxIOPSPerGiB {
-            // gp3 always allows its 3,000 baseline; above it, as for io1/io2, IOPS scale with size.
-            let ceiling = type == .gp3 ? max(range.lowerBound, perGiB * sizeGiB) : perGiB * sizeGiB
-            if iops > ceiling {
+        if let sizeGiB { try checkIOPS(iops, type: type, sizeGiB: sizeGiB) }
+        return iops
+    }
+
+    private static func checkIOPS(_ iops: Int, type: EBSVolumeType, sizeGiB: Int) throws(CloudstorError) {
+        guard let perGiB = type.maxIOPSPerGiB, let range = type.iopsRange else { return }
+        // gp3 always allows its 3,000 baseline; above it, as for io1/io2, IOPS scale with size.
+        let ceiling = type == .gp3 ? max(range.lowerBound, perGiB * sizeGiB) : perGiB * sizeGiB
+        if iops > ceiling {
+            throw CloudstorError(
+                .invalidArgument,
+                "option iops=\(iops) is too high for size=\(sizeGiB): ebstype=\(type.rawValue) allows at most \(perGiB) IOPS per GiB (\(ceiling) here)")
+        }
+    }
+
+    /// The checks that wait for a snapshot's size, for options without `size`:
+    /// the provider's, once it has looked the snapshot up and before it creates.
+    public func check(snapshotSizeGiB: Int) throws(CloudstorError) {
+        let type = ebsType ?? .standard
+        if let sizeGiB {
+            guard sizeGiB >= snapshotSizeGiB else {
                 throw CloudstorError(
                     .invalidArgument,
-                    "option iops=\(iops) is too high for size=\(sizeGiB): ebstype=\(type.rawValue) allows at most \(perGiB) IOPS per GiB (\(ceiling) here)")
+                    "option size=\(sizeGiB) is smaller than snapshot \(snapshot ?? "")'s \(snapshotSizeGiB) GiB: a restored volume is at least its snapshot's size")
             }
+            return
         }
-        return iops
+        guard type.sizeRange.contains(snapshotSizeGiB) else {
+            throw CloudstorError(
+                .invalidArgument,
+                "snapshot \(snapshot ?? "") is of \(snapshotSizeGiB) GiB, out of range for ebstype=\(type.rawValue) (\(type.sizeRange.lowerBound)-\(type.sizeRange.upperBound) GiB): give size=GiB")
+        }
+        if let iops { try Self.checkIOPS(iops, type: type, sizeGiB: snapshotSizeGiB) }
     }
 }

@@ -1,0 +1,126 @@
+"""EBS options as EBS CSI users know them (issue 29), through cloudstorctl against
+daemons playing EC2 instances of the simulator. Every fact about EBS is read with
+boto3 straight from the simulator, never through the daemon.
+
+Restore: `--opt snapshot=snap-…` makes the volume from that snapshot and keeps its
+filesystem; a bad snapshot is refused before any CreateVolume."""
+import os
+import secrets
+
+import pytest
+
+from aws_fixtures import ec2sim, ec2sim_session, wait_for  # noqa: F401  (fixtures)
+from aws_nodes import (CONFLICT, INVALID, UNAVAILABLE, aws_nodes, data_digest, describe_volume, fs_uuid,  # noqa: F401
+                       status_field, tagged_volumes, write_data)
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0,
+                                reason="needs root: the simulated EBS data plane uses loop devices, "
+                                       "and the daemon runs mkfs and mount")
+
+GIB = 1 << 30
+
+
+def only(items, what):
+    assert len(items) == 1, f"wanted exactly one {what}, found {len(items)}: {items}"
+    return items[0]
+
+
+def completed_snapshot(ec2, volume_id, description="a user's backup"):
+    """A snapshot made outside Cloudstor (as AWS Backup or a user would), completed."""
+    snap = ec2.create_snapshot(VolumeId=volume_id, Description=description)["SnapshotId"]
+    wait_for(lambda: ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["State"] == "completed", 60,
+             what=f"snapshot {snap} to complete")
+    return snap
+
+
+def creates(sim):
+    return [c for c in sim.calls() if c["action"] == "CreateVolume"]
+
+
+def test_a_restored_volume_keeps_its_snapshots_filesystem_and_data_grows_and_moves(ec2sim, aws_nodes):
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a")
+    c = aws_nodes("us-east-1b")
+    a.create("src", size=1, ebstype="gp2")
+    point = a.mount("src", "m1")
+    digest = write_data(point, secrets.token_bytes(1 << 20))
+    uuid = fs_uuid(a.device_of("src"))
+    a.unmount("src", "m1")
+    snap = completed_snapshot(ec2, status_field(a.inspect("src"), "cloud_id"))
+
+    # Its own size: EBS takes the snapshot's.
+    a.create("restored", snapshot=snap, ebstype="gp2")
+    made = only(tagged_volumes(ec2, "restored"), "EBS volume for restored")
+    assert (made["SnapshotId"], made["Size"], made["AvailabilityZone"]) == (snap, 1, "us-east-1a"), made
+    assert a.inspect("restored")["options"].get("snapshot") == snap
+    point = a.mount("restored", "r1")
+    assert data_digest(point) == digest
+    assert fs_uuid(a.device_of("restored")) == uuid, "the restored volume was formatted anew"
+    a.unmount("restored", "r1")
+
+    # Larger than its snapshot: the filesystem grows to the volume at its mount.
+    a.create("bigger", snapshot=snap, size=3, ebstype="gp2")
+    assert only(tagged_volumes(ec2, "bigger"), "EBS volume for bigger")["Size"] == 3
+    point = a.mount("bigger", "b1")
+    fs = os.statvfs(point)
+    assert fs.f_blocks * fs.f_frsize > 2.5 * GIB, f"the filesystem is {fs.f_blocks * fs.f_frsize} bytes on a 3 GiB volume"
+    assert data_digest(point) == digest
+    a.unmount("bigger", "b1")
+
+    # A restored volume moves across zones like any other, its data with it.
+    point, _ = c.mount_until_ready("restored", "r2")
+    assert data_digest(point) == digest
+    c.unmount("restored", "r2")
+
+    for name in ("src", "restored", "bigger"):
+        c.rm(name)
+    # The snapshot was the user's: Cloudstor never deletes it.
+    assert ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["State"] == "completed"
+
+
+def test_a_bad_snapshot_is_refused_before_any_volume_is_made(ec2sim, aws_nodes):
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a")
+    two = ec2.create_volume(AvailabilityZone="us-east-1a", Size=2, VolumeType="gp2")["VolumeId"]
+    wait_for(lambda: describe_volume(ec2, two)["State"] == "available", 30, what=f"{two} to be available")
+    snap = completed_snapshot(ec2, two)
+    ec2sim.clear_calls()
+
+    err = a.fails(INVALID, "volume", "create", "x", "--opt", "snapshot=snap-xyz")
+    assert "snapshot id" in err, err
+    err = a.fails(INVALID, "volume", "create", "x", "--opt", "snapshot=" + snap, "--opt", "backing=shared")
+    assert "relocatable volumes only" in err, err
+    asked = [c["action"] for c in ec2sim.calls() if c["action"] in ("DescribeSnapshots", "CreateVolume")]
+    assert asked == [], f"an option's syntax is checked before any AWS call: {asked}"
+
+    err = a.fails(INVALID, "volume", "create", "x", "--opt", "snapshot=snap-0123456789abcdef0")
+    assert "snap-0123456789abcdef0 is not one of this account's snapshots" in err, err
+    err = a.fails(INVALID, "volume", "create", "x", "--opt", "snapshot=" + snap, "--opt", "size=1")
+    assert f"smaller than snapshot {snap}'s 2 GiB" in err, err
+    err = a.fails(INVALID, "volume", "create", "x", "--opt", "snapshot=" + snap, "--opt", "ebstype=io1", "--opt", "iops=100")
+    assert f"snapshot {snap} is of 2 GiB, out of range for ebstype=io1 (4-16384 GiB)" in err, err
+
+    ec2sim.config(delays={"snapshot": 120})
+    pending = ec2.create_snapshot(VolumeId=two)["SnapshotId"]
+    err = a.fails(UNAVAILABLE, "volume", "create", "x", "--opt", "snapshot=" + pending)
+    assert f"snapshot {pending} is pending" in err and "try again" in err, err
+
+    assert creates(ec2sim) == [], "a refused restore made a volume"
+    assert a.names() == []
+
+
+def test_a_snapshot_without_a_filesystem_is_never_formatted(ec2sim, aws_nodes):
+    """A raw snapshot (no filesystem, or one the kernel cannot see) makes a volume
+    Cloudstor refuses to mount rather than format: formatting would destroy
+    what the user meant to restore."""
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a")
+    raw = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1, VolumeType="gp2")["VolumeId"]
+    wait_for(lambda: describe_volume(ec2, raw)["State"] == "available", 30, what=f"{raw} to be available")
+    snap = completed_snapshot(ec2, raw)
+    a.create("blank", snapshot=snap)
+    err = a.fails(CONFLICT, "volume", "mount", "blank", "--id", "m1")
+    assert f"made from snapshot {snap}, holds no filesystem" in err and "does not format" in err, err
+    wait_for(lambda: not describe_volume(ec2, status_field(a.inspect("blank"), "cloud_id")).get("Attachments"), 60,
+             what="the refused volume to be detached")
+    a.rm("blank")
