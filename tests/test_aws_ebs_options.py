@@ -3,14 +3,19 @@ daemons playing EC2 instances of the simulator. Every fact about EBS is read wit
 boto3 straight from the simulator, never through the daemon.
 
 Restore: `--opt snapshot=snap-…` makes the volume from that snapshot and keeps its
-filesystem; a bad snapshot is refused before any CreateVolume."""
+filesystem; a bad snapshot is refused before any CreateVolume. Backups:
+`cloudstorctl snapshot create|ls|rm`, frozen-consistent, never pruned, outliving
+their volume; only backups Cloudstor made are ever deleted."""
+import json
 import os
 import secrets
+
+import botocore.exceptions
 
 import pytest
 
 from aws_fixtures import ec2sim, ec2sim_session, wait_for  # noqa: F401  (fixtures)
-from aws_nodes import (CONFLICT, INVALID, UNAVAILABLE, aws_nodes, data_digest, describe_volume, fs_uuid,  # noqa: F401
+from aws_nodes import (CONFLICT, INVALID, NOT_FOUND, UNAVAILABLE, aws_nodes, data_digest, describe_volume, fs_uuid,  # noqa: F401
                        status_field, tagged_volumes, write_data)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0,
@@ -124,3 +129,70 @@ def test_a_snapshot_without_a_filesystem_is_never_formatted(ec2sim, aws_nodes):
     wait_for(lambda: not describe_volume(ec2, status_field(a.inspect("blank"), "cloud_id")).get("Attachments"), 60,
              what="the refused volume to be detached")
     a.rm("blank")
+
+
+def snapshot_state(ec2, snap):
+    try:
+        return ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["State"]
+    except botocore.exceptions.ClientError as e:
+        assert e.response["Error"]["Code"] == "InvalidSnapshot.NotFound", e
+        return None
+
+
+def test_backups_are_kept_until_removed_and_only_cloudstors_are_removed(ec2sim, aws_nodes):
+    ec2 = ec2sim.client()
+    # a takes a periodic snapshot every second and keeps one: backups must survive that.
+    a = aws_nodes("us-east-1a", snapshot_interval=1, extra_args=["--snapshot-retention", "1"])
+    b = aws_nodes("us-east-1a")
+    a.create("db", size=1, ebstype="gp2")
+    point = a.mount("db", "m1")
+    digest = write_data(point, secrets.token_bytes(1 << 20))
+
+    # Mounted here: frozen while it starts; the label is kept.
+    first = a.ctl("snapshot", "create", "db", "--label", "before-upgrade").stdout.strip()
+    made = ec2.describe_snapshots(SnapshotIds=[first])["Snapshots"][0]
+    tags = {t["Key"]: t["Value"] for t in made.get("Tags") or []}
+    assert (tags.get("CloudstorKind"), tags.get("CloudstorLabel"), tags.get("CloudstorVolume")) == ("backup", "before-upgrade", "db"), tags
+    # Mounted on a: b cannot freeze it, and says where to ask.
+    err = b.fails(CONFLICT, "snapshot", "create", "db")
+    assert f"mounted on node {a.instance_id}" in err, err
+    err = a.fails(INVALID, "snapshot", "create", "db", "--label", "two words")
+    assert "invalid label" in err, err
+    write_data(point, secrets.token_bytes(1 << 20))   # the second backup holds other data
+    wait_for(lambda: len([s for s in json.loads(a.ctl("snapshot", "ls", "db", "--json").stdout) if s["kind"] == "periodic"]) >= 1,
+             30, what="a periodic snapshot of db")
+    a.unmount("db", "m1")
+    # Not mounted: any node backs it up.
+    second = b.ctl("snapshot", "create", "db").stdout.strip()
+    wait_for(lambda: snapshot_state(ec2, first) == snapshot_state(ec2, second) == "completed", 60, what="both backups to complete")
+
+    listed = json.loads(b.ctl("snapshot", "ls", "db", "--json").stdout)
+    backups = {s["id"]: s for s in listed if s["kind"] == "backup"}
+    assert set(backups) == {first, second}, listed
+    assert backups[first]["label"] == "before-upgrade" and backups[first]["volume"] == "db" and backups[first]["size_gib"] == "1", backups
+    assert "before-upgrade" in b.ctl("snapshot", "ls").stdout
+    assert [s["kind"] for s in listed].count("periodic") <= 1, f"retention keeps one periodic snapshot: {listed}"
+
+    # A backup restores like any snapshot, with the data of its instant.
+    b.create("db-restored", snapshot=first)
+    assert data_digest(b.mount("db-restored", "r1")) == digest
+    b.unmount("db-restored", "r1")
+
+    # The volume goes; its backups stay, listed still; its periodic snapshots go with it.
+    b.rm("db")
+    assert snapshot_state(ec2, first) == snapshot_state(ec2, second) == "completed"
+    assert {s["id"] for s in json.loads(b.ctl("snapshot", "ls", "--json").stdout)} == {first, second}
+
+    # Only backups Cloudstor made are deleted.
+    users = ec2.create_snapshot(VolumeId=status_field(b.inspect("db-restored"), "cloud_id"))["SnapshotId"]
+    err = b.fails(CONFLICT, "snapshot", "rm", users)
+    assert "not a backup Cloudstor made" in err and "nothing was deleted" in err, err
+    assert snapshot_state(ec2, users) is not None
+    err = b.fails(NOT_FOUND, "snapshot", "rm", "snap-0123456789abcdef0")
+    assert "not one of this account's snapshots" in err, err
+    err = b.fails(INVALID, "snapshot", "rm", "vol-0123456789abcdef0")
+    assert "snap- and 8 or 17 hexadecimal digits" in err, err
+    assert b.ctl("snapshot", "rm", second).stdout.strip() == second
+    assert snapshot_state(ec2, second) is None
+    assert snapshot_state(ec2, first) == "completed"
+    b.rm("db-restored")

@@ -165,6 +165,17 @@ def test_conflicts_exit_4(daemon, workdir):
     assert mounts_under(workdir) == []
 
 
+def test_the_local_provider_has_no_snapshots(daemon):
+    """Restores and backups need a provider with snapshots: refused clearly, nothing made."""
+    err = fails(daemon, INVALID, "volume", "create", "r", "-o", "snapshot=snap-0123456789abcdef0")
+    assert "needs a provider with snapshots" in err, err
+    daemon.ctl("volume", "create", "b", "-o", "size=1")
+    for args in (("snapshot", "create", "b"), ("snapshot", "ls"), ("snapshot", "rm", "snap-0123456789abcdef0")):
+        assert "has no snapshots" in fails(daemon, CONFLICT, *args)
+    assert [v["name"] for v in json.loads(daemon.ctl("volume", "ls", "--json").stdout)] == ["b"]
+    daemon.ctl("volume", "rm", "b")
+
+
 def test_daemon_unreachable_exits_5(daemon, workdir):
     daemon.ctl("health")  # serving (so SIGTERM is handled; see test_grpc's right-after-start test)
     assert daemon.stop() == 0

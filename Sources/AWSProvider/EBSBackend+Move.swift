@@ -46,7 +46,7 @@ extension EBSBackend {
         return snapshot.map { .init(id: $0.snapshotID, state: $0.state, percent: Int($0.progress.dropLast()) ?? 0) }
     }
 
-    private func moveSource(of record: VolumeRecord) async throws(CloudstorError) -> EC2Volume {
+    func moveSource(of record: VolumeRecord) async throws(CloudstorError) -> EC2Volume {
         if let known = await cache.volume(id: record.cloudID) { return known }
         guard let live = EBSTags.live(try await cache.volumes(named: record.name)) else {
             throw CloudstorError(.notFound, "volume \(record.name) is gone")

@@ -29,7 +29,11 @@ enum EBSTags {
     static let kind = "CloudstorKind"
     /// On snapshots Cloudstor made: the volume it made them of.
     static let sourceVolume = "CloudstorSourceVolume"
+    /// The kinds of snapshot whose lifetime Cloudstor manages (deleted with their
+    /// volume, by retention or once their move is over). A backup is not one.
     static let snapshotKinds: Set<String> = ["move", "periodic"]
+    /// On a backup: the label it was given.
+    static let label = "CloudstorLabel"
 
     /// The description Cloudstor gives the snapshots it makes (no spaces: moto 5.2
     /// fails the signature of a body with one).
@@ -46,6 +50,14 @@ enum EBSTags {
         guard let kind = snapshot.tags[kind], snapshotKinds.contains(kind), snapshot.tags[stack] == stackHash else { return false }
         return !snapshot.volumeID.isEmpty && snapshot.tags[sourceVolume] == snapshot.volumeID
             && snapshot.description == snapshotDescription(kind: kind, volume: snapshot.volumeID, stackHash: stackHash)
+    }
+
+    /// Whether Cloudstor made this snapshot as a backup of a volume of this stack
+    /// (by the same proof as `isOurs`): the only snapshots `deleteBackup` deletes.
+    static func isBackup(_ snapshot: EC2Snapshot, stackHash: String) -> Bool {
+        snapshot.tags[kind] == "backup" && snapshot.tags[stack] == stackHash && !snapshot.volumeID.isEmpty
+            && snapshot.tags[sourceVolume] == snapshot.volumeID
+            && snapshot.description == snapshotDescription(kind: "backup", volume: snapshot.volumeID, stackHash: stackHash)
     }
 
     /// Lowercase hex MD5 of the stack id, as the original Cloudstor tagged volumes.

@@ -81,6 +81,24 @@ public struct DaemonClient: Sendable {
         try await rpc.unary(Cloudstor_V1_Volumes.Method.clearHolds, request, timeout: timeout)
     }
 
+    public func createSnapshot(_ request: Cloudstor_V1_CreateSnapshotRequest, timeout: Duration? = nil) async throws(RPCError)
+        -> Cloudstor_V1_CreateSnapshotResponse
+    {
+        try await rpc.unary(Cloudstor_V1_Volumes.Method.createSnapshot, request, timeout: timeout)
+    }
+
+    public func listSnapshots(_ request: Cloudstor_V1_ListSnapshotsRequest, timeout: Duration? = nil) async throws(RPCError)
+        -> Cloudstor_V1_ListSnapshotsResponse
+    {
+        try await rpc.unary(Cloudstor_V1_Volumes.Method.listSnapshots, request, timeout: timeout)
+    }
+
+    public func deleteSnapshot(_ request: Cloudstor_V1_DeleteSnapshotRequest, timeout: Duration? = nil) async throws(RPCError)
+        -> Cloudstor_V1_DeleteSnapshotResponse
+    {
+        try await rpc.unary(Cloudstor_V1_Volumes.Method.deleteSnapshot, request, timeout: timeout)
+    }
+
     /// `grpc.health.v1.Health/Check`.
     public func check(_ request: Grpc_Health_V1_HealthCheckRequest, timeout: Duration? = nil) async throws(RPCError)
         -> Grpc_Health_V1_HealthCheckResponse

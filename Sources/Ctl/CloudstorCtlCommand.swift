@@ -12,7 +12,7 @@ public struct CloudstorCtlCommand: AsyncParsableCommand {
             4 conflict (in use, or exists with other options), 5 unavailable (retry), 64 usage.
             """,
         version: Release.version,
-        subcommands: [VolumeCommand.self, HealthCommand.self, CallCommand.self])
+        subcommands: [VolumeCommand.self, SnapshotCommand.self, HealthCommand.self, CallCommand.self])
 
     /// Declared at every level so `--socket` may come before or after the subcommand.
     @OptionGroup var global: GlobalOptions
@@ -28,5 +28,13 @@ struct VolumeCommand: AsyncParsableCommand {
             VolumeCreateCommand.self, VolumeListCommand.self, VolumeInspectCommand.self, VolumeRemoveCommand.self,
             VolumeMountCommand.self, VolumeUnmountCommand.self, VolumePathCommand.self, VolumePruneCommand.self,
         ])
+    @OptionGroup var global: GlobalOptions
+}
+
+struct SnapshotCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "snapshot",
+        abstract: "Back up relocatable volumes (snapshots kept until removed); list Cloudstor's snapshots; remove backups.",
+        subcommands: [SnapshotCreateCommand.self, SnapshotListCommand.self, SnapshotRemoveCommand.self])
     @OptionGroup var global: GlobalOptions
 }

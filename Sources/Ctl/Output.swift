@@ -31,6 +31,12 @@ enum Output {
         }.joined(separator: "\n")
     }
 
+    static func table(_ snapshots: [Cloudstor_V1_Snapshot]) -> String {
+        render(
+            [["ID", "VOLUME", "KIND", "LABEL", "STATE", "SIZE", "CREATED"]]
+                + snapshots.map { [$0.id, $0.volume, $0.kind, $0.label, $0.state == "pending" ? "pending \($0.progress)" : $0.state, "\($0.sizeGib) GiB", $0.createdAt] })
+    }
+
     static func table(_ orphans: [Cloudstor_V1_Orphan]) -> String {
         render([["ID", "KIND", "NAME", "ZONE", "REASON"]] + orphans.map { [$0.id, $0.kind, $0.name, $0.zone, $0.reason] })
     }

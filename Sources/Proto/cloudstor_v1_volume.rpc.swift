@@ -18,6 +18,9 @@ public enum Cloudstor_V1_Volumes {
         public static let listOrphans = RPCMethod<Cloudstor_V1_ListOrphansRequest, Cloudstor_V1_ListOrphansResponse>(service: Cloudstor_V1_Volumes.name, method: "ListOrphans", kind: .unary)
         public static let pruneOrphans = RPCMethod<Cloudstor_V1_PruneOrphansRequest, Cloudstor_V1_PruneOrphansResponse>(service: Cloudstor_V1_Volumes.name, method: "PruneOrphans", kind: .unary)
         public static let clearHolds = RPCMethod<Cloudstor_V1_ClearHoldsRequest, Cloudstor_V1_ClearHoldsResponse>(service: Cloudstor_V1_Volumes.name, method: "ClearHolds", kind: .unary)
+        public static let createSnapshot = RPCMethod<Cloudstor_V1_CreateSnapshotRequest, Cloudstor_V1_CreateSnapshotResponse>(service: Cloudstor_V1_Volumes.name, method: "CreateSnapshot", kind: .unary)
+        public static let listSnapshots = RPCMethod<Cloudstor_V1_ListSnapshotsRequest, Cloudstor_V1_ListSnapshotsResponse>(service: Cloudstor_V1_Volumes.name, method: "ListSnapshots", kind: .unary)
+        public static let deleteSnapshot = RPCMethod<Cloudstor_V1_DeleteSnapshotRequest, Cloudstor_V1_DeleteSnapshotResponse>(service: Cloudstor_V1_Volumes.name, method: "DeleteSnapshot", kind: .unary)
     }
 
     /// Every method in turn, typed (the generic `call` of a command-line tool).
@@ -33,6 +36,9 @@ public enum Cloudstor_V1_Volumes {
         visitor.visit(Method.listOrphans)
         visitor.visit(Method.pruneOrphans)
         visitor.visit(Method.clearHolds)
+        visitor.visit(Method.createSnapshot)
+        visitor.visit(Method.listSnapshots)
+        visitor.visit(Method.deleteSnapshot)
     }
 
     /// What serves `cloudstor.v1.Volumes`: one function per method.
@@ -48,6 +54,9 @@ public enum Cloudstor_V1_Volumes {
         func listOrphans(_ request: Cloudstor_V1_ListOrphansRequest) async throws -> Cloudstor_V1_ListOrphansResponse
         func pruneOrphans(_ request: Cloudstor_V1_PruneOrphansRequest) async throws -> Cloudstor_V1_PruneOrphansResponse
         func clearHolds(_ request: Cloudstor_V1_ClearHoldsRequest) async throws -> Cloudstor_V1_ClearHoldsResponse
+        func createSnapshot(_ request: Cloudstor_V1_CreateSnapshotRequest) async throws -> Cloudstor_V1_CreateSnapshotResponse
+        func listSnapshots(_ request: Cloudstor_V1_ListSnapshotsRequest) async throws -> Cloudstor_V1_ListSnapshotsResponse
+        func deleteSnapshot(_ request: Cloudstor_V1_DeleteSnapshotRequest) async throws -> Cloudstor_V1_DeleteSnapshotResponse
     }
 }
 
@@ -64,5 +73,8 @@ extension Cloudstor_V1_Volumes.Handler {
         router.unary(Cloudstor_V1_Volumes.Method.listOrphans, listOrphans)
         router.unary(Cloudstor_V1_Volumes.Method.pruneOrphans, pruneOrphans)
         router.unary(Cloudstor_V1_Volumes.Method.clearHolds, clearHolds)
+        router.unary(Cloudstor_V1_Volumes.Method.createSnapshot, createSnapshot)
+        router.unary(Cloudstor_V1_Volumes.Method.listSnapshots, listSnapshots)
+        router.unary(Cloudstor_V1_Volumes.Method.deleteSnapshot, deleteSnapshot)
     }
 }

@@ -29,7 +29,7 @@
 #if canImport(FoundationEssentials)
 import FoundationEssentials
 #else
-import FoundationEssentials
+import Foundation
 #endif
 import SwiftProtobuf
 

@@ -93,6 +93,27 @@ public struct VolumesService: Cloudstor_V1_Volumes.Handler {
             return .with { $0.volumes = volumes }
         }
     }
+
+    public func createSnapshot(_ request: Cloudstor_V1_CreateSnapshotRequest) async throws -> Cloudstor_V1_CreateSnapshotResponse {
+        try await offLoop {
+            let made = try await manager.backup(name: request.name, label: request.label)
+            return .with { $0.snapshot = Cloudstor_V1_Snapshot(made) }
+        }
+    }
+
+    public func listSnapshots(_ request: Cloudstor_V1_ListSnapshotsRequest) async throws -> Cloudstor_V1_ListSnapshotsResponse {
+        try await offLoop {
+            let all = try await manager.snapshots(of: request.name.isEmpty ? nil : request.name)
+            return .with { $0.snapshots = all.map(Cloudstor_V1_Snapshot.init) }
+        }
+    }
+
+    public func deleteSnapshot(_ request: Cloudstor_V1_DeleteSnapshotRequest) async throws -> Cloudstor_V1_DeleteSnapshotResponse {
+        try await offLoop {
+            try await manager.deleteBackup(id: request.id)
+            return Cloudstor_V1_DeleteSnapshotResponse()
+        }
+    }
 }
 
 /// Runs body on Swift's global pool, off the event loop.
@@ -123,5 +144,19 @@ extension Cloudstor_V1_Volume {
             $0.move = info.move
             $0.holders = info.holders
         }
+    }
+}
+
+extension Cloudstor_V1_Snapshot {
+    init(_ snapshot: BlockSnapshot) {
+        self.init()
+        id = snapshot.id
+        volume = snapshot.volume
+        kind = snapshot.kind.rawValue
+        label = snapshot.label
+        state = snapshot.state
+        progress = snapshot.progress
+        sizeGib = UInt64(clamping: snapshot.sizeGiB)
+        createdAt = snapshot.createdAt
     }
 }

@@ -27,6 +27,14 @@ public protocol MovableBlockBackend: BlockBackend {
     /// Starts a background snapshot of the volume (returns once it has started:
     /// the moment its content is fixed) and deletes all but the newest `keep` of them.
     func periodicSnapshot(of record: VolumeRecord, keep: Int) async throws(CloudstorError)
+    /// Starts a backup of the volume (returns once it has started: the moment its
+    /// content is fixed), labelled; never deleted but by `deleteBackup`.
+    func backup(of record: VolumeRecord, label: String) async throws(CloudstorError) -> BlockSnapshot
+    /// The snapshots Cloudstor made of the volume named, or of every volume of the
+    /// stack if nil; newest first.
+    func snapshots(of name: String?) async throws(CloudstorError) -> [BlockSnapshot]
+    /// Deletes a backup Cloudstor made in this stack; refuses any other snapshot.
+    func deleteBackup(id: String) async throws(CloudstorError)
 }
 
 /// The parts of a move as they exist now: the source (with its claim), and the

@@ -123,16 +123,20 @@ public struct VolumeOptions: Equatable, Sendable {
         return value
     }
 
-    /// An EBS snapshot id: `snap-` and 8 or 17 hexadecimal digits.
     private static func snapshotID(_ text: String) throws(CloudstorError) -> String {
+        try validateSnapshotID(text, what: "value \(VolumeName.quoted(text)) for option snapshot")
+        return text
+    }
+
+    /// An EBS snapshot id: `snap-` and 8 or 17 hexadecimal digits; `what` names it
+    /// in the refusal.
+    static func validateSnapshotID(_ text: String, what: String) throws(CloudstorError) {
         let digits = text.utf8.dropFirst(5)
         guard text.hasPrefix("snap-"), digits.count == 8 || digits.count == 17,
             digits.allSatisfy({ ($0 >= 0x30 && $0 <= 0x39) || ($0 >= 0x61 && $0 <= 0x66) })
         else {
-            throw CloudstorError(
-                .invalidArgument, "invalid value \(VolumeName.quoted(text)) for option snapshot: a snapshot id, snap- and 8 or 17 hexadecimal digits")
+            throw CloudstorError(.invalidArgument, "invalid \(what): a snapshot id, snap- and 8 or 17 hexadecimal digits")
         }
-        return text
     }
 
     private static func backing(_ value: String?, default fallback: Backing) throws(CloudstorError) -> Backing {

@@ -1144,6 +1144,321 @@ void   cloudstor__v1__prune_orphans_response__free_unpacked
   assert(message->base.descriptor == &cloudstor__v1__prune_orphans_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   cloudstor__v1__snapshot__init
+                     (Cloudstor__V1__Snapshot         *message)
+{
+  static const Cloudstor__V1__Snapshot init_value = CLOUDSTOR__V1__SNAPSHOT__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__snapshot__get_packed_size
+                     (const Cloudstor__V1__Snapshot *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__snapshot__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__snapshot__pack
+                     (const Cloudstor__V1__Snapshot *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__snapshot__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__snapshot__pack_to_buffer
+                     (const Cloudstor__V1__Snapshot *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__snapshot__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__Snapshot *
+       cloudstor__v1__snapshot__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__Snapshot *)
+     protobuf_c_message_unpack (&cloudstor__v1__snapshot__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__snapshot__free_unpacked
+                     (Cloudstor__V1__Snapshot *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__snapshot__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   cloudstor__v1__create_snapshot_request__init
+                     (Cloudstor__V1__CreateSnapshotRequest         *message)
+{
+  static const Cloudstor__V1__CreateSnapshotRequest init_value = CLOUDSTOR__V1__CREATE_SNAPSHOT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__create_snapshot_request__get_packed_size
+                     (const Cloudstor__V1__CreateSnapshotRequest *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__create_snapshot_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__create_snapshot_request__pack
+                     (const Cloudstor__V1__CreateSnapshotRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__create_snapshot_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__create_snapshot_request__pack_to_buffer
+                     (const Cloudstor__V1__CreateSnapshotRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__create_snapshot_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__CreateSnapshotRequest *
+       cloudstor__v1__create_snapshot_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__CreateSnapshotRequest *)
+     protobuf_c_message_unpack (&cloudstor__v1__create_snapshot_request__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__create_snapshot_request__free_unpacked
+                     (Cloudstor__V1__CreateSnapshotRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__create_snapshot_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   cloudstor__v1__create_snapshot_response__init
+                     (Cloudstor__V1__CreateSnapshotResponse         *message)
+{
+  static const Cloudstor__V1__CreateSnapshotResponse init_value = CLOUDSTOR__V1__CREATE_SNAPSHOT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__create_snapshot_response__get_packed_size
+                     (const Cloudstor__V1__CreateSnapshotResponse *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__create_snapshot_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__create_snapshot_response__pack
+                     (const Cloudstor__V1__CreateSnapshotResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__create_snapshot_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__create_snapshot_response__pack_to_buffer
+                     (const Cloudstor__V1__CreateSnapshotResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__create_snapshot_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__CreateSnapshotResponse *
+       cloudstor__v1__create_snapshot_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__CreateSnapshotResponse *)
+     protobuf_c_message_unpack (&cloudstor__v1__create_snapshot_response__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__create_snapshot_response__free_unpacked
+                     (Cloudstor__V1__CreateSnapshotResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__create_snapshot_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   cloudstor__v1__list_snapshots_request__init
+                     (Cloudstor__V1__ListSnapshotsRequest         *message)
+{
+  static const Cloudstor__V1__ListSnapshotsRequest init_value = CLOUDSTOR__V1__LIST_SNAPSHOTS_REQUEST__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__list_snapshots_request__get_packed_size
+                     (const Cloudstor__V1__ListSnapshotsRequest *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__list_snapshots_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__list_snapshots_request__pack
+                     (const Cloudstor__V1__ListSnapshotsRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__list_snapshots_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__list_snapshots_request__pack_to_buffer
+                     (const Cloudstor__V1__ListSnapshotsRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__list_snapshots_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__ListSnapshotsRequest *
+       cloudstor__v1__list_snapshots_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__ListSnapshotsRequest *)
+     protobuf_c_message_unpack (&cloudstor__v1__list_snapshots_request__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__list_snapshots_request__free_unpacked
+                     (Cloudstor__V1__ListSnapshotsRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__list_snapshots_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   cloudstor__v1__list_snapshots_response__init
+                     (Cloudstor__V1__ListSnapshotsResponse         *message)
+{
+  static const Cloudstor__V1__ListSnapshotsResponse init_value = CLOUDSTOR__V1__LIST_SNAPSHOTS_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__list_snapshots_response__get_packed_size
+                     (const Cloudstor__V1__ListSnapshotsResponse *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__list_snapshots_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__list_snapshots_response__pack
+                     (const Cloudstor__V1__ListSnapshotsResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__list_snapshots_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__list_snapshots_response__pack_to_buffer
+                     (const Cloudstor__V1__ListSnapshotsResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__list_snapshots_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__ListSnapshotsResponse *
+       cloudstor__v1__list_snapshots_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__ListSnapshotsResponse *)
+     protobuf_c_message_unpack (&cloudstor__v1__list_snapshots_response__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__list_snapshots_response__free_unpacked
+                     (Cloudstor__V1__ListSnapshotsResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__list_snapshots_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   cloudstor__v1__delete_snapshot_request__init
+                     (Cloudstor__V1__DeleteSnapshotRequest         *message)
+{
+  static const Cloudstor__V1__DeleteSnapshotRequest init_value = CLOUDSTOR__V1__DELETE_SNAPSHOT_REQUEST__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__delete_snapshot_request__get_packed_size
+                     (const Cloudstor__V1__DeleteSnapshotRequest *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__delete_snapshot_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__delete_snapshot_request__pack
+                     (const Cloudstor__V1__DeleteSnapshotRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__delete_snapshot_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__delete_snapshot_request__pack_to_buffer
+                     (const Cloudstor__V1__DeleteSnapshotRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__delete_snapshot_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__DeleteSnapshotRequest *
+       cloudstor__v1__delete_snapshot_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__DeleteSnapshotRequest *)
+     protobuf_c_message_unpack (&cloudstor__v1__delete_snapshot_request__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__delete_snapshot_request__free_unpacked
+                     (Cloudstor__V1__DeleteSnapshotRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__delete_snapshot_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   cloudstor__v1__delete_snapshot_response__init
+                     (Cloudstor__V1__DeleteSnapshotResponse         *message)
+{
+  static const Cloudstor__V1__DeleteSnapshotResponse init_value = CLOUDSTOR__V1__DELETE_SNAPSHOT_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__delete_snapshot_response__get_packed_size
+                     (const Cloudstor__V1__DeleteSnapshotResponse *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__delete_snapshot_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__delete_snapshot_response__pack
+                     (const Cloudstor__V1__DeleteSnapshotResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__delete_snapshot_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__delete_snapshot_response__pack_to_buffer
+                     (const Cloudstor__V1__DeleteSnapshotResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__delete_snapshot_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__DeleteSnapshotResponse *
+       cloudstor__v1__delete_snapshot_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__DeleteSnapshotResponse *)
+     protobuf_c_message_unpack (&cloudstor__v1__delete_snapshot_response__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__delete_snapshot_response__free_unpacked
+                     (Cloudstor__V1__DeleteSnapshotResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__delete_snapshot_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor cloudstor__v1__volume_status__field_descriptors[10] =
 {
   {
@@ -2369,6 +2684,356 @@ const ProtobufCMessageDescriptor cloudstor__v1__prune_orphans_response__descript
   (ProtobufCMessageInit) cloudstor__v1__prune_orphans_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor cloudstor__v1__snapshot__field_descriptors[8] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__Snapshot, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "volume",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__Snapshot, volume),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "kind",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__Snapshot, kind),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "label",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__Snapshot, label),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "state",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__Snapshot, state),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "progress",
+    6,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__Snapshot, progress),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "size_gib",
+    7,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT64,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__Snapshot, size_gib),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "created_at",
+    8,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__Snapshot, created_at),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned cloudstor__v1__snapshot__field_indices_by_name[] = {
+  7,   /* field[7] = created_at */
+  0,   /* field[0] = id */
+  2,   /* field[2] = kind */
+  3,   /* field[3] = label */
+  5,   /* field[5] = progress */
+  6,   /* field[6] = size_gib */
+  4,   /* field[4] = state */
+  1,   /* field[1] = volume */
+};
+static const ProtobufCIntRange cloudstor__v1__snapshot__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 8 }
+};
+const ProtobufCMessageDescriptor cloudstor__v1__snapshot__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.Snapshot",
+  "Snapshot",
+  "Cloudstor__V1__Snapshot",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__Snapshot),
+  8,
+  cloudstor__v1__snapshot__field_descriptors,
+  cloudstor__v1__snapshot__field_indices_by_name,
+  1,  cloudstor__v1__snapshot__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__snapshot__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor cloudstor__v1__create_snapshot_request__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__CreateSnapshotRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "label",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__CreateSnapshotRequest, label),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned cloudstor__v1__create_snapshot_request__field_indices_by_name[] = {
+  1,   /* field[1] = label */
+  0,   /* field[0] = name */
+};
+static const ProtobufCIntRange cloudstor__v1__create_snapshot_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor cloudstor__v1__create_snapshot_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.CreateSnapshotRequest",
+  "CreateSnapshotRequest",
+  "Cloudstor__V1__CreateSnapshotRequest",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__CreateSnapshotRequest),
+  2,
+  cloudstor__v1__create_snapshot_request__field_descriptors,
+  cloudstor__v1__create_snapshot_request__field_indices_by_name,
+  1,  cloudstor__v1__create_snapshot_request__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__create_snapshot_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor cloudstor__v1__create_snapshot_response__field_descriptors[1] =
+{
+  {
+    "snapshot",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__CreateSnapshotResponse, snapshot),
+    &cloudstor__v1__snapshot__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned cloudstor__v1__create_snapshot_response__field_indices_by_name[] = {
+  0,   /* field[0] = snapshot */
+};
+static const ProtobufCIntRange cloudstor__v1__create_snapshot_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor cloudstor__v1__create_snapshot_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.CreateSnapshotResponse",
+  "CreateSnapshotResponse",
+  "Cloudstor__V1__CreateSnapshotResponse",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__CreateSnapshotResponse),
+  1,
+  cloudstor__v1__create_snapshot_response__field_descriptors,
+  cloudstor__v1__create_snapshot_response__field_indices_by_name,
+  1,  cloudstor__v1__create_snapshot_response__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__create_snapshot_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor cloudstor__v1__list_snapshots_request__field_descriptors[1] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__ListSnapshotsRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned cloudstor__v1__list_snapshots_request__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+};
+static const ProtobufCIntRange cloudstor__v1__list_snapshots_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor cloudstor__v1__list_snapshots_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.ListSnapshotsRequest",
+  "ListSnapshotsRequest",
+  "Cloudstor__V1__ListSnapshotsRequest",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__ListSnapshotsRequest),
+  1,
+  cloudstor__v1__list_snapshots_request__field_descriptors,
+  cloudstor__v1__list_snapshots_request__field_indices_by_name,
+  1,  cloudstor__v1__list_snapshots_request__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__list_snapshots_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor cloudstor__v1__list_snapshots_response__field_descriptors[1] =
+{
+  {
+    "snapshots",
+    1,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Cloudstor__V1__ListSnapshotsResponse, n_snapshots),
+    offsetof(Cloudstor__V1__ListSnapshotsResponse, snapshots),
+    &cloudstor__v1__snapshot__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned cloudstor__v1__list_snapshots_response__field_indices_by_name[] = {
+  0,   /* field[0] = snapshots */
+};
+static const ProtobufCIntRange cloudstor__v1__list_snapshots_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor cloudstor__v1__list_snapshots_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.ListSnapshotsResponse",
+  "ListSnapshotsResponse",
+  "Cloudstor__V1__ListSnapshotsResponse",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__ListSnapshotsResponse),
+  1,
+  cloudstor__v1__list_snapshots_response__field_descriptors,
+  cloudstor__v1__list_snapshots_response__field_indices_by_name,
+  1,  cloudstor__v1__list_snapshots_response__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__list_snapshots_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor cloudstor__v1__delete_snapshot_request__field_descriptors[1] =
+{
+  {
+    "id",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__DeleteSnapshotRequest, id),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned cloudstor__v1__delete_snapshot_request__field_indices_by_name[] = {
+  0,   /* field[0] = id */
+};
+static const ProtobufCIntRange cloudstor__v1__delete_snapshot_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor cloudstor__v1__delete_snapshot_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.DeleteSnapshotRequest",
+  "DeleteSnapshotRequest",
+  "Cloudstor__V1__DeleteSnapshotRequest",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__DeleteSnapshotRequest),
+  1,
+  cloudstor__v1__delete_snapshot_request__field_descriptors,
+  cloudstor__v1__delete_snapshot_request__field_indices_by_name,
+  1,  cloudstor__v1__delete_snapshot_request__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__delete_snapshot_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+#define cloudstor__v1__delete_snapshot_response__field_descriptors NULL
+#define cloudstor__v1__delete_snapshot_response__field_indices_by_name NULL
+#define cloudstor__v1__delete_snapshot_response__number_ranges NULL
+const ProtobufCMessageDescriptor cloudstor__v1__delete_snapshot_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.DeleteSnapshotResponse",
+  "DeleteSnapshotResponse",
+  "Cloudstor__V1__DeleteSnapshotResponse",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__DeleteSnapshotResponse),
+  0,
+  cloudstor__v1__delete_snapshot_response__field_descriptors,
+  cloudstor__v1__delete_snapshot_response__field_indices_by_name,
+  0,  cloudstor__v1__delete_snapshot_response__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__delete_snapshot_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue cloudstor__v1__backing__enum_values_by_number[3] =
 {
   { "BACKING_UNSPECIFIED", "CLOUDSTOR__V1__BACKING__BACKING_UNSPECIFIED", 0 },
@@ -2431,7 +3096,7 @@ const ProtobufCEnumDescriptor cloudstor__v1__volume_state__descriptor =
   cloudstor__v1__volume_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor cloudstor__v1__volumes__method_descriptors[11] =
+static const ProtobufCMethodDescriptor cloudstor__v1__volumes__method_descriptors[14] =
 {
   { "Create", &cloudstor__v1__create_request__descriptor, &cloudstor__v1__create_response__descriptor },
   { "Remove", &cloudstor__v1__remove_request__descriptor, &cloudstor__v1__remove_response__descriptor },
@@ -2444,14 +3109,20 @@ static const ProtobufCMethodDescriptor cloudstor__v1__volumes__method_descriptor
   { "ListOrphans", &cloudstor__v1__list_orphans_request__descriptor, &cloudstor__v1__list_orphans_response__descriptor },
   { "PruneOrphans", &cloudstor__v1__prune_orphans_request__descriptor, &cloudstor__v1__prune_orphans_response__descriptor },
   { "ClearHolds", &cloudstor__v1__clear_holds_request__descriptor, &cloudstor__v1__clear_holds_response__descriptor },
+  { "CreateSnapshot", &cloudstor__v1__create_snapshot_request__descriptor, &cloudstor__v1__create_snapshot_response__descriptor },
+  { "ListSnapshots", &cloudstor__v1__list_snapshots_request__descriptor, &cloudstor__v1__list_snapshots_response__descriptor },
+  { "DeleteSnapshot", &cloudstor__v1__delete_snapshot_request__descriptor, &cloudstor__v1__delete_snapshot_response__descriptor },
 };
 const unsigned cloudstor__v1__volumes__method_indices_by_name[] = {
   7,        /* Capabilities */
   10,        /* ClearHolds */
   0,        /* Create */
+  11,        /* CreateSnapshot */
+  13,        /* DeleteSnapshot */
   2,        /* Get */
   3,        /* List */
   8,        /* ListOrphans */
+  12,        /* ListSnapshots */
   4,        /* Mount */
   6,        /* Path */
   9,        /* PruneOrphans */
@@ -2465,7 +3136,7 @@ const ProtobufCServiceDescriptor cloudstor__v1__volumes__descriptor =
   "Volumes",
   "Cloudstor__V1__Volumes",
   "cloudstor.v1",
-  11,
+  14,
   cloudstor__v1__volumes__method_descriptors,
   cloudstor__v1__volumes__method_indices_by_name
 };
@@ -2556,6 +3227,30 @@ void cloudstor__v1__volumes__clear_holds(ProtobufCService *service,
 {
   assert(service->descriptor == &cloudstor__v1__volumes__descriptor);
   service->invoke(service, 10, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void cloudstor__v1__volumes__create_snapshot(ProtobufCService *service,
+                                             const Cloudstor__V1__CreateSnapshotRequest *input,
+                                             Cloudstor__V1__CreateSnapshotResponse_Closure closure,
+                                             void *closure_data)
+{
+  assert(service->descriptor == &cloudstor__v1__volumes__descriptor);
+  service->invoke(service, 11, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void cloudstor__v1__volumes__list_snapshots(ProtobufCService *service,
+                                            const Cloudstor__V1__ListSnapshotsRequest *input,
+                                            Cloudstor__V1__ListSnapshotsResponse_Closure closure,
+                                            void *closure_data)
+{
+  assert(service->descriptor == &cloudstor__v1__volumes__descriptor);
+  service->invoke(service, 12, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void cloudstor__v1__volumes__delete_snapshot(ProtobufCService *service,
+                                             const Cloudstor__V1__DeleteSnapshotRequest *input,
+                                             Cloudstor__V1__DeleteSnapshotResponse_Closure closure,
+                                             void *closure_data)
+{
+  assert(service->descriptor == &cloudstor__v1__volumes__descriptor);
+  service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void cloudstor__v1__volumes__init (Cloudstor__V1__Volumes_Service *service,
                                    Cloudstor__V1__Volumes_ServiceDestroy destroy)

@@ -42,6 +42,13 @@ typedef struct Cloudstor__V1__ListOrphansRequest Cloudstor__V1__ListOrphansReque
 typedef struct Cloudstor__V1__ListOrphansResponse Cloudstor__V1__ListOrphansResponse;
 typedef struct Cloudstor__V1__PruneOrphansRequest Cloudstor__V1__PruneOrphansRequest;
 typedef struct Cloudstor__V1__PruneOrphansResponse Cloudstor__V1__PruneOrphansResponse;
+typedef struct Cloudstor__V1__Snapshot Cloudstor__V1__Snapshot;
+typedef struct Cloudstor__V1__CreateSnapshotRequest Cloudstor__V1__CreateSnapshotRequest;
+typedef struct Cloudstor__V1__CreateSnapshotResponse Cloudstor__V1__CreateSnapshotResponse;
+typedef struct Cloudstor__V1__ListSnapshotsRequest Cloudstor__V1__ListSnapshotsRequest;
+typedef struct Cloudstor__V1__ListSnapshotsResponse Cloudstor__V1__ListSnapshotsResponse;
+typedef struct Cloudstor__V1__DeleteSnapshotRequest Cloudstor__V1__DeleteSnapshotRequest;
+typedef struct Cloudstor__V1__DeleteSnapshotResponse Cloudstor__V1__DeleteSnapshotResponse;
 
 
 /* --- enums --- */
@@ -463,6 +470,125 @@ struct  Cloudstor__V1__PruneOrphansResponse
 #define CLOUDSTOR__V1__PRUNE_ORPHANS_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__prune_orphans_response__descriptor) \
     , 0,NULL }
+
+
+/*
+ * A snapshot Cloudstor made of a relocatable volume (an EBS snapshot).
+ */
+struct  Cloudstor__V1__Snapshot
+{
+  ProtobufCMessage base;
+  /*
+   * The provider's id: snap-….
+   */
+  char *id;
+  /*
+   * The volume it was taken of (by name).
+   */
+  char *volume;
+  /*
+   * "backup" (asked for: kept until removed, outlives its volume), "periodic"
+   * (taken while mounted, pruned by retention) or "move" (carries a move).
+   */
+  char *kind;
+  /*
+   * A backup's label, as given; empty when none.
+   */
+  char *label;
+  /*
+   * pending, completed, error.
+   */
+  char *state;
+  /*
+   * "0%"…"100%".
+   */
+  char *progress;
+  uint64_t size_gib;
+  /*
+   * RFC 3339, UTC.
+   */
+  char *created_at;
+};
+#define CLOUDSTOR__V1__SNAPSHOT__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__snapshot__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string }
+
+
+struct  Cloudstor__V1__CreateSnapshotRequest
+{
+  ProtobufCMessage base;
+  /*
+   * The volume to back up: relocatable, unmounted or mounted on the answering
+   * node (its filesystem is frozen while the snapshot starts).
+   */
+  char *name;
+  /*
+   * Optional: up to 128 of [A-Za-z0-9._:/=+@-].
+   */
+  char *label;
+};
+#define CLOUDSTOR__V1__CREATE_SNAPSHOT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__create_snapshot_request__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Cloudstor__V1__CreateSnapshotResponse
+{
+  ProtobufCMessage base;
+  Cloudstor__V1__Snapshot *snapshot;
+};
+#define CLOUDSTOR__V1__CREATE_SNAPSHOT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__create_snapshot_response__descriptor) \
+    , NULL }
+
+
+struct  Cloudstor__V1__ListSnapshotsRequest
+{
+  ProtobufCMessage base;
+  /*
+   * One volume's; empty: every volume's of the stack.
+   */
+  char *name;
+};
+#define CLOUDSTOR__V1__LIST_SNAPSHOTS_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__list_snapshots_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Cloudstor__V1__ListSnapshotsResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Newest first.
+   */
+  size_t n_snapshots;
+  Cloudstor__V1__Snapshot **snapshots;
+};
+#define CLOUDSTOR__V1__LIST_SNAPSHOTS_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__list_snapshots_response__descriptor) \
+    , 0,NULL }
+
+
+struct  Cloudstor__V1__DeleteSnapshotRequest
+{
+  ProtobufCMessage base;
+  /*
+   * A backup's id.
+   */
+  char *id;
+};
+#define CLOUDSTOR__V1__DELETE_SNAPSHOT_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__delete_snapshot_request__descriptor) \
+    , (char *)protobuf_c_empty_string }
+
+
+struct  Cloudstor__V1__DeleteSnapshotResponse
+{
+  ProtobufCMessage base;
+};
+#define CLOUDSTOR__V1__DELETE_SNAPSHOT_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__delete_snapshot_response__descriptor) \
+     }
 
 
 /* Cloudstor__V1__VolumeStatus methods */
@@ -946,6 +1072,139 @@ Cloudstor__V1__PruneOrphansResponse *
 void   cloudstor__v1__prune_orphans_response__free_unpacked
                      (Cloudstor__V1__PruneOrphansResponse *message,
                       ProtobufCAllocator *allocator);
+/* Cloudstor__V1__Snapshot methods */
+void   cloudstor__v1__snapshot__init
+                     (Cloudstor__V1__Snapshot         *message);
+size_t cloudstor__v1__snapshot__get_packed_size
+                     (const Cloudstor__V1__Snapshot   *message);
+size_t cloudstor__v1__snapshot__pack
+                     (const Cloudstor__V1__Snapshot   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__snapshot__pack_to_buffer
+                     (const Cloudstor__V1__Snapshot   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__Snapshot *
+       cloudstor__v1__snapshot__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__snapshot__free_unpacked
+                     (Cloudstor__V1__Snapshot *message,
+                      ProtobufCAllocator *allocator);
+/* Cloudstor__V1__CreateSnapshotRequest methods */
+void   cloudstor__v1__create_snapshot_request__init
+                     (Cloudstor__V1__CreateSnapshotRequest         *message);
+size_t cloudstor__v1__create_snapshot_request__get_packed_size
+                     (const Cloudstor__V1__CreateSnapshotRequest   *message);
+size_t cloudstor__v1__create_snapshot_request__pack
+                     (const Cloudstor__V1__CreateSnapshotRequest   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__create_snapshot_request__pack_to_buffer
+                     (const Cloudstor__V1__CreateSnapshotRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__CreateSnapshotRequest *
+       cloudstor__v1__create_snapshot_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__create_snapshot_request__free_unpacked
+                     (Cloudstor__V1__CreateSnapshotRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Cloudstor__V1__CreateSnapshotResponse methods */
+void   cloudstor__v1__create_snapshot_response__init
+                     (Cloudstor__V1__CreateSnapshotResponse         *message);
+size_t cloudstor__v1__create_snapshot_response__get_packed_size
+                     (const Cloudstor__V1__CreateSnapshotResponse   *message);
+size_t cloudstor__v1__create_snapshot_response__pack
+                     (const Cloudstor__V1__CreateSnapshotResponse   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__create_snapshot_response__pack_to_buffer
+                     (const Cloudstor__V1__CreateSnapshotResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__CreateSnapshotResponse *
+       cloudstor__v1__create_snapshot_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__create_snapshot_response__free_unpacked
+                     (Cloudstor__V1__CreateSnapshotResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Cloudstor__V1__ListSnapshotsRequest methods */
+void   cloudstor__v1__list_snapshots_request__init
+                     (Cloudstor__V1__ListSnapshotsRequest         *message);
+size_t cloudstor__v1__list_snapshots_request__get_packed_size
+                     (const Cloudstor__V1__ListSnapshotsRequest   *message);
+size_t cloudstor__v1__list_snapshots_request__pack
+                     (const Cloudstor__V1__ListSnapshotsRequest   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__list_snapshots_request__pack_to_buffer
+                     (const Cloudstor__V1__ListSnapshotsRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__ListSnapshotsRequest *
+       cloudstor__v1__list_snapshots_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__list_snapshots_request__free_unpacked
+                     (Cloudstor__V1__ListSnapshotsRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Cloudstor__V1__ListSnapshotsResponse methods */
+void   cloudstor__v1__list_snapshots_response__init
+                     (Cloudstor__V1__ListSnapshotsResponse         *message);
+size_t cloudstor__v1__list_snapshots_response__get_packed_size
+                     (const Cloudstor__V1__ListSnapshotsResponse   *message);
+size_t cloudstor__v1__list_snapshots_response__pack
+                     (const Cloudstor__V1__ListSnapshotsResponse   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__list_snapshots_response__pack_to_buffer
+                     (const Cloudstor__V1__ListSnapshotsResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__ListSnapshotsResponse *
+       cloudstor__v1__list_snapshots_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__list_snapshots_response__free_unpacked
+                     (Cloudstor__V1__ListSnapshotsResponse *message,
+                      ProtobufCAllocator *allocator);
+/* Cloudstor__V1__DeleteSnapshotRequest methods */
+void   cloudstor__v1__delete_snapshot_request__init
+                     (Cloudstor__V1__DeleteSnapshotRequest         *message);
+size_t cloudstor__v1__delete_snapshot_request__get_packed_size
+                     (const Cloudstor__V1__DeleteSnapshotRequest   *message);
+size_t cloudstor__v1__delete_snapshot_request__pack
+                     (const Cloudstor__V1__DeleteSnapshotRequest   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__delete_snapshot_request__pack_to_buffer
+                     (const Cloudstor__V1__DeleteSnapshotRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__DeleteSnapshotRequest *
+       cloudstor__v1__delete_snapshot_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__delete_snapshot_request__free_unpacked
+                     (Cloudstor__V1__DeleteSnapshotRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Cloudstor__V1__DeleteSnapshotResponse methods */
+void   cloudstor__v1__delete_snapshot_response__init
+                     (Cloudstor__V1__DeleteSnapshotResponse         *message);
+size_t cloudstor__v1__delete_snapshot_response__get_packed_size
+                     (const Cloudstor__V1__DeleteSnapshotResponse   *message);
+size_t cloudstor__v1__delete_snapshot_response__pack
+                     (const Cloudstor__V1__DeleteSnapshotResponse   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__delete_snapshot_response__pack_to_buffer
+                     (const Cloudstor__V1__DeleteSnapshotResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__DeleteSnapshotResponse *
+       cloudstor__v1__delete_snapshot_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__delete_snapshot_response__free_unpacked
+                     (Cloudstor__V1__DeleteSnapshotResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Cloudstor__V1__VolumeStatus_Closure)
@@ -1029,6 +1288,27 @@ typedef void (*Cloudstor__V1__PruneOrphansRequest_Closure)
 typedef void (*Cloudstor__V1__PruneOrphansResponse_Closure)
                  (const Cloudstor__V1__PruneOrphansResponse *message,
                   void *closure_data);
+typedef void (*Cloudstor__V1__Snapshot_Closure)
+                 (const Cloudstor__V1__Snapshot *message,
+                  void *closure_data);
+typedef void (*Cloudstor__V1__CreateSnapshotRequest_Closure)
+                 (const Cloudstor__V1__CreateSnapshotRequest *message,
+                  void *closure_data);
+typedef void (*Cloudstor__V1__CreateSnapshotResponse_Closure)
+                 (const Cloudstor__V1__CreateSnapshotResponse *message,
+                  void *closure_data);
+typedef void (*Cloudstor__V1__ListSnapshotsRequest_Closure)
+                 (const Cloudstor__V1__ListSnapshotsRequest *message,
+                  void *closure_data);
+typedef void (*Cloudstor__V1__ListSnapshotsResponse_Closure)
+                 (const Cloudstor__V1__ListSnapshotsResponse *message,
+                  void *closure_data);
+typedef void (*Cloudstor__V1__DeleteSnapshotRequest_Closure)
+                 (const Cloudstor__V1__DeleteSnapshotRequest *message,
+                  void *closure_data);
+typedef void (*Cloudstor__V1__DeleteSnapshotResponse_Closure)
+                 (const Cloudstor__V1__DeleteSnapshotResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1080,6 +1360,18 @@ struct Cloudstor__V1__Volumes_Service
                       const Cloudstor__V1__ClearHoldsRequest *input,
                       Cloudstor__V1__ClearHoldsResponse_Closure closure,
                       void *closure_data);
+  void (*create_snapshot)(Cloudstor__V1__Volumes_Service *service,
+                          const Cloudstor__V1__CreateSnapshotRequest *input,
+                          Cloudstor__V1__CreateSnapshotResponse_Closure closure,
+                          void *closure_data);
+  void (*list_snapshots)(Cloudstor__V1__Volumes_Service *service,
+                         const Cloudstor__V1__ListSnapshotsRequest *input,
+                         Cloudstor__V1__ListSnapshotsResponse_Closure closure,
+                         void *closure_data);
+  void (*delete_snapshot)(Cloudstor__V1__Volumes_Service *service,
+                          const Cloudstor__V1__DeleteSnapshotRequest *input,
+                          Cloudstor__V1__DeleteSnapshotResponse_Closure closure,
+                          void *closure_data);
 };
 typedef void (*Cloudstor__V1__Volumes_ServiceDestroy)(Cloudstor__V1__Volumes_Service *);
 void cloudstor__v1__volumes__init (Cloudstor__V1__Volumes_Service *service,
@@ -1098,7 +1390,10 @@ void cloudstor__v1__volumes__init (Cloudstor__V1__Volumes_Service *service,
       function_prefix__ ## capabilities,\
       function_prefix__ ## list_orphans,\
       function_prefix__ ## prune_orphans,\
-      function_prefix__ ## clear_holds  }
+      function_prefix__ ## clear_holds,\
+      function_prefix__ ## create_snapshot,\
+      function_prefix__ ## list_snapshots,\
+      function_prefix__ ## delete_snapshot  }
 void cloudstor__v1__volumes__create(ProtobufCService *service,
                                     const Cloudstor__V1__CreateRequest *input,
                                     Cloudstor__V1__CreateResponse_Closure closure,
@@ -1143,6 +1438,18 @@ void cloudstor__v1__volumes__clear_holds(ProtobufCService *service,
                                          const Cloudstor__V1__ClearHoldsRequest *input,
                                          Cloudstor__V1__ClearHoldsResponse_Closure closure,
                                          void *closure_data);
+void cloudstor__v1__volumes__create_snapshot(ProtobufCService *service,
+                                             const Cloudstor__V1__CreateSnapshotRequest *input,
+                                             Cloudstor__V1__CreateSnapshotResponse_Closure closure,
+                                             void *closure_data);
+void cloudstor__v1__volumes__list_snapshots(ProtobufCService *service,
+                                            const Cloudstor__V1__ListSnapshotsRequest *input,
+                                            Cloudstor__V1__ListSnapshotsResponse_Closure closure,
+                                            void *closure_data);
+void cloudstor__v1__volumes__delete_snapshot(ProtobufCService *service,
+                                             const Cloudstor__V1__DeleteSnapshotRequest *input,
+                                             Cloudstor__V1__DeleteSnapshotResponse_Closure closure,
+                                             void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1175,6 +1482,13 @@ extern const ProtobufCMessageDescriptor cloudstor__v1__list_orphans_request__des
 extern const ProtobufCMessageDescriptor cloudstor__v1__list_orphans_response__descriptor;
 extern const ProtobufCMessageDescriptor cloudstor__v1__prune_orphans_request__descriptor;
 extern const ProtobufCMessageDescriptor cloudstor__v1__prune_orphans_response__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__snapshot__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__create_snapshot_request__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__create_snapshot_response__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__list_snapshots_request__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__list_snapshots_response__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__delete_snapshot_request__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__delete_snapshot_response__descriptor;
 extern const ProtobufCServiceDescriptor cloudstor__v1__volumes__descriptor;
 
 PROTOBUF_C__END_DECLS
