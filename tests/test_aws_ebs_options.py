@@ -196,3 +196,31 @@ def test_backups_are_kept_until_removed_and_only_cloudstors_are_removed(ec2sim, 
     assert snapshot_state(ec2, second) is None
     assert snapshot_state(ec2, first) == "completed"
     b.rm("db-restored")
+
+
+def test_gp3_throughput_is_provisioned_kept_across_zones_and_refused_beyond_its_limits(ec2sim, aws_nodes):
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a")
+    c = aws_nodes("us-east-1b")
+    ec2sim.clear_calls()
+    for opts, words in ((["ebstype=gp2", "throughput=200"], "applies to gp3"),
+                        (["ebstype=gp3", "throughput=1000"], "at most 0.25 MiB/s per IOPS (750 here)"),
+                        (["ebstype=gp3", "iops=16000", "throughput=2500"], "125-2000")):
+        args = ["volume", "create", "fast", "--opt", "size=10"]
+        for opt in opts:
+            args += ["--opt", opt]
+        assert words in a.fails(INVALID, *args)
+    assert creates(ec2sim) == [], "a refused throughput made a volume"
+
+    a.create("fast", size=10, ebstype="gp3", iops=4000, throughput=500)
+    made = only(tagged_volumes(ec2, "fast"), "EBS volume for fast")
+    assert (made["VolumeType"], made["Iops"], made["Throughput"]) == ("gp3", 4000, 500), made
+    point = a.mount("fast", "m1")
+    digest = write_data(point, secrets.token_bytes(1 << 16))
+    a.unmount("fast", "m1")
+    point, _ = c.mount_until_ready("fast", "m2")
+    assert data_digest(point) == digest
+    moved = only([v for v in tagged_volumes(ec2, "fast") if v["AvailabilityZone"] == "us-east-1b"], "moved volume")
+    assert (moved["VolumeType"], moved["Iops"], moved["Throughput"]) == ("gp3", 4000, 500), moved
+    c.unmount("fast", "m2")
+    c.rm("fast")

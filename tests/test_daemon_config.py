@@ -23,6 +23,7 @@ def test_environment_variables_configure_the_daemon(workdir):
         "CLOUDSTOR_MOUNT_ROOT": os.path.join(workdir, "mnt-root"),
         "CLOUDSTOR_SHARED_ROOT": os.path.join(workdir, "shared-root"),
         "CLOUDSTOR_DEFAULT_BACKING": "shared",
+        "CLOUDSTOR_DEFAULT_EBSTYPE": "gp3",
         "CLOUDSTOR_NODE_ID": "env-node",
     }
     proc, log = run_daemon(workdir, env=env)
@@ -34,6 +35,7 @@ def test_environment_variables_configure_the_daemon(workdir):
         assert volume["backing"] == "BACKING_SHARED"
         assert volume["status"]["cloud_id"] == os.path.join(workdir, "shared-root", "s")
         ctl("volume", "create", "r", "-o", "backing=relocatable", "-o", "size=1")
+        assert json.loads(ctl("volume", "inspect", "r"))["options"]["ebstype"] == "gp3"
         mountpoint = ctl("volume", "mount", "r", "--id", "x").strip()
         assert mountpoint == os.path.join(workdir, "mnt-root", "r")
         assert json.loads(ctl("volume", "inspect", "r"))["status"]["node"] == "env-node"
@@ -72,6 +74,7 @@ def test_bad_settings_are_refused_with_a_reason(workdir):
         (["--log-format", "xml"], {}, ["--log-format", "text, json", "xml"]),
         (["--log-level", "loud"], {}, ["--log-level", "loud"]),
         (["--default-backing", "nfs"], {}, ["--default-backing", "relocatable, shared"]),
+        (["--default-ebstype", "gp9"], {}, ["--default-ebstype", "standard, gp2, gp3, io1, io2, st1, sc1", "gp9"]),
         ([], {"CLOUDSTOR_PROVIDER": "gcp"}, ["--provider", "local, aws"]),
         (["--budget-nodes", "0"], {}, ["--budget-nodes", "at least 1", "0"]),
         ([], {"CLOUDSTOR_BUDGET_NODES": "three"}, ["--budget-nodes", "whole number", "three"]),

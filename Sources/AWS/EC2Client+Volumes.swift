@@ -4,15 +4,18 @@ extension EC2Client {
         public var sizeGiB: Int?
         public var volumeType: String
         public var iops: Int?
+        /// gp3 only, MiB/s.
+        public var throughput: Int?
         public var snapshotID: String?
         public var tags: [AWSTag]
         /// Makes a retried create idempotent: the same token returns the same volume.
         public var clientToken: String
 
         public init(
-            availabilityZone: String, sizeGiB: Int?, volumeType: String, iops: Int? = nil, snapshotID: String? = nil,
-            tags: [AWSTag] = [], clientToken: String
+            availabilityZone: String, sizeGiB: Int?, volumeType: String, iops: Int? = nil, throughput: Int? = nil,
+            snapshotID: String? = nil, tags: [AWSTag] = [], clientToken: String
         ) {
+            self.throughput = throughput
             self.availabilityZone = availabilityZone
             self.sizeGiB = sizeGiB
             self.volumeType = volumeType
@@ -27,6 +30,7 @@ extension EC2Client {
         var parameters = [("AvailabilityZone", input.availabilityZone), ("VolumeType", input.volumeType), ("ClientToken", input.clientToken)]
         if let size = input.sizeGiB { parameters.append(("Size", String(size))) }
         if let iops = input.iops { parameters.append(("Iops", String(iops))) }
+        if let throughput = input.throughput { parameters.append(("Throughput", String(throughput))) }
         if let snapshot = input.snapshotID { parameters.append(("SnapshotId", snapshot)) }
         parameters += Self.tagSpecification("volume", input.tags)
         let reply = try await call("CreateVolume", parameters, mutating: true)

@@ -38,6 +38,8 @@ public struct EC2Volume: Sendable, Equatable {
     public var state: String
     public var volumeType: String
     public var iops: Int?
+    /// gp3: MiB/s.
+    public var throughput: Int?
     public var snapshotID: String?
     public var createTime: String
     public var attachments: [EC2Attachment]
@@ -82,6 +84,7 @@ extension XMLTree {
         return EC2Volume(
             volumeID: id, sizeGiB: Int(string("size") ?? "") ?? 0, availabilityZone: string("availabilityZone") ?? "",
             state: string("status") ?? "", volumeType: string("volumeType") ?? "", iops: string("iops").flatMap(Int.init),
+            throughput: string("throughput").flatMap(Int.init),
             snapshotID: string("snapshotId").flatMap { $0.isEmpty ? nil : $0 }, createTime: string("createTime") ?? "",
             attachments: items("attachmentSet").map(\.attachment), tags: tags)
     }

@@ -114,7 +114,8 @@ extension EBSBackend {
         carried += [AWSTag(EBSTags.movedFrom, source.volumeID), AWSTag(EBSTags.moveID, claim.id)]
         let input = EC2Client.CreateVolumeInput(
             availabilityZone: zone, sizeGiB: source.sizeGiB, volumeType: source.volumeType,
-            iops: ["io1", "io2", "gp3"].contains(source.volumeType) ? source.iops : nil, snapshotID: snapshot,
+            iops: ["io1", "io2", "gp3"].contains(source.volumeType) ? source.iops : nil,
+            throughput: source.volumeType == "gp3" ? source.throughput : nil, snapshotID: snapshot,
             tags: tags(name: record.name, generation: EBSTags.generation(of: source) + 1) + carried,
             clientToken: EBSTags.md5("move/\(source.volumeID)/\(zone)/\(snapshot)"))
         do {

@@ -43,7 +43,7 @@ final class EBSBackend: MovableBlockBackend {
         // keeps the first made.
         let input = EC2Client.CreateVolumeInput(
             availabilityZone: zone, sizeGiB: options.sizeGiB, volumeType: (options.ebsType ?? .standard).rawValue, iops: options.iops,
-            snapshotID: options.snapshot,
+            throughput: options.throughput, snapshotID: options.snapshot,
             tags: tags(name: name, generation: 1) + [
                 AWSTag(EBSTags.backing, options.backing.rawValue), AWSTag(EBSTags.options, encoded),
                 AWSTag(EBSTags.created, Date().formatted(.iso8601)),

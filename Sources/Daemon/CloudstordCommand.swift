@@ -45,6 +45,9 @@ public struct CloudstordCommand: AsyncParsableCommand {
     @Option(help: "Backing of volumes created without backing=: relocatable or shared (env CLOUDSTOR_DEFAULT_BACKING; default shared on AWS with EFS, else relocatable).")
     var defaultBacking: String?
 
+    @Option(help: "EBS type of relocatable volumes created without ebstype=: standard, gp2, gp3, io1, io2, st1, sc1 (env CLOUDSTOR_DEFAULT_EBSTYPE; default standard).")
+    var defaultEbstype: String?
+
     @Option(help: "Storage provider: local or aws (env CLOUDSTOR_PROVIDER; default local).")
     var provider: String?
 
@@ -105,6 +108,9 @@ public struct CloudstordCommand: AsyncParsableCommand {
         if let value = pick(trashDelay, "CLOUDSTOR_TRASH_DELAY") { config.trashDelay = try Setting.duration(value, option: "--trash-delay") }
         if let value = pick(defaultBacking, "CLOUDSTOR_DEFAULT_BACKING") {
             config.defaultBacking = try Setting.choice(value == "local" ? "relocatable" : value, of: Backing.self, option: "--default-backing")
+        }
+        if let value = pick(defaultEbstype, "CLOUDSTOR_DEFAULT_EBSTYPE") {
+            config.defaultEBSType = try Setting.choice(value, of: EBSVolumeType.self, option: "--default-ebstype")
         }
         if let value = pick(provider, "CLOUDSTOR_PROVIDER") {
             config.provider = try Setting.choice(value, of: DaemonConfiguration.Provider.self, option: "--provider")

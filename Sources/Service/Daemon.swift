@@ -86,6 +86,7 @@ public enum Daemon {
         var settings = VolumeManager.Configuration(
             defaultBacking: config.defaultBacking ?? provider.defaultBacking, mountRoot: config.resolvedMountRoot)
         settings.trashDelay = config.trashDelay
+        settings.defaultEBSType = config.defaultEBSType
         settings.takeoverWait = config.takeoverWait
         settings.mountWait = config.mountWait
         settings.detachDelay = config.detachDelay ?? (config.provider == .local ? .zero : .seconds(30))

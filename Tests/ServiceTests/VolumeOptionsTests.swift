@@ -55,6 +55,21 @@ import Testing
         #expect(throws: Never.self) { try io1.check(snapshotSizeGiB: 20) }
     }
 
+    @Test func throughputIsForGP3WithinItsRangeAndIOPS() throws {
+        #expect(try parse(["size": "10", "ebstype": "gp3", "throughput": "750"]).throughput == 750)
+        #expect(try parse(["size": "100", "ebstype": "gp3", "iops": "8000", "throughput": "2000"]).dictionary["throughput"] == "2000")
+        #expect(refusal(["size": "10", "ebstype": "gp2", "throughput": "200"]).contains("applies to gp3"))
+        #expect(refusal(["size": "10", "ebstype": "gp3", "throughput": "100"]).contains("125-2000"))
+        #expect(refusal(["size": "10", "ebstype": "gp3", "throughput": "2001"]).contains("125-2000"))
+        #expect(refusal(["size": "10", "ebstype": "gp3", "throughput": "751"]).contains("at most 0.25 MiB/s per IOPS (750 here); raise iops"))
+    }
+
+    @Test func theDefaultTypeIsTheDaemonsChoice() throws {
+        let options = try VolumeOptions(parsing: ["size": "1"], defaultBacking: .relocatable, defaultEBSType: .gp3)
+        #expect(options.ebsType == .gp3 && options.dictionary["ebstype"] == "gp3")
+        #expect(try VolumeOptions(parsing: ["size": "1", "ebstype": "gp2"], defaultBacking: .relocatable, defaultEBSType: .gp3).ebsType == .gp2)
+    }
+
     @Test func sizeIsRequiredForRelocatable() {
         let message = refusal([:])
         #expect(message.contains("size") && message.contains("required"))

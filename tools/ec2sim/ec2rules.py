@@ -153,6 +153,9 @@ class Ec2Rules(DescribeMixin):
             snap = self.snapshots.get(snap_id) if snap_id else None
             if snap and snap.state != "completed":
                 return self._reject(req, "IncorrectState", f"Snapshot is in invalid state - {snap.state}")
+            rejected = self._throughput_rule(req)
+            if rejected:
+                return rejected
             size = req.params.get("Size")
             if snap and size and size.isdigit() and int(size) < snap.size:   # moto takes any size
                 return self._reject(req, "InvalidParameterValue",
@@ -172,6 +175,20 @@ class Ec2Rules(DescribeMixin):
                 self.tokens[token] = (fingerprint, vid, body)
             self.sched.after(self.delays.create, lambda: self._created(vol))
             return resp.with_body(body)
+
+    def _throughput_rule(self, req):
+        """gp3's throughput (moto takes any): 125-2000 MiB/s, at most 0.25 MiB/s per IOPS."""
+        throughput = req.params.get("Throughput")
+        if not throughput or req.params.get("VolumeType") != "gp3":
+            return None
+        iops = int(req.params.get("Iops") or 3000)
+        if not throughput.isdigit() or not 125 <= int(throughput) <= 2000:
+            return self._reject(req, "InvalidParameterValue",
+                                f"Throughput {throughput} MiB/s is out of range: gp3 takes 125-2000 MiB/s.")
+        if int(throughput) > iops // 4:
+            return self._reject(req, "InvalidParameterValue",
+                                f"Throughput {throughput} MiB/s is too high for {iops} IOPS: at most 0.25 MiB/s per IOPS.")
+        return None
 
     def _created(self, vol):
         with self.lock:

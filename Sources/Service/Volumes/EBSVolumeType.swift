@@ -35,5 +35,11 @@ public enum EBSVolumeType: String, CaseIterable, Sendable {
         }
     }
 
+    /// Allowed provisioned throughput in MiB/s; nil where the type has none.
+    public var throughputRange: ClosedRange<Int>? { self == .gp3 ? 125...2000 : nil }
+
+    /// The most throughput AWS provisions per provisioned IOPS, in MiB/s.
+    public var maxThroughputPerIOPS: Double? { self == .gp3 ? 0.25 : nil }
+
     public var requiresIOPS: Bool { self == .io1 || self == .io2 }
 }

@@ -9,6 +9,8 @@ import Synchronization
 public final class VolumeManager: Sendable {
     public struct Configuration: Sendable {
         public var defaultBacking: Backing
+        /// The EBS type of relocatable volumes created without `ebstype`.
+        public var defaultEBSType: EBSVolumeType = .standard
         /// Where relocatable volumes are mounted: `<mountRoot>/<name>`.
         public var mountRoot: String
         /// How long a Mount waits for another running node to let go of a volume.
@@ -61,7 +63,7 @@ public final class VolumeManager: Sendable {
     /// Creates a volume, or returns it if it exists with the same options.
     public func create(name: String, options raw: [String: String]) async throws(CloudstorError) -> VolumeInfo {
         try VolumeName.validate(name)
-        let options = try VolumeOptions(parsing: raw, defaultBacking: configuration.defaultBacking)
+        let options = try VolumeOptions(parsing: raw, defaultBacking: configuration.defaultBacking, defaultEBSType: configuration.defaultEBSType)
         return try await locks.withLock(name) { () async throws(CloudstorError) -> VolumeInfo in
             // Asked afresh: another node may have removed it since this one last looked,
             // and an answer from a stale view would make nothing.

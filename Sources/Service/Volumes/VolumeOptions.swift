@@ -18,6 +18,8 @@ public struct VolumeOptions: Equatable, Sendable {
     public var sizeGiB: Int?
     public var ebsType: EBSVolumeType?
     public var iops: Int?
+    /// gp3 only: MiB/s.
+    public var throughput: Int?
     /// The snapshot the volume is made from (its filesystem kept); `sizeGiB` is
     /// then optional, EBS taking the snapshot's.
     public var snapshot: String?
@@ -29,16 +31,17 @@ public struct VolumeOptions: Equatable, Sendable {
     public var gid: UInt32?
     public var mode: UInt32?
 
-    public static let knownKeys = ["backing", "size", "ebstype", "iops", "snapshot", "perfmode", "uid", "gid", "mode"]
+    public static let knownKeys = ["backing", "size", "ebstype", "iops", "throughput", "snapshot", "perfmode", "uid", "gid", "mode"]
 
     public init(
-        backing: Backing, sizeGiB: Int? = nil, ebsType: EBSVolumeType? = nil, iops: Int? = nil, snapshot: String? = nil,
-        perfMode: PerfMode? = nil, uid: UInt32? = nil, gid: UInt32? = nil, mode: UInt32? = nil
+        backing: Backing, sizeGiB: Int? = nil, ebsType: EBSVolumeType? = nil, iops: Int? = nil, throughput: Int? = nil,
+        snapshot: String? = nil, perfMode: PerfMode? = nil, uid: UInt32? = nil, gid: UInt32? = nil, mode: UInt32? = nil
     ) {
         self.backing = backing
         self.sizeGiB = sizeGiB
         self.ebsType = ebsType
         self.iops = iops
+        self.throughput = throughput
         self.snapshot = snapshot
         self.perfMode = perfMode
         self.uid = uid
@@ -46,7 +49,7 @@ public struct VolumeOptions: Equatable, Sendable {
         self.mode = mode
     }
 
-    public init(parsing raw: [String: String], defaultBacking: Backing) throws(CloudstorError) {
+    public init(parsing raw: [String: String], defaultBacking: Backing, defaultEBSType: EBSVolumeType = .standard) throws(CloudstorError) {
         for key in raw.keys.sorted() where !Self.knownKeys.contains(key) {
             throw CloudstorError(
                 .invalidArgument,
@@ -58,12 +61,14 @@ public struct VolumeOptions: Equatable, Sendable {
             for key in ["perfmode", "uid", "gid", "mode"] where raw[key] != nil {
                 throw CloudstorError(.invalidArgument, "option \(key) applies to shared volumes only, not to backing=relocatable")
             }
-            let type = try Self.choice(raw["ebstype"], option: "ebstype", default: EBSVolumeType.standard)
+            let type = try Self.choice(raw["ebstype"], option: "ebstype", default: defaultEBSType)
             let snapshot = try raw["snapshot"].map { (text) throws(CloudstorError) in try Self.snapshotID(text) }
             guard let sizeText = raw["size"] else {
                 guard snapshot == nil else {
                     // The snapshot's size, which the provider checks against the type's IOPS.
-                    self.init(backing: .relocatable, ebsType: type, iops: try Self.iops(raw["iops"], type: type, sizeGiB: nil), snapshot: snapshot)
+                    let iops = try Self.iops(raw["iops"], type: type, sizeGiB: nil)
+                    let throughput = try Self.throughput(raw["throughput"], type: type, iops: iops)
+                    self.init(backing: .relocatable, ebsType: type, iops: iops, throughput: throughput, snapshot: snapshot)
                     return
                 }
                 throw CloudstorError(
@@ -72,9 +77,10 @@ public struct VolumeOptions: Equatable, Sendable {
             }
             let size = try Self.integer(sizeText, option: "size", unit: "GiB", range: type.sizeRange, context: "ebstype=\(type.rawValue)")
             let iops = try Self.iops(raw["iops"], type: type, sizeGiB: size)
-            self.init(backing: .relocatable, sizeGiB: size, ebsType: type, iops: iops, snapshot: snapshot)
+            let throughput = try Self.throughput(raw["throughput"], type: type, iops: iops)
+            self.init(backing: .relocatable, sizeGiB: size, ebsType: type, iops: iops, throughput: throughput, snapshot: snapshot)
         case .shared:
-            for key in ["size", "ebstype", "iops", "snapshot"] where raw[key] != nil {
+            for key in ["size", "ebstype", "iops", "throughput", "snapshot"] where raw[key] != nil {
                 throw CloudstorError(.invalidArgument, "option \(key) applies to relocatable volumes only, not to backing=shared")
             }
             let perfMode = try Self.choice(raw["perfmode"], option: "perfmode", default: PerfMode.generalpurpose)
@@ -91,6 +97,7 @@ public struct VolumeOptions: Equatable, Sendable {
         if let sizeGiB { out["size"] = String(sizeGiB) }
         if let ebsType { out["ebstype"] = ebsType.rawValue }
         if let iops { out["iops"] = String(iops) }
+        if let throughput { out["throughput"] = String(throughput) }
         if let snapshot { out["snapshot"] = snapshot }
         if let perfMode { out["perfmode"] = perfMode.rawValue }
         if let uid { out["uid"] = String(uid) }
@@ -194,6 +201,22 @@ public struct VolumeOptions: Equatable, Sendable {
         let iops = try integer(text, option: "iops", unit: "IOPS", range: range, context: "ebstype=\(type.rawValue)")
         if let sizeGiB { try checkIOPS(iops, type: type, sizeGiB: sizeGiB) }
         return iops
+    }
+
+    private static func throughput(_ text: String?, type: EBSVolumeType, iops: Int?) throws(CloudstorError) -> Int? {
+        guard let text else { return nil }
+        guard let range = type.throughputRange, let perIOPS = type.maxThroughputPerIOPS else {
+            throw CloudstorError(.invalidArgument, "option throughput does not apply to ebstype=\(type.rawValue); it applies to gp3")
+        }
+        let value = try integer(text, option: "throughput", unit: "MiB/s", range: range, context: "ebstype=\(type.rawValue)")
+        let provisioned = iops ?? type.iopsRange?.lowerBound ?? 0
+        let ceiling = Int(Double(provisioned) * perIOPS)
+        guard value <= ceiling else {
+            throw CloudstorError(
+                .invalidArgument,
+                "option throughput=\(value) is too high for iops=\(provisioned): ebstype=\(type.rawValue) allows at most \(perIOPS) MiB/s per IOPS (\(ceiling) here); raise iops")
+        }
+        return value
     }
 
     private static func checkIOPS(_ iops: Int, type: EBSVolumeType, sizeGiB: Int) throws(CloudstorError) {
