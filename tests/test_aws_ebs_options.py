@@ -203,10 +203,10 @@ def test_gp3_throughput_is_provisioned_kept_across_zones_and_refused_beyond_its_
     a = aws_nodes("us-east-1a")
     c = aws_nodes("us-east-1b")
     ec2sim.clear_calls()
-    for opts, words in ((["ebstype=gp2", "throughput=200"], "applies to gp3"),
-                        (["ebstype=gp3", "throughput=1000"], "at most 0.25 MiB/s per IOPS (750 here)"),
-                        (["ebstype=gp3", "iops=16000", "throughput=2500"], "125-2000")):
-        args = ["volume", "create", "fast", "--opt", "size=10"]
+    for opts, words in ((["size=10", "ebstype=gp2", "throughput=200"], "applies to gp3"),
+                        (["size=10", "ebstype=gp3", "throughput=1000"], "at most 0.25 MiB/s per IOPS (750 here)"),
+                        (["size=100", "ebstype=gp3", "iops=16000", "throughput=2500"], "125-2000")):
+        args = ["volume", "create", "fast"]
         for opt in opts:
             args += ["--opt", opt]
         assert words in a.fails(INVALID, *args)
