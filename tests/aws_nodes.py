@@ -326,8 +326,8 @@ def aws_nodes(ec2sim, workdir):
     loop device is left under the test's directory."""
     made = []
 
-    def make(zone="us-east-1a", start=True, **kw):
-        node = ec2sim.add_node(zone)
+    def make(zone="us-east-1a", start=True, instance_type="t3.micro", **kw):
+        node = ec2sim.add_node(zone, instance_type=instance_type)
         n = AWSNode(ec2sim, node, os.path.join(workdir, f"n{len(made)}"), **kw)
         made.append(n)
         return n.start() if start else n

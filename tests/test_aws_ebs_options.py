@@ -224,3 +224,43 @@ def test_gp3_throughput_is_provisioned_kept_across_zones_and_refused_beyond_its_
     assert (moved["VolumeType"], moved["Iops"], moved["Throughput"]) == ("gp3", 4000, 500), moved
     c.unmount("fast", "m2")
     c.rm("fast")
+
+
+def test_the_attach_limit_is_the_instance_types(ec2sim, aws_nodes):
+    """d3.8xlarge may have 3 EBS volumes attached, its root volume one of them:
+    Cloudstor reads that from DescribeInstanceTypes, mounts two, and refuses the
+    third with the type named, before EC2 would refuse it (the simulator enforces
+    the type's limit too)."""
+    a = aws_nodes("us-east-1a", instance_type="d3.8xlarge")
+    assert "instance-type=d3.8xlarge" in a.logtext() and "limit=2" in a.logtext(), a.logtext()
+    for name in ("l1", "l2", "l3"):
+        a.create(name, size=1, ebstype="gp2")
+    a.mount("l1", "m1")
+    a.mount("l2", "m2")
+    err = a.fails(CONFLICT, "volume", "mount", "l3", "--id", "m3")
+    assert "the most allowed (2, by instance type d3.8xlarge)" in err, err
+    ec2 = ec2sim.client()
+    assert not describe_volume(ec2, status_field(a.inspect("l3"), "cloud_id")).get("Attachments")
+    a.unmount("l2", "m2")
+    wait_for(lambda: not describe_volume(ec2, status_field(a.inspect("l2"), "cloud_id")).get("Attachments"), 60,
+             what="l2 to be detached")
+    a.mount("l3", "m3")
+    for name, mid in (("l1", "m1"), ("l3", "m3")):
+        a.unmount(name, mid)
+    for name in ("l1", "l2", "l3"):
+        a.rm(name)
+
+
+def test_the_simulator_refuses_an_attach_past_the_instance_types_limit(ec2sim):
+    ec2 = ec2sim.client()
+    node = ec2sim.add_node("us-east-1a", instance_type="d3.8xlarge")
+    volumes = []
+    for _ in range(3):
+        vid = ec2.create_volume(AvailabilityZone="us-east-1a", Size=1)["VolumeId"]
+        wait_for(lambda v=vid: describe_volume(ec2, v)["State"] == "available", 30, what=f"{vid} available")
+        volumes.append(vid)
+    for vid, dev in zip(volumes, ("/dev/sdf", "/dev/sdg")):
+        ec2.attach_volume(VolumeId=vid, InstanceId=node["instance_id"], Device=dev)
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.attach_volume(VolumeId=volumes[2], InstanceId=node["instance_id"], Device="/dev/sdh")
+    assert e.value.response["Error"]["Code"] == "AttachmentLimitExceeded", e.value.response

@@ -52,6 +52,14 @@ extension EC2Client {
         _ = try await call("DeleteTags", parameters, mutating: true)
     }
 
+    public func describeInstanceTypes(_ types: [String]) async throws(AWSError) -> [EC2InstanceType] {
+        let parameters = types.enumerated().map { ("InstanceType.\($0.offset + 1)", $0.element) }
+        let reply = try await call("DescribeInstanceTypes", parameters, mutating: false)
+        var found: [EC2InstanceType] = []
+        for item in reply.items("instanceTypeSet") { found.append(try item.instanceType()) }
+        return found
+    }
+
     public func describeInstances(ids: [String]) async throws(AWSError) -> [EC2Instance] {
         let parameters = ids.enumerated().map { ("InstanceId.\($0.offset + 1)", $0.element) }
         let reply = try await call("DescribeInstances", parameters, mutating: false)

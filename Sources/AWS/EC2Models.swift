@@ -66,6 +66,20 @@ public struct EC2Instance: Sendable, Equatable {
     public var availabilityZone: String
     /// device name → volume id
     public var blockDevices: [String: String]
+    /// m5.large, …; empty if EC2 did not say.
+    public var instanceType: String
+    /// Network interfaces attached (the primary one included).
+    public var networkInterfaces: Int
+}
+
+/// What an instance type allows, as DescribeInstanceTypes says.
+public struct EC2InstanceType: Sendable, Equatable {
+    public var instanceType: String
+    /// EBS volumes the type may have attached, the root volume included; nil if EC2 did not say.
+    public var maximumEBSAttachments: Int?
+    /// "shared": the attachments are shared with network interfaces beyond the
+    /// primary one (Nitro); "dedicated": EBS volumes have their own.
+    public var attachmentLimitType: String?
 }
 
 /// A page of results and the token for the next one, if any.
@@ -111,6 +125,15 @@ extension XMLTree {
         }
         return EC2Instance(
             instanceID: id, state: child("instanceState")?.string("name") ?? "",
-            availabilityZone: child("placement")?.string("availabilityZone") ?? "", blockDevices: devices)
+            availabilityZone: child("placement")?.string("availabilityZone") ?? "", blockDevices: devices,
+            instanceType: string("instanceType") ?? "", networkInterfaces: items("networkInterfaceSet").count)
+    }
+
+    func instanceType() throws(AWSError) -> EC2InstanceType {
+        guard let name = string("instanceType") else { throw EC2Client.malformed("an instance type without instanceType") }
+        let ebs = child("ebsInfo")
+        return EC2InstanceType(
+            instanceType: name, maximumEBSAttachments: ebs?.string("maximumEbsAttachments").flatMap(Int.init),
+            attachmentLimitType: ebs?.string("attachmentLimitType"))
     }
 }

@@ -70,8 +70,9 @@ public enum AWSProvider {
         let ec2 = EC2Client(transport: transport)
         let stack = EBSTags.stackHash(config.stackID)
         let cache = EBSVolumeCache(ec2: ec2, stackHash: stack)
+        let (limit, source) = await attachmentLimit(config, ec2: ec2, instance: instance, logger: logger)
         let block = EBSBackend(
-            ec2: ec2, cache: cache, stackHash: stack, node: instance, zone: zone, maxAttachments: config.maxAttachments, logger: logger)
+            ec2: ec2, cache: cache, stackHash: stack, node: instance, zone: zone, maxAttachments: limit, limitSource: source, logger: logger)
         logger.info("on AWS", metadata: ["instance": "\(instance)", "zone": "\(zone)", "region": "\(region)", "stack": "\(stack)"])
         let shutdown: @Sendable () async -> Void = { try? await transport.shutdown() }
         let shared: SharedBackend?
@@ -86,6 +87,43 @@ public enum AWSProvider {
         return Provider(
             store: EBSVolumeStore(cache: cache), block: block, shared: shared, defaultBacking: shared == nil ? .relocatable : .shared,
             shutdown: shutdown)
+    }
+
+    /// How many EBS volumes this instance may have attached besides its root
+    /// volume: its type's maximum (which counts the root volume) less, where
+    /// AWS says the limit is shared, the network interfaces beyond the primary
+    /// one (already counted in the maximum). `--max-attachments` overrides; if
+    /// EC2 cannot say, 25 (what the original Cloudstor assumed), with a warning.
+    static func attachmentLimit(
+        _ config: DaemonConfiguration, ec2: EC2Client, instance: String, logger: Logger
+    ) async -> (Int, String) {
+        if let given = config.maxAttachments {
+            logger.info("attachment limit", metadata: ["limit": "\(given)", "from": "--max-attachments"])
+            return (given, "--max-attachments")
+        }
+        let fallback = 25
+        do throws(AWSError) {
+            guard let me = try await ec2.describeInstances(ids: [instance]).first, !me.instanceType.isEmpty,
+                let type = try await ec2.describeInstanceTypes([me.instanceType]).first, let maximum = type.maximumEBSAttachments
+            else {
+                logger.warning("EC2 does not say this instance type's attachment limit; assuming 25 (--max-attachments sets it)")
+                return (fallback, "--max-attachments, default")
+            }
+            let interfaces = type.attachmentLimitType == "shared" ? max(0, me.networkInterfaces - 1) : 0
+            let limit = max(1, maximum - 1 - interfaces)
+            logger.info(
+                "attachment limit",
+                metadata: [
+                    "limit": "\(limit)", "instance-type": "\(me.instanceType)", "ebs-maximum": "\(maximum)",
+                    "limit-type": "\(type.attachmentLimitType ?? "")", "network-interfaces": "\(me.networkInterfaces)",
+                ])
+            return (limit, "instance type \(me.instanceType)")
+        } catch {
+            logger.warning(
+                "cannot read this instance type's attachment limit; assuming 25 (--max-attachments sets it)",
+                metadata: ["error": "\(error.message)"])
+            return (fallback, "--max-attachments, default")
+        }
     }
 
     /// The shared volumes' file systems: the EFS ids given, else the stack's

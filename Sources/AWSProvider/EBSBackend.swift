@@ -15,13 +15,18 @@ final class EBSBackend: MovableBlockBackend {
     let node: String
     let zone: String
     let maxAttachments: Int
+    /// Where `maxAttachments` comes from, for messages.
+    let limitSource: String
     let logger: Logger
     /// Device names of detaches not yet confirmed: never handed out again meanwhile.
     private let detaching = Mutex<[String: String]>([:])  // volume id → device
     /// Device names of attaches on their way, so that Mounts at once pick different ones.
     private let attaching = Mutex<[String: String]>([:])  // volume id → device
 
-    init(ec2: EC2Client, cache: EBSVolumeCache, stackHash: String, node: String, zone: String, maxAttachments: Int, logger: Logger) {
+    init(
+        ec2: EC2Client, cache: EBSVolumeCache, stackHash: String, node: String, zone: String, maxAttachments: Int, limitSource: String,
+        logger: Logger
+    ) {
         self.ec2 = ec2
         self.cache = cache
         self.describer = EBSDescribeBatcher(ec2: ec2)
@@ -29,6 +34,7 @@ final class EBSBackend: MovableBlockBackend {
         self.node = node
         self.zone = zone
         self.maxAttachments = maxAttachments
+        self.limitSource = limitSource
         self.logger = logger
     }
 
@@ -134,7 +140,7 @@ final class EBSBackend: MovableBlockBackend {
             switch pick {
             case .full(let attached):
                 throw CloudstorError(
-                    .failedPrecondition, "instance \(node) cannot attach \(id)", cause: AttachmentLimit(attached: attached, limit: maxAttachments))
+                    .failedPrecondition, "instance \(node) cannot attach \(id)", cause: AttachmentLimit(attached: attached, limit: maxAttachments, source: limitSource))
             case .none: throw CloudstorError(.failedPrecondition, "no free device name on instance \(node) to attach \(id)")
             case .device(let picked): device = picked
             }

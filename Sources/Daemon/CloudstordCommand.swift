@@ -81,7 +81,7 @@ public struct CloudstordCommand: AsyncParsableCommand {
     @Option(help: "AWS: background snapshots kept per volume (env CLOUDSTOR_SNAPSHOT_RETENTION; default 2).")
     var snapshotRetention: Int?
 
-    @Option(help: "AWS: volumes this instance may have attached at once (env CLOUDSTOR_MAX_ATTACHMENTS; default 25).")
+    @Option(help: "AWS: EBS volumes this instance may have attached besides its root volume (env CLOUDSTOR_MAX_ATTACHMENTS; default: its instance type's limit, from DescribeInstanceTypes).")
     var maxAttachments: Int?
 
     @Option(help: "AWS: how many nodes share the account's EC2 request budget; this one keeps to an equal share of it (env CLOUDSTOR_BUDGET_NODES; default 1).")

@@ -34,7 +34,9 @@ public struct DaemonConfiguration: Sendable {
     public var detachDelay: Duration?
     public var snapshotInterval: Duration = .seconds(3600)
     public var snapshotRetention = 2
-    public var maxAttachments = 25
+    /// EBS volumes this node may have attached besides its root volume; nil: its
+    /// instance type's limit (DescribeInstanceTypes).
+    public var maxAttachments: Int?
     /// AWS: how many nodes share the account's EC2 request budget; each takes an
     /// equal share, so that the fleet together stays inside it.
     public var budgetNodes = 1

@@ -216,6 +216,16 @@ class Ec2Rules(DescribeMixin):
                 return self._reject(req, "IncorrectState", f"Instance '{iid}' is not 'running'.")
             used = list(inst["devices"]) + [v.attachment.device for v in self.volumes.values()
                                             if v.attachment and v.attachment.instance_id == iid]
+            maximum, kind = self.moto.ebs_limit(req.region, inst["type"])   # moto attaches without limit
+            if maximum is not None:
+                limit = maximum - (max(0, inst["interfaces"] - 1) if kind == "shared" else 0)
+                slots = []   # moto lists attached volumes among the instance's devices too
+                for d in used:
+                    if not any(same_slot(d, s) for s in slots):
+                        slots.append(d)
+                if len(slots) >= limit:
+                    return self._reject(req, "AttachmentLimitExceeded",
+                                        f"Instance '{iid}' ({inst['type']}) has reached its limit of {limit} attached volumes.")
             if any(same_slot(dev, d) for d in used):
                 return self._reject(req, "InvalidParameterValue",
                                     f"Invalid value '{dev}' for unixDevice. Attachment point {dev} is already in use")

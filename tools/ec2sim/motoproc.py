@@ -172,7 +172,7 @@ class MotoServer:
     # ---- state, as moto sees it -------------------------------------------------
 
     def instance(self, region, instance_id):
-        """{"az", "state", "devices", "type", "image", "ip"} or None if unknown."""
+        """{"az", "state", "devices", "type", "image", "ip", "interfaces"} or None if unknown."""
         try:
             res = self.client("ec2", region).describe_instances(InstanceIds=[instance_id])
         except botocore.exceptions.ClientError as e:
@@ -184,8 +184,24 @@ class MotoServer:
                 return {"az": i["Placement"]["AvailabilityZone"], "state": i["State"]["Name"],
                         "devices": {m["DeviceName"] for m in i.get("BlockDeviceMappings", [])},
                         "type": i.get("InstanceType", "t3.micro"), "image": i.get("ImageId", ""),
-                        "ip": i.get("PrivateIpAddress", "10.0.0.1")}
+                        "ip": i.get("PrivateIpAddress", "10.0.0.1"),
+                        "interfaces": len(i.get("NetworkInterfaces") or [])}
         return None
+
+    def ebs_limit(self, region, instance_type):
+        """(MaximumEbsAttachments, AttachmentLimitType) of an instance type, or (None, None)."""
+        known = self.__dict__.setdefault("_ebs_limits", {})
+        if (region, instance_type) not in known:
+            known[(region, instance_type)] = self._ebs_limit(region, instance_type)
+        return known[(region, instance_type)]
+
+    def _ebs_limit(self, region, instance_type):
+        try:
+            found = self.client("ec2", region).describe_instance_types(InstanceTypes=[instance_type])["InstanceTypes"]
+        except botocore.exceptions.ClientError:
+            return None, None
+        ebs = found[0].get("EbsInfo", {}) if found else {}
+        return ebs.get("MaximumEbsAttachments"), ebs.get("AttachmentLimitType")
 
     def volume(self, region, volume_id):
         try:

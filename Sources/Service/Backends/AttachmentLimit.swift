@@ -5,13 +5,16 @@
 public struct AttachmentLimit: Error, CustomStringConvertible, Sendable {
     public var attached: Int
     public var limit: Int
+    /// Where the limit comes from: "instance type m5.large", "--max-attachments".
+    public var source: String
 
-    public init(attached: Int, limit: Int) {
+    public init(attached: Int, limit: Int, source: String) {
         self.attached = attached
         self.limit = limit
+        self.source = source
     }
 
     public var description: String {
-        "it has \(attached) \(attached == 1 ? "volume" : "volumes") attached, the most allowed (--max-attachments \(limit)); unmount some first"
+        "it has \(attached) \(attached == 1 ? "volume" : "volumes") attached, the most allowed (\(limit), by \(source)); unmount some first"
     }
 }
