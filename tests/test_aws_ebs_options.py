@@ -264,3 +264,49 @@ def test_the_simulator_refuses_an_attach_past_the_instance_types_limit(ec2sim):
     with pytest.raises(botocore.exceptions.ClientError) as e:
         ec2.attach_volume(VolumeId=volumes[2], InstanceId=node["instance_id"], Device="/dev/sdh")
     assert e.value.response["Error"]["Code"] == "AttachmentLimitExceeded", e.value.response
+
+
+def test_encrypted_volumes_keep_their_key_across_zones_and_a_bad_key_is_refused(ec2sim, aws_nodes):
+    ec2 = ec2sim.client()
+    kms = ec2sim.client("kms")
+    key = kms.create_key(Description="cloudstor test")["KeyMetadata"]
+    kms.create_alias(AliasName="alias/cloudstor-test", TargetKeyId=key["KeyId"])
+    disabled = kms.create_key(Description="disabled")["KeyMetadata"]["KeyId"]
+    kms.disable_key(KeyId=disabled)
+    a = aws_nodes("us-east-1a")
+    c = aws_nodes("us-east-1b")
+
+    ec2sim.clear_calls()
+    assert "KMS key alias/nosuch does not exist" in a.fails(INVALID, "volume", "create", "x", "--opt", "size=1", "--opt", "kmskeyid=alias/nosuch")
+    err = a.fails(CONFLICT, "volume", "create", "x", "--opt", "size=1", "--opt", "kmskeyid=" + disabled)
+    assert f"KMS key {disabled} is Disabled" in err, err
+    err = a.fails(INVALID, "volume", "create", "x", "--opt", "size=1", "--opt", "encrypted=false", "--opt", "kmskeyid=alias/cloudstor-test")
+    assert "needs encrypted=true" in err, err
+    assert "allowed: true, false" in a.fails(INVALID, "volume", "create", "x", "--opt", "size=1", "--opt", "encrypted=yes")
+    assert "kmskeyid" in a.fails(INVALID, "volume", "create", "x", "--opt", "size=1", "--opt", "kmskeyid=not a key")
+    assert creates(ec2sim) == [], "a refused key made a volume"
+
+    a.create("enc", size=1, ebstype="gp2", kmskeyid="alias/cloudstor-test")
+    made = only(tagged_volumes(ec2, "enc"), "EBS volume for enc")
+    assert made["Encrypted"] and made.get("KmsKeyId"), made
+    options = a.inspect("enc")["options"]
+    assert (options.get("encrypted"), options.get("kmskeyid")) == ("true", "alias/cloudstor-test"), options
+    point = a.mount("enc", "m1")
+    digest = write_data(point, secrets.token_bytes(1 << 16))
+    a.unmount("enc", "m1")
+    point, _ = c.mount_until_ready("enc", "m2")
+    assert data_digest(point) == digest
+    moved = only([v for v in tagged_volumes(ec2, "enc") if v["AvailabilityZone"] == "us-east-1b"], "moved volume")
+    assert moved["Encrypted"] and moved.get("KmsKeyId") == made["KmsKeyId"], (made, moved)
+    c.unmount("enc", "m2")
+    c.rm("enc")
+
+    # The account's encryption by default: honoured, and said in the options.
+    ec2.enable_ebs_encryption_by_default()
+    d = aws_nodes("us-east-1a")
+    d.create("dflt", size=1, ebstype="gp2")
+    assert d.inspect("dflt")["options"].get("encrypted") == "true"
+    assert only(tagged_volumes(ec2, "dflt"), "EBS volume for dflt")["Encrypted"]
+    assert "EBS encryption by default" in d.fails(CONFLICT, "volume", "create", "plain", "--opt", "size=1", "--opt", "encrypted=false")
+    d.rm("dflt")
+    ec2.disable_ebs_encryption_by_default()

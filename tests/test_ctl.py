@@ -165,10 +165,12 @@ def test_conflicts_exit_4(daemon, workdir):
     assert mounts_under(workdir) == []
 
 
-def test_the_local_provider_has_no_snapshots(daemon):
-    """Restores and backups need a provider with snapshots: refused clearly, nothing made."""
+def test_the_local_provider_has_no_snapshots_nor_encryption(daemon):
+    """Restores, backups and encryption need a provider that has them: refused clearly, nothing made."""
     err = fails(daemon, INVALID, "volume", "create", "r", "-o", "snapshot=snap-0123456789abcdef0")
     assert "needs a provider with snapshots" in err, err
+    err = fails(daemon, INVALID, "volume", "create", "r", "-o", "size=1", "-o", "encrypted=true")
+    assert "needs a provider that encrypts volumes" in err, err
     daemon.ctl("volume", "create", "b", "-o", "size=1")
     for args in (("snapshot", "create", "b"), ("snapshot", "ls"), ("snapshot", "rm", "snap-0123456789abcdef0")):
         assert "has no snapshots" in fails(daemon, CONFLICT, *args)

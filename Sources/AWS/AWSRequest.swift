@@ -1,8 +1,9 @@
 /// One call to an AWS API, before signing.
 public struct AWSRequest: Sendable {
-    /// How the service speaks: EC2's form-encoded Query API with XML replies, or REST with JSON.
+    /// How the service speaks: EC2's form-encoded Query API with XML replies, REST
+    /// with JSON (EFS), or JSON 1.1 RPC (KMS: POST / and X-Amz-Target).
     public enum WireProtocol: Sendable {
-        case ec2Query, restJSON
+        case ec2Query, restJSON, json
     }
 
     /// The signing name: "ec2", "elasticfilesystem".

@@ -6,6 +6,10 @@ extension EC2Client {
         public var iops: Int?
         /// gp3 only, MiB/s.
         public var throughput: Int?
+        /// Encrypted (with `kmsKeyID`, else the account's default key); nil: as the
+        /// account's encryption by default says.
+        public var encrypted: Bool?
+        public var kmsKeyID: String?
         public var snapshotID: String?
         public var tags: [AWSTag]
         /// Makes a retried create idempotent: the same token returns the same volume.
@@ -13,9 +17,11 @@ extension EC2Client {
 
         public init(
             availabilityZone: String, sizeGiB: Int?, volumeType: String, iops: Int? = nil, throughput: Int? = nil,
-            snapshotID: String? = nil, tags: [AWSTag] = [], clientToken: String
+            encrypted: Bool? = nil, kmsKeyID: String? = nil, snapshotID: String? = nil, tags: [AWSTag] = [], clientToken: String
         ) {
             self.throughput = throughput
+            self.encrypted = encrypted
+            self.kmsKeyID = kmsKeyID
             self.availabilityZone = availabilityZone
             self.sizeGiB = sizeGiB
             self.volumeType = volumeType
@@ -31,10 +37,17 @@ extension EC2Client {
         if let size = input.sizeGiB { parameters.append(("Size", String(size))) }
         if let iops = input.iops { parameters.append(("Iops", String(iops))) }
         if let throughput = input.throughput { parameters.append(("Throughput", String(throughput))) }
+        if input.encrypted == true { parameters.append(("Encrypted", "true")) }
+        if let key = input.kmsKeyID { parameters.append(("KmsKeyId", key)) }
         if let snapshot = input.snapshotID { parameters.append(("SnapshotId", snapshot)) }
         parameters += Self.tagSpecification("volume", input.tags)
         let reply = try await call("CreateVolume", parameters, mutating: true)
         return try reply.volume()
+    }
+
+    /// Whether the account encrypts new EBS volumes by default, in this region.
+    public func ebsEncryptionByDefault() async throws(AWSError) -> Bool {
+        try await call("GetEbsEncryptionByDefault", [], mutating: false).string("ebsEncryptionByDefault") == "true"
     }
 
     /// One page of volumes matching every filter (and the ids, if any).

@@ -40,6 +40,9 @@ public struct EC2Volume: Sendable, Equatable {
     public var iops: Int?
     /// gp3: MiB/s.
     public var throughput: Int?
+    public var encrypted: Bool
+    /// The ARN of the key it is encrypted with.
+    public var kmsKeyID: String?
     public var snapshotID: String?
     public var createTime: String
     public var attachments: [EC2Attachment]
@@ -98,7 +101,8 @@ extension XMLTree {
         return EC2Volume(
             volumeID: id, sizeGiB: Int(string("size") ?? "") ?? 0, availabilityZone: string("availabilityZone") ?? "",
             state: string("status") ?? "", volumeType: string("volumeType") ?? "", iops: string("iops").flatMap(Int.init),
-            throughput: string("throughput").flatMap(Int.init),
+            throughput: string("throughput").flatMap(Int.init), encrypted: string("encrypted") == "true",
+            kmsKeyID: string("kmsKeyId").flatMap { $0.isEmpty ? nil : $0 },
             snapshotID: string("snapshotId").flatMap { $0.isEmpty ? nil : $0 }, createTime: string("createTime") ?? "",
             attachments: items("attachmentSet").map(\.attachment), tags: tags)
     }

@@ -17,7 +17,7 @@ enum ErrorDecoder {
                 error.code = "MalformedResponse"
                 error.message = "HTTP \(response.status) with a body that is not EC2 error XML"
             }
-        case .restJSON:
+        case .restJSON, .json:
             // The type is in X-Amzn-ErrorType ("Code:http://…"), else in the body's
             // ErrorCode or __type ("prefix#Code"); the message in Message or message.
             let body = try? JSONDecoder().decode(RestJSONError.self, from: Data(response.body))

@@ -71,8 +71,10 @@ public enum AWSProvider {
         let stack = EBSTags.stackHash(config.stackID)
         let cache = EBSVolumeCache(ec2: ec2, stackHash: stack)
         let (limit, source) = await attachmentLimit(config, ec2: ec2, instance: instance, logger: logger)
+        let encryptedByDefault = await encryptionByDefault(ec2, logger: logger)
         let block = EBSBackend(
-            ec2: ec2, cache: cache, stackHash: stack, node: instance, zone: zone, maxAttachments: limit, limitSource: source, logger: logger)
+            ec2: ec2, kms: KMSClient(transport: transport), cache: cache, stackHash: stack, node: instance, zone: zone, maxAttachments: limit,
+            limitSource: source, encryptedByDefault: encryptedByDefault, logger: logger)
         logger.info("on AWS", metadata: ["instance": "\(instance)", "zone": "\(zone)", "region": "\(region)", "stack": "\(stack)"])
         let shutdown: @Sendable () async -> Void = { try? await transport.shutdown() }
         let shared: SharedBackend?
@@ -123,6 +125,20 @@ public enum AWSProvider {
                 "cannot read this instance type's attachment limit; assuming 25 (--max-attachments sets it)",
                 metadata: ["error": "\(error.message)"])
             return (fallback, "--max-attachments, default")
+        }
+    }
+
+    /// Whether the account encrypts new EBS volumes by default in this region: then
+    /// every volume created without `encrypted=` is, and its options say so. If EC2
+    /// cannot say, taken as not (EC2 encrypts all the same; the options then omit it).
+    static func encryptionByDefault(_ ec2: EC2Client, logger: Logger) async -> Bool {
+        do {
+            let on = try await ec2.ebsEncryptionByDefault()
+            logger.info("EBS encryption by default", metadata: ["on": "\(on)"])
+            return on
+        } catch {
+            logger.warning("cannot read the account's EBS encryption by default; taken as off", metadata: ["error": "\(error.message)"])
+            return false
         }
     }
 

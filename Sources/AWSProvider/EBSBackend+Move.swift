@@ -115,7 +115,9 @@ extension EBSBackend {
         let input = EC2Client.CreateVolumeInput(
             availabilityZone: zone, sizeGiB: source.sizeGiB, volumeType: source.volumeType,
             iops: ["io1", "io2", "gp3"].contains(source.volumeType) ? source.iops : nil,
-            throughput: source.volumeType == "gp3" ? source.throughput : nil, snapshotID: snapshot,
+            throughput: source.volumeType == "gp3" ? source.throughput : nil,
+            // The snapshot of an encrypted volume makes an encrypted one; named, the key stays the same.
+            encrypted: source.encrypted ? true : nil, kmsKeyID: source.encrypted ? source.kmsKeyID : nil, snapshotID: snapshot,
             tags: tags(name: record.name, generation: EBSTags.generation(of: source) + 1) + carried,
             clientToken: EBSTags.md5("move/\(source.volumeID)/\(zone)/\(snapshot)"))
         do {

@@ -17,6 +17,9 @@ final class EBSBackend: MovableBlockBackend {
     let maxAttachments: Int
     /// Where `maxAttachments` comes from, for messages.
     let limitSource: String
+    /// The account encrypts new volumes by default (read at start).
+    let encryptedByDefault: Bool
+    let kms: KMSClient
     let logger: Logger
     /// Device names of detaches not yet confirmed: never handed out again meanwhile.
     private let detaching = Mutex<[String: String]>([:])  // volume id → device
@@ -24,9 +27,11 @@ final class EBSBackend: MovableBlockBackend {
     private let attaching = Mutex<[String: String]>([:])  // volume id → device
 
     init(
-        ec2: EC2Client, cache: EBSVolumeCache, stackHash: String, node: String, zone: String, maxAttachments: Int, limitSource: String,
-        logger: Logger
+        ec2: EC2Client, kms: KMSClient, cache: EBSVolumeCache, stackHash: String, node: String, zone: String, maxAttachments: Int,
+        limitSource: String, encryptedByDefault: Bool, logger: Logger
     ) {
+        self.kms = kms
+        self.encryptedByDefault = encryptedByDefault
         self.ec2 = ec2
         self.cache = cache
         self.describer = EBSDescribeBatcher(ec2: ec2)
@@ -38,8 +43,19 @@ final class EBSBackend: MovableBlockBackend {
         self.logger = logger
     }
 
+    func applyDefaults(_ options: VolumeOptions) -> VolumeOptions {
+        var options = options
+        if options.encrypted == nil, encryptedByDefault { options.encrypted = true }
+        return options
+    }
+
     func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String {
         if let snapshot = options.snapshot { try await checkRestorable(snapshot, options) }
+        if let key = options.kmsKeyID { try await checkUsable(key) }
+        if options.encrypted == false, encryptedByDefault {
+            throw CloudstorError(
+                .failedPrecondition, "this account encrypts every new EBS volume in this region (EBS encryption by default): encrypted=false cannot be honoured")
+        }
         let encoded = EBSTags.encode(options.dictionary)
         // A token of its own for each Create: EC2 answers a repeated token with the
         // volume it made for it, even once that one is deleted, so a token made from
@@ -49,7 +65,7 @@ final class EBSBackend: MovableBlockBackend {
         // keeps the first made.
         let input = EC2Client.CreateVolumeInput(
             availabilityZone: zone, sizeGiB: options.sizeGiB, volumeType: (options.ebsType ?? .standard).rawValue, iops: options.iops,
-            throughput: options.throughput, snapshotID: options.snapshot,
+            throughput: options.throughput, encrypted: options.encrypted, kmsKeyID: options.kmsKeyID, snapshotID: options.snapshot,
             tags: tags(name: name, generation: 1) + [
                 AWSTag(EBSTags.backing, options.backing.rawValue), AWSTag(EBSTags.options, encoded),
                 AWSTag(EBSTags.created, Date().formatted(.iso8601)),
@@ -97,6 +113,23 @@ final class EBSBackend: MovableBlockBackend {
             throw CloudstorError(.failedPrecondition, "snapshot \(snapshot) is in state \(found.state): no volume can be made from it")
         }
         try options.check(snapshotSizeGiB: found.volumeSizeGiB)
+    }
+
+    /// A key EBS can encrypt with: it exists (for this account, in this region) and
+    /// is enabled. Refused before CreateVolume otherwise: EC2 would make a volume
+    /// that goes to `error` when it cannot use the key.
+    private func checkUsable(_ key: String) async throws(CloudstorError) {
+        let found: KMSKey
+        do {
+            found = try await kms.describeKey(key)
+        } catch {
+            guard error.code == "NotFoundException" else { throw CloudstorError(error, "look up KMS key \(key)") }
+            throw CloudstorError(.invalidArgument, "KMS key \(key) does not exist in this region (or this account cannot see it)")
+        }
+        guard found.KeyState == "Enabled" else {
+            throw CloudstorError(
+                .failedPrecondition, "KMS key \(key) is \(found.KeyState ?? "not usable"): EBS cannot encrypt with it; enable it or name another")
+        }
     }
 
     func describe(id: String, fresh: Bool) async throws(CloudstorError) -> BlockVolume? {

@@ -12,7 +12,7 @@ import CloudstorService
         var tags = [EBSTags.volume: "v", EBSTags.stack: "s", EBSTags.generation: String(generation)]
         tags.merge(extra) { $1 }
         return EC2Volume(
-            volumeID: id, sizeGiB: 1, availabilityZone: "us-east-1a", state: state, volumeType: "gp2", iops: nil, throughput: nil, snapshotID: nil,
+            volumeID: id, sizeGiB: 1, availabilityZone: "us-east-1a", state: state, volumeType: "gp2", iops: nil, throughput: nil, encrypted: false, kmsKeyID: nil, snapshotID: nil,
             createTime: created, attachments: [], tags: tags)
     }
 

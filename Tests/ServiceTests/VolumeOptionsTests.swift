@@ -64,6 +64,23 @@ import Testing
         #expect(refusal(["size": "10", "ebstype": "gp3", "throughput": "751"]).contains("at most 0.25 MiB/s per IOPS (750 here); raise iops"))
     }
 
+    @Test func encryptionAndItsKey() throws {
+        #expect(try parse(["size": "1", "encrypted": "TRUE"]).dictionary["encrypted"] == "true")
+        let keyed = try parse(["size": "1", "kmskeyid": "alias/db-key"])
+        #expect(keyed.encrypted == true && keyed.dictionary["kmskeyid"] == "alias/db-key")
+        for key in ["1234abcd-12ab-34cd-56ef-1234567890ab", "mrk-1234abcd12ab34cd56ef1234567890ab",
+            "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", "arn:aws:kms:us-east-1:111122223333:alias/db"]
+        {
+            #expect(try parse(["size": "1", "kmskeyid": key]).kmsKeyID == key)
+        }
+        #expect(refusal(["size": "1", "encrypted": "yes"]).contains("allowed: true, false"))
+        #expect(refusal(["size": "1", "encrypted": "false", "kmskeyid": "alias/x"]).contains("needs encrypted=true"))
+        for bad in ["", "key", "alias/a,b", "alias/a=b", "arn:aws:kms key"] {
+            #expect(refusal(["size": "1", "kmskeyid": bad]).contains("option kmskeyid"))
+        }
+        #expect(refusal(["backing": "shared", "encrypted": "true"]).contains("relocatable volumes only"))
+    }
+
     @Test func theDefaultTypeIsTheDaemonsChoice() throws {
         let options = try VolumeOptions(parsing: ["size": "1"], defaultBacking: .relocatable, defaultEBSType: .gp3)
         #expect(options.ebsType == .gp3 && options.dictionary["ebstype"] == "gp3")

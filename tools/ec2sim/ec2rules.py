@@ -160,7 +160,9 @@ class Ec2Rules(DescribeMixin):
             if snap and size and size.isdigit() and int(size) < snap.size:   # moto takes any size
                 return self._reject(req, "InvalidParameterValue",
                                     f"Volume of {size}GiB is too small; minimum is {snap.size}GiB.")
-            resp = self.forward(req)
+            resp = self._create_encrypted_by_default(req)
+            if resp is None:
+                resp = self.forward(req)
             if resp.status != 200:
                 return resp
             doc = Doc(resp.body)
@@ -175,6 +177,19 @@ class Ec2Rules(DescribeMixin):
                 self.tokens[token] = (fingerprint, vid, body)
             self.sched.after(self.delays.create, lambda: self._created(vol))
             return resp.with_body(body)
+
+    def _create_encrypted_by_default(self, req):
+        """The account's EBS encryption by default, which moto records but does not
+        apply: a CreateVolume that does not say is sent on encrypted (signed anew,
+        once the caller's signature is checked). None: forward as it is."""
+        if req.flag("Encrypted") or req.params.get("SnapshotId"):   # Encrypted=false is overruled, as EC2 does
+            return None
+        if not self.moto.client("ec2", req.region).get_ebs_encryption_by_default()["EbsEncryptionByDefault"]:
+            return None
+        err = self._auth_error(req)
+        if err:
+            return err
+        return self.moto.raw_ec2(req.region, dict(req.params, Encrypted="true"))
 
     def _throughput_rule(self, req):
         """gp3's throughput (moto takes any): 125-2000 MiB/s, at most 0.25 MiB/s per IOPS."""

@@ -12,6 +12,10 @@ public protocol BlockBackend: Sendable {
     var node: String { get }
     /// This node's zone.
     var zone: String { get }
+    /// The options with the provider's own defaults applied (EBS: the account's
+    /// encryption by default), before a Create compares them with an existing
+    /// volume's and stores them.
+    func applyDefaults(_ options: VolumeOptions) -> VolumeOptions
     /// Creates a new volume's storage in this node's zone and returns its id.
     /// Idempotent for a name whose earlier create was interrupted or raced.
     func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String
@@ -36,6 +40,10 @@ public protocol BlockBackend: Sendable {
     /// Deletes these orphans (all of them if `ids` is empty), each checked again
     /// first; returns the ids deleted.
     func prune(ids: [String], moving: Set<String>) async throws(CloudstorError) -> [String]
+}
+
+extension BlockBackend {
+    public func applyDefaults(_ options: VolumeOptions) -> VolumeOptions { options }
 }
 
 /// A block volume as its provider sees it now.

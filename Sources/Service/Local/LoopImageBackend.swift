@@ -26,6 +26,10 @@ public struct LoopImageBackend: BlockBackend {
         if let snapshot = options.snapshot {
             throw CloudstorError(.invalidArgument, "option snapshot=\(snapshot) needs a provider with snapshots (--provider aws); the local provider has none")
         }
+        if options.encrypted == true {
+            throw CloudstorError(
+                .invalidArgument, "option encrypted=true needs a provider that encrypts volumes (--provider aws); the local provider does not")
+        }
         guard let sizeGiB = options.sizeGiB else {
             throw CloudstorError(.invalidArgument, "option size is required for relocatable volumes")
         }

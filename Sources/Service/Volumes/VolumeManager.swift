@@ -63,7 +63,8 @@ public final class VolumeManager: Sendable {
     /// Creates a volume, or returns it if it exists with the same options.
     public func create(name: String, options raw: [String: String]) async throws(CloudstorError) -> VolumeInfo {
         try VolumeName.validate(name)
-        let options = try VolumeOptions(parsing: raw, defaultBacking: configuration.defaultBacking, defaultEBSType: configuration.defaultEBSType)
+        var options = try VolumeOptions(parsing: raw, defaultBacking: configuration.defaultBacking, defaultEBSType: configuration.defaultEBSType)
+        if options.backing == .relocatable { options = block.applyDefaults(options) }
         return try await locks.withLock(name) { () async throws(CloudstorError) -> VolumeInfo in
             // Asked afresh: another node may have removed it since this one last looked,
             // and an answer from a stale view would make nothing.

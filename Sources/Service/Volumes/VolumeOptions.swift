@@ -20,6 +20,10 @@ public struct VolumeOptions: Equatable, Sendable {
     public var iops: Int?
     /// gp3 only: MiB/s.
     public var throughput: Int?
+    /// Encrypted at rest; nil: as the provider's default says (`applyDefaults`).
+    public var encrypted: Bool?
+    /// The key (id, ARN, alias or alias ARN); implies `encrypted`.
+    public var kmsKeyID: String?
     /// The snapshot the volume is made from (its filesystem kept); `sizeGiB` is
     /// then optional, EBS taking the snapshot's.
     public var snapshot: String?
@@ -31,12 +35,17 @@ public struct VolumeOptions: Equatable, Sendable {
     public var gid: UInt32?
     public var mode: UInt32?
 
-    public static let knownKeys = ["backing", "size", "ebstype", "iops", "throughput", "snapshot", "perfmode", "uid", "gid", "mode"]
+    public static let knownKeys = [
+        "backing", "size", "ebstype", "iops", "throughput", "snapshot", "encrypted", "kmskeyid", "perfmode", "uid", "gid", "mode",
+    ]
 
     public init(
         backing: Backing, sizeGiB: Int? = nil, ebsType: EBSVolumeType? = nil, iops: Int? = nil, throughput: Int? = nil,
-        snapshot: String? = nil, perfMode: PerfMode? = nil, uid: UInt32? = nil, gid: UInt32? = nil, mode: UInt32? = nil
+        snapshot: String? = nil, encrypted: Bool? = nil, kmsKeyID: String? = nil, perfMode: PerfMode? = nil, uid: UInt32? = nil,
+        gid: UInt32? = nil, mode: UInt32? = nil
     ) {
+        self.encrypted = encrypted
+        self.kmsKeyID = kmsKeyID
         self.backing = backing
         self.sizeGiB = sizeGiB
         self.ebsType = ebsType
@@ -63,12 +72,15 @@ public struct VolumeOptions: Equatable, Sendable {
             }
             let type = try Self.choice(raw["ebstype"], option: "ebstype", default: defaultEBSType)
             let snapshot = try raw["snapshot"].map { (text) throws(CloudstorError) in try Self.snapshotID(text) }
+            let (encrypted, key) = try Self.encryption(raw["encrypted"], raw["kmskeyid"])
             guard let sizeText = raw["size"] else {
                 guard snapshot == nil else {
                     // The snapshot's size, which the provider checks against the type's IOPS.
                     let iops = try Self.iops(raw["iops"], type: type, sizeGiB: nil)
                     let throughput = try Self.throughput(raw["throughput"], type: type, iops: iops)
-                    self.init(backing: .relocatable, ebsType: type, iops: iops, throughput: throughput, snapshot: snapshot)
+                    self.init(
+                        backing: .relocatable, ebsType: type, iops: iops, throughput: throughput, snapshot: snapshot, encrypted: encrypted,
+                        kmsKeyID: key)
                     return
                 }
                 throw CloudstorError(
@@ -78,9 +90,11 @@ public struct VolumeOptions: Equatable, Sendable {
             let size = try Self.integer(sizeText, option: "size", unit: "GiB", range: type.sizeRange, context: "ebstype=\(type.rawValue)")
             let iops = try Self.iops(raw["iops"], type: type, sizeGiB: size)
             let throughput = try Self.throughput(raw["throughput"], type: type, iops: iops)
-            self.init(backing: .relocatable, sizeGiB: size, ebsType: type, iops: iops, throughput: throughput, snapshot: snapshot)
+            self.init(
+                backing: .relocatable, sizeGiB: size, ebsType: type, iops: iops, throughput: throughput, snapshot: snapshot,
+                encrypted: encrypted, kmsKeyID: key)
         case .shared:
-            for key in ["size", "ebstype", "iops", "throughput", "snapshot"] where raw[key] != nil {
+            for key in ["size", "ebstype", "iops", "throughput", "snapshot", "encrypted", "kmskeyid"] where raw[key] != nil {
                 throw CloudstorError(.invalidArgument, "option \(key) applies to relocatable volumes only, not to backing=shared")
             }
             let perfMode = try Self.choice(raw["perfmode"], option: "perfmode", default: PerfMode.generalpurpose)
@@ -99,6 +113,8 @@ public struct VolumeOptions: Equatable, Sendable {
         if let iops { out["iops"] = String(iops) }
         if let throughput { out["throughput"] = String(throughput) }
         if let snapshot { out["snapshot"] = snapshot }
+        if let encrypted { out["encrypted"] = String(encrypted) }
+        if let kmsKeyID { out["kmskeyid"] = kmsKeyID }
         if let perfMode { out["perfmode"] = perfMode.rawValue }
         if let uid { out["uid"] = String(uid) }
         if let gid { out["gid"] = String(gid) }
@@ -128,6 +144,34 @@ public struct VolumeOptions: Equatable, Sendable {
                 "invalid value \(VolumeName.quoted(text)) for option mode: permission bits in octal, 1 to 4 digits from 0 to 7 (e.g. 0755, 1777)")
         }
         return value
+    }
+
+    /// `encrypted=true|false` and `kmskeyid=KEY`: a key id, `mrk-…`, `alias/NAME`, or
+    /// the ARN of a key or an alias; a key implies (and needs) encryption.
+    private static func encryption(_ flag: String?, _ key: String?) throws(CloudstorError) -> (Bool?, String?) {
+        var encrypted: Bool?
+        if let flag {
+            switch flag.lowercased() {
+            case "true": encrypted = true
+            case "false": encrypted = false
+            default: throw CloudstorError(.invalidArgument, "invalid value \(VolumeName.quoted(flag)) for option encrypted; allowed: true, false")
+            }
+        }
+        guard let key else { return (encrypted, nil) }
+        let allowed = key.utf8.allSatisfy { byte in
+            (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "/") || byte == UInt8(ascii: ":")
+        }
+        let shape = key.hasPrefix("alias/") || key.hasPrefix("arn:aws") || key.hasPrefix("mrk-") || (key.utf8.count == 36 && !key.contains("/"))
+        guard allowed, shape, key.utf8.count <= 2048 else {
+            throw CloudstorError(
+                .invalidArgument,
+                "invalid value \(VolumeName.quoted(key)) for option kmskeyid: a KMS key id, alias/NAME, or the ARN of a key or an alias")
+        }
+        guard encrypted != false else {
+            throw CloudstorError(.invalidArgument, "option kmskeyid needs encrypted=true (or no encrypted option): a key encrypts the volume")
+        }
+        return (true, key)
     }
 
     private static func snapshotID(_ text: String) throws(CloudstorError) -> String {
