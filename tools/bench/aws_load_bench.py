@@ -4,8 +4,8 @@ C in us-east-1b) against one ec2sim that enforces EC2's request-rate budget for
 the account (`--ec2-budget`: RequestLimitExceeded beyond it). All at once:
 
   1. 200 volumes created, a third from each node;
-  2. 25 of each node's volumes mounted on it, the most an instance takes by
-     default (--max-attachments): 75 attaches, 75 mkfs;
+  2. 25 of each node's volumes mounted on it, within what its instance type
+     takes: 75 attaches, 75 mkfs;
   3. those 75 unmounted (each detaches at once);
   4. the 200 removed.
 
@@ -29,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 sys.dont_write_bytecode = True   # importing tests/ leaves no __pycache__ behind
 
 VOLUMES = 200
-MOUNTS_PER_NODE = 25   # --max-attachments, the default cap per instance
+MOUNTS_PER_NODE = 25   # within the instance type's attach limit (the simulator's t3.micro: 26 besides its root volume)
 
 
 def parse_args():
