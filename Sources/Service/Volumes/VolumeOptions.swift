@@ -162,7 +162,7 @@ public struct VolumeOptions: Equatable, Sendable {
             (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
                 || byte == UInt8(ascii: "-") || byte == UInt8(ascii: "_") || byte == UInt8(ascii: "/") || byte == UInt8(ascii: ":")
         }
-        let shape = key.hasPrefix("alias/") || key.hasPrefix("arn:aws") || key.hasPrefix("mrk-") || (key.utf8.count == 36 && !key.contains("/"))
+        let shape = key.hasPrefix("alias/") || key.hasPrefix("arn:aws") || key.hasPrefix("mrk-") || (key.utf8.count == 36 && !key.contains("/" as Character))
         guard allowed, shape, key.utf8.count <= 2048 else {
             throw CloudstorError(
                 .invalidArgument,
