@@ -4,8 +4,9 @@
   * EC2 calls per Docker operation, counted at the simulator (EC2 actions only;
     instance metadata, IAM and STS are not counted): create, first mount, same-zone
     move, cross-zone move, 100 Gets, List of 1,000 volumes;
-  * the wall time of a same-zone and a cross-zone move beside the simulator delays
-    that move has to wait for, and the overhead Cloudstor adds above them.
+  * the wall time of a same-zone and a cross-zone move, a backup and a restore,
+    beside the simulator delays each has to wait for, and the overhead Cloudstor
+    adds above them (and the EC2 calls of the backup and the restore);
   * scale: the stack at 100, 1,000 and 10,000 volumes (CLOUDSTOR_BENCH_SCALE=100,1000
     to stop sooner): a restarted daemon's start-up, first List, List and Get p50, RSS.
 
@@ -302,6 +303,26 @@ def run(sim, work, out, nodes, clients):
     after = counter.take()
     if after:
         rows.append(("  after its Mount", "the move's clean-up, until settled", after))
+    # A backup of v where it is mounted (frozen while the snapshot starts), and a
+    # volume restored from it: calls, and time above the simulator's delays.
+    counter.reset()
+    started = time.monotonic()
+    backup = c.stub.CreateSnapshot(PB.CreateSnapshotRequest(name="v", label="bench"), timeout=120).snapshot.id
+    t_backup = time.monotonic() - started
+    rows.append(("backup", "CreateSnapshot on C (mounted: frozen as it starts)", counter.take()))
+    settle(sim, lambda s: s["snapshots"].get(backup, {}).get("state") == "completed", "the backup to complete")
+    counter.reset()
+    started = time.monotonic()
+    c.create("r", {"snapshot": backup})
+    t_restore = time.monotonic() - started
+    rows.append(("restore", "Create from the backup on C", counter.take()))
+    mid_r = secrets.token_hex(32)
+    calls, t_mount_r, point_r, _ = docker_mount(c, counter, "r", mid_r)
+    rows.append(("  its first mount", "Get, Get, Mount, Get on C (no mkfs)", calls))
+    docker_unmount(c, counter, "r", mid_r, point_r)
+    c.remove("r")
+    c.stub.DeleteSnapshot(PB.DeleteSnapshotRequest(id=backup), timeout=120)
+
     calls_u, _ = docker_unmount(c, counter, "v", mid, point)
     rows.append(("  its unmount", "Unmount on C (detaches at once)", calls_u))
     c.remove("v")
@@ -403,6 +424,8 @@ def run(sim, work, out, nodes, clients):
          d["snapshot"] + d["create"] + d["attach"], retries_c),
         ("cross zone: Unmount on B + Mount on C", cross_total, "detach + snapshot + create + attach",
          d["detach"] + d["snapshot"] + d["create"] + d["attach"], None),
+        ("backup: CreateSnapshot on C, mounted", t_backup, "none: it answers once started", 0.0, None),
+        ("restore: Create from it + first Mount on C", t_restore + t_mount_r, "create + attach", d["create"] + d["attach"], None),
     ]
     out.append("Move time (wall time of the calls; Mount retried on UNAVAILABLE as Docker retries it)")
     out.append("")
