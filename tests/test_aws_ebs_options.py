@@ -284,6 +284,7 @@ def test_encrypted_volumes_keep_their_key_across_zones_and_a_bad_key_is_refused(
     assert "needs encrypted=true" in err, err
     assert "allowed: true, false" in a.fails(INVALID, "volume", "create", "x", "--opt", "size=1", "--opt", "encrypted=yes")
     assert "kmskeyid" in a.fails(INVALID, "volume", "create", "x", "--opt", "size=1", "--opt", "kmskeyid=not a key")
+    assert "holds 256" in a.fails(INVALID, "volume", "create", "x", "--opt", "size=1", "--opt", "kmskeyid=alias/" + "k" * 250)
     assert creates(ec2sim) == [], "a refused key made a volume"
 
     a.create("enc", size=1, ebstype="gp2", kmskeyid="alias/cloudstor-test")

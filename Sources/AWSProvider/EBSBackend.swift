@@ -50,13 +50,18 @@ final class EBSBackend: MovableBlockBackend {
     }
 
     func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String {
+        let encoded = EBSTags.encode(options.dictionary)
+        guard encoded.utf8.count <= 256 else {
+            throw CloudstorError(
+                .invalidArgument,
+                "the options take \(encoded.utf8.count) characters as the EBS tag that keeps them, which holds 256: name the KMS key by its id or a shorter alias")
+        }
         if let snapshot = options.snapshot { try await checkRestorable(snapshot, options) }
         if let key = options.kmsKeyID { try await checkUsable(key) }
         if options.encrypted == false, encryptedByDefault {
             throw CloudstorError(
                 .failedPrecondition, "this account encrypts every new EBS volume in this region (EBS encryption by default): encrypted=false cannot be honoured")
         }
-        let encoded = EBSTags.encode(options.dictionary)
         // A token of its own for each Create: EC2 answers a repeated token with the
         // volume it made for it, even once that one is deleted, so a token made from
         // the name would hand a volume removed a moment ago back to its next create.
