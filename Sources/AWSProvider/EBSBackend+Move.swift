@@ -159,7 +159,7 @@ extension EBSBackend {
         }
     }
 
-    func periodicSnapshot(of record: VolumeRecord, keep: Int) async throws(CloudstorError) {
+    func periodicSnapshot(of record: VolumeRecord) async throws(CloudstorError) {
         let source = try await moveSource(of: record)
         do {
             _ = try await ec2.createSnapshot(
@@ -167,6 +167,13 @@ extension EBSBackend {
                 tags: tags(name: record.name, generation: EBSTags.generation(of: source)) + [
                     AWSTag(EBSTags.kind, "periodic"), AWSTag(EBSTags.sourceVolume, source.volumeID),
                 ])
+        } catch {
+            throw CloudstorError(error, "background snapshot of \(record.name)")
+        }
+    }
+
+    func prunePeriodicSnapshots(of record: VolumeRecord, keep: Int) async throws(CloudstorError) {
+        do {
             let all = try await ec2.describeSnapshots(filters: [
                 .tag(EBSTags.stack, stackHash), .tag(EBSTags.volume, record.name), .tag(EBSTags.kind, "periodic"),
             ]).items
@@ -174,7 +181,7 @@ extension EBSBackend {
                 try await ec2.deleteSnapshot(snapshotID: old.snapshotID)
             }
         } catch {
-            throw CloudstorError(error, "background snapshot of \(record.name)")
+            throw CloudstorError(error, "prune the background snapshots of \(record.name)")
         }
     }
 }

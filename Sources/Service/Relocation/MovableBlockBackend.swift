@@ -24,9 +24,11 @@ public protocol MovableBlockBackend: BlockBackend {
     /// Deletes what the finished move left (the source volume and every move
     /// snapshot of it), then clears the target's marks of a move in progress.
     func cleanUpMove(source: String?, target: String) async throws(CloudstorError)
-    /// Starts a background snapshot of the volume (returns once it has started:
-    /// the moment its content is fixed) and deletes all but the newest `keep` of them.
-    func periodicSnapshot(of record: VolumeRecord, keep: Int) async throws(CloudstorError)
+    /// Starts a background snapshot of the volume; returns once it has started (the
+    /// moment its content is fixed), so that the filesystem is frozen no longer.
+    func periodicSnapshot(of record: VolumeRecord) async throws(CloudstorError)
+    /// Deletes all but the newest `keep` background snapshots of the volume.
+    func prunePeriodicSnapshots(of record: VolumeRecord, keep: Int) async throws(CloudstorError)
     /// Starts a backup of the volume (returns once it has started: the moment its
     /// content is fixed), labelled; never deleted but by `deleteBackup`.
     func backup(of record: VolumeRecord, label: String) async throws(CloudstorError) -> BlockSnapshot

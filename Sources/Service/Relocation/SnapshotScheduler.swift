@@ -28,7 +28,12 @@ public struct SnapshotScheduler: Service {
                 do {
                     let taken = try await manager.snapshot(name) { (record, path) async throws(CloudstorError) in
                         try await manager.host.frozen(path) { () async throws(CloudstorError) in
-                            try await backend.periodicSnapshot(of: record, keep: max(retention, 1))
+                            try await backend.periodicSnapshot(of: record)
+                        }
+                        // Thawed first: writes wait for the snapshot's start, not for this. The
+                        // snapshot is taken whatever becomes of the pruning; the next one prunes again.
+                        do { try await backend.prunePeriodicSnapshots(of: record, keep: max(retention, 1)) } catch {
+                            logger.warning("cannot prune old background snapshots yet", metadata: ["volume": "\(name)", "error": "\(error)"])
                         }
                     }
                     if taken { DaemonMetrics.snapshotTaken(of: name) }
