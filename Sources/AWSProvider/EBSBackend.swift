@@ -154,11 +154,11 @@ final class EBSBackend: MovableBlockBackend {
         return EBSTags.isGone(volume) ? nil : volume
     }
 
-    func attach(id: String, to node: String) async throws(CloudstorError) -> DeviceAttachment {
+    func attach(id: String, to node: String) async throws(CloudstorError) -> AttachOutcome {
         // The caller has just looked at the volume: what the cache holds is current.
         if let volume = await cache.volume(id: id), let attachment = volume.attachments.first(where: { $0.instanceID == node && $0.state != "detached" }) {
             try await waitAttached(id, node: node)
-            return DeviceAttachment(serial: id, providerDevice: attachment.device)
+            return .attached(DeviceAttachment(serial: id, providerDevice: attachment.device))
         }
         var taken = try await devicesInUse(on: node, known: false)
         defer { attaching.withLock { _ = $0.removeValue(forKey: id) } }
@@ -177,21 +177,25 @@ final class EBSBackend: MovableBlockBackend {
             let device: String
             switch pick {
             case .full(let attached):
-                throw CloudstorError(
-                    .failedPrecondition, "instance \(node) cannot attach \(id)", cause: AttachmentLimit(attached: attached, limit: maxAttachments, source: limitSource))
+                return .full(AttachmentLimit(attached: attached, limit: maxAttachments, source: limitSource))
             case .none: throw CloudstorError(.failedPrecondition, "no free device name on instance \(node) to attach \(id)")
             case .device(let picked): device = picked
             }
             do {
                 _ = try await ec2.attachVolume(volumeID: id, instanceID: node, device: device)
             } catch {
+                // EC2 counts what this node does not (interfaces added since the start,
+                // volumes attached by hand): its limit is the one that holds.
+                if error.code == "AttachmentLimitExceeded" {
+                    return .full(AttachmentLimit(attached: taken.count - 1, limit: taken.count - 1, source: "EC2 (AttachmentLimitExceeded)"))
+                }
                 guard error.code == "InvalidParameterValue" else { throw CloudstorError(error, "attach EBS volume \(id) to \(node)") }
                 // The slot is used by something this node does not track (another stack, a root device).
                 taken = try await devicesInUse(on: node, known: true).union(taken).union([device])
                 continue
             }
             try await waitAttached(id, node: node)
-            return DeviceAttachment(serial: id, providerDevice: device)
+            return .attached(DeviceAttachment(serial: id, providerDevice: device))
         }
         throw CloudstorError(.failedPrecondition, "no free device name on instance \(node) to attach \(id)")
     }

@@ -109,12 +109,12 @@ final class FakeBlock: BlockBackend {
         }
     }
 
-    func attach(id: String, to node: String) async throws(CloudstorError) -> DeviceAttachment {
+    func attach(id: String, to node: String) async throws(CloudstorError) -> AttachOutcome {
         try state.withLock { (state) throws(CloudstorError) in
             guard state.volumes.contains(id) else { throw CloudstorError(.notFound, "\(id) does not exist") }
             if state.attached.insert(id).inserted { state.attachCount += 1 }
         }
-        return DeviceAttachment(device: "/dev/fake-\(id.dropFirst(4))")
+        return .attached(DeviceAttachment(device: "/dev/fake-\(id.dropFirst(4))"))
     }
 
     func detach(id: String, from node: String, force: Bool) async throws(CloudstorError) {

@@ -28,7 +28,7 @@ struct LoopImageBackendTests {
 
         let mountpoint = "\(dir)/mnt"
         do {
-            let attachment = try await backend.attach(id: image, to: "node-1")
+            let attachment = try backend.attachImage(image)
             let device = try #require(attachment.device)
             #expect(device.hasPrefix("/dev/loop"))
             #expect(try backend.attachedDevice(id: image) == device)
@@ -56,7 +56,7 @@ struct LoopImageBackendTests {
 
         // Attached again, the filesystem and its data are found, not remade.
         do {
-            let attachment = try await backend.attach(id: image, to: "node-1")
+            let attachment = try backend.attachImage(image)
             let device = try #require(attachment.device)
             #expect(try await host.filesystem(device: device) == "ext4")
             try await host.mount(device: device, at: mountpoint)
@@ -106,7 +106,7 @@ struct LoopImageBackendTests {
         let backend = LoopImageBackend(directory: dir, node: "node-1")
         let image = try await backend.create(name: "w", options: VolumeOptions(backing: .relocatable, sizeGiB: 1, ebsType: .standard))
         do {
-            let attachment = try await backend.attach(id: image, to: "node-1")
+            let attachment = try backend.attachImage(image)
             #expect(try backend.attachedDevice(id: image) == attachment.device)
         }
         // Autoclear: with its last descriptor closed and nothing mounted, the kernel
@@ -133,7 +133,7 @@ struct LoopImageBackendTests {
         defer { _ = clinux_loop_detach(outside) }
         #expect(outside.hasPrefix("/dev/loop"))
         #expect(try backend.attachedDevice(id: image) == outside)
-        #expect(try await backend.attach(id: image, to: "node-1").device == outside)
+        #expect(try backend.attachImage(image).device == outside)
         try await backend.detach(id: image, from: "node-1", force: false)
         #expect(try backend.attachedDevice(id: image) == nil)
         try await backend.remove(id: image)

@@ -1,8 +1,8 @@
-/// The cause of a refused attach when the node has as many volumes attached as it
-/// may. The manager answers it by detaching, early, a volume that nothing holds
-/// and that only waits out its detach delay, or by waiting out a detach under way;
-/// if there is none, the Mount fails.
-public struct AttachmentLimit: Error, CustomStringConvertible, Sendable {
+/// Why an attach found no room: the node has as many volumes attached as it may.
+/// The manager answers it by detaching, early, a volume that nothing holds and
+/// that only waits out its detach delay, or by waiting out a detach under way; if
+/// there is none, the Mount fails with this said.
+public struct AttachmentLimit: CustomStringConvertible, Sendable {
     public var attached: Int
     public var limit: Int
     /// Where the limit comes from: "instance type m5.large", "--max-attachments".

@@ -22,8 +22,9 @@ public protocol BlockBackend: Sendable {
     /// The volume as the provider sees it, nil if it is gone. `fresh` asks the
     /// provider itself rather than what this node last saw.
     func describe(id: String, fresh: Bool) async throws(CloudstorError) -> BlockVolume?
-    /// Attaches the volume to `node` and waits until it is attached there.
-    func attach(id: String, to node: String) async throws(CloudstorError) -> DeviceAttachment
+    /// Attaches the volume to `node` and waits until it is attached there; or says
+    /// the node has as many volumes attached as it may.
+    func attach(id: String, to node: String) async throws(CloudstorError) -> AttachOutcome
     /// Detaches the volume from `node` and waits until it is gone; `force` yanks it
     /// (only for a node that is not running). Succeeds if it is not attached there.
     func detach(id: String, from node: String, force: Bool) async throws(CloudstorError)
@@ -44,6 +45,12 @@ public protocol BlockBackend: Sendable {
 
 extension BlockBackend {
     public func applyDefaults(_ options: VolumeOptions) -> VolumeOptions { options }
+}
+
+/// What an attach came to: the device, or no room for it on the node.
+public enum AttachOutcome: Sendable {
+    case attached(DeviceAttachment)
+    case full(AttachmentLimit)
 }
 
 /// A block volume as its provider sees it now.

@@ -86,7 +86,12 @@ public struct LoopImageBackend: BlockBackend {
         known.forget(id)
     }
 
-    public func attach(id: String, to node: String) async throws(CloudstorError) -> DeviceAttachment {
+    public func attach(id: String, to node: String) async throws(CloudstorError) -> AttachOutcome {
+        .attached(try attachImage(id))
+    }
+
+    /// A loop device for the image: the one already attached, else a new one.
+    func attachImage(_ id: String) throws(CloudstorError) -> DeviceAttachment {
         if let device = try attachedDevice(id: id) {
             return DeviceAttachment(device: device, backingFile: id)
         }

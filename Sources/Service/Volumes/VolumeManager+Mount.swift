@@ -8,6 +8,16 @@ extension VolumeManager {
         case move(VolumeRecord)
         /// Another node moved the volume while this one read it: read it again.
         case changed
+        /// This node has as many volumes attached as it may.
+        case full(VolumeRecord, AttachmentLimit)
+    }
+
+    /// What mounting a relocatable volume here came to.
+    private enum BlockMount {
+        case mounted(String)
+        /// In another zone, or a move not cleaned up: the relocator's.
+        case elsewhere
+        case full(AttachmentLimit)
     }
 
     /// Mounts the volume on this node for one holder (a Docker mount id) and returns
@@ -22,21 +32,18 @@ extension VolumeManager {
         var detachedEarly: Set<String> = [name]   // each tried once: one whose detach fails is not tried again
         var changes = 0
         while true {
-            let step: MountStep
-            do {
-                step = try await mountStep(name: name, id: id, started: started)
-            } catch {
-                // At the attachment limit: room is made by a volume that only waits out its
-                // detach delay, or whose detach is under way (taken or waited for, under its lock).
-                guard error.cause is AttachmentLimit, let early = await detaches.takeFirst(excluding: detachedEarly) else { throw error }
+            switch try await mountStep(name: name, id: id, started: started) {
+            case .mounted(let path):
+                return path
+            case .full(let record, let limit):
+                // Room is made by a volume that only waits out its detach delay, or whose
+                // detach is under way (taken or waited for, under its lock).
+                guard let early = await detaches.takeFirst(excluding: detachedEarly) else {
+                    throw CloudstorError(.failedPrecondition, "instance \(node) cannot attach \(record.cloudID): \(limit)")
+                }
                 logger.info("at the attachment limit: detaching an unheld volume early", metadata: ["volume": "\(name)", "detaching": "\(early)"])
                 detachedEarly.insert(early)
                 await detachUnheld(early)
-                continue
-            }
-            switch step {
-            case .mounted(let path):
-                return path
             case .changed:
                 changes += 1
                 guard changes < 5 else {
@@ -61,7 +68,7 @@ extension VolumeManager {
             case .shared:
                 path = try await sharedBackend().hold(record, mounts: ledger.holdCount(name) + 1)
             case .relocatable:
-                let mounted: String?
+                let mounted: BlockMount
                 do throws(CloudstorError) {
                     mounted = try await mountBlock(record)
                 } catch {
@@ -69,8 +76,11 @@ extension VolumeManager {
                     guard error.code == .notFound, try await lookup(name, fresh: true)?.cloudID != record.cloudID else { throw error }
                     return .changed
                 }
-                guard let mounted else { return .move(record) }
-                path = mounted
+                switch mounted {
+                case .mounted(let mountpoint): path = mountpoint
+                case .elsewhere: return .move(record)
+                case .full(let limit): return .full(record, limit)
+                }
             }
             await detaches.cancel(name)
             let total = try ledger.addHold(on: name, id: id)
@@ -162,8 +172,11 @@ extension VolumeManager {
                         if mounted.contains(mountpoint(of: record)), await host.thaw(mountpoint(of: record)) {
                             logger.notice("thawed a filesystem a crash left frozen", metadata: ["volume": "\(record.name)"])
                         }
-                        if try await mountBlock(record) == nil {
-                            logger.error("a held volume is in another zone", metadata: ["volume": "\(record.name)"])
+                        switch try await mountBlock(record) {
+                        case .mounted: break
+                        case .elsewhere: logger.error("a held volume is in another zone", metadata: ["volume": "\(record.name)"])
+                        case .full(let limit):
+                            logger.error("a held volume cannot be attached again", metadata: ["volume": "\(record.name)", "why": "\(limit)"])
                         }
                     case (.relocatable, false):
                         let path = mountpoint(of: record)
@@ -241,15 +254,15 @@ extension VolumeManager {
         }
     }
 
-    /// Mounts a relocatable volume here and returns the path, or nil when its
-    /// storage is in another zone (it must be moved first).
-    private func mountBlock(_ record: VolumeRecord) async throws(CloudstorError) -> String? {
+    /// Mounts a relocatable volume here; or says its storage is in another zone
+    /// (it must be moved first), or that this node has no room to attach it.
+    private func mountBlock(_ record: VolumeRecord) async throws(CloudstorError) -> BlockMount {
         let path = mountpoint(of: record)
-        if try host.isMounted(path) { return path }
+        if try host.isMounted(path) { return .mounted(path) }
         // The record was just read afresh, and the volume with it.
         var volume = try await current(record, fresh: false)
         // Another zone, or a move that is done but not cleaned up: the relocator's work.
-        guard volume.zone == block.zone, volume.movedFrom == nil else { return nil }
+        guard volume.zone == block.zone, volume.movedFrom == nil else { return .elsewhere }
         try await refuseIfClaimed(record, volume)
         let clock = ContinuousClock()
         let ready = clock.now + configuration.mountWait
@@ -261,7 +274,11 @@ extension VolumeManager {
             volume = try await current(record)
         }
         try await takeOver(record, volume)
-        let attachment = try await block.attach(id: record.cloudID, to: node)
+        let attachment: DeviceAttachment
+        switch try await block.attach(id: record.cloudID, to: node) {
+        case .attached(let device): attachment = device
+        case .full(let limit): return .full(limit)
+        }
         // Attached here, so no other node's mark or attach can come between. Marked
         // held before the claim is read afresh: a node that moves the volume writes its
         // claim before it reads the mark, so one of the two always sees the other. A
@@ -307,7 +324,7 @@ extension VolumeManager {
             await detaches.schedule(record.name, after: configuration.detachDelay)
             throw error
         }
-        return path
+        return .mounted(path)
     }
 
     private func release(_ record: VolumeRecord) async throws(CloudstorError) {
