@@ -7,7 +7,7 @@ struct VolumeCreateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "create", abstract: "Create a volume (idempotent).")
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Volume name.") var name: String
-    @Option(name: [.customShort("o"), .customLong("opt")], help: "An option as key=value: backing, size, ebstype, iops, snapshot, perfmode, uid, gid, mode.")
+    @Option(name: [.customShort("o"), .customLong("opt")], help: "An option as key=value: backing, size, ebstype, iops, throughput, snapshot, encrypted, kmskeyid, perfmode, uid, gid, mode.")
     var options: [String] = []
     @Flag(help: "Print the volume as JSON.") var json = false
 
