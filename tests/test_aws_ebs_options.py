@@ -311,3 +311,154 @@ def test_encrypted_volumes_keep_their_key_across_zones_and_a_bad_key_is_refused(
     assert "EBS encryption by default" in d.fails(CONFLICT, "volume", "create", "plain", "--opt", "size=1", "--opt", "encrypted=false")
     d.rm("dflt")
     ec2.disable_ebs_encryption_by_default()
+
+
+def modifies(sim):
+    return [c for c in sim.calls() if c["action"] == "ModifyVolume"]
+
+
+def modification(node, name):
+    return status_field(node.inspect(name), "modification")
+
+
+def wait_modified(node, name, timeout=60):
+    wait_for(lambda: modification(node, name).startswith("completed"), timeout,
+             what=f"the modification of {name} to complete (now {modification(node, name)!r})")
+    return modification(node, name)
+
+
+def filesystem_bytes(point):
+    fs = os.statvfs(point)
+    return fs.f_blocks * fs.f_frsize
+
+
+@pytest.fixture
+def modify_delays(ec2sim):
+    """Sets the simulator's modifying/optimizing seconds; puts them back after."""
+    before = ec2sim.config()["delays"]
+
+    def set_delays(modify, optimize=1.0):
+        ec2sim.config(delays={"modify": modify, "optimize": optimize})
+    yield set_delays
+    ec2sim.config(delays={"modify": before["modify"], "optimize": before["optimize"]})
+
+
+def test_modify_grows_and_retypes_a_volume_in_place_across_a_crash_and_a_move(ec2sim, aws_nodes, modify_delays):
+    """cloudstorctl volume modify: refused before any call when it cannot be done;
+    EC2's modifying → optimizing → completed shown in inspect; the filesystem
+    grown where it is mounted or at its next mount; followed again after a crash;
+    a move waits for it; the fifth modification in 24 hours refused with the
+    time the next is possible."""
+    ec2 = ec2sim.client()
+    a = aws_nodes("us-east-1a")
+    c = aws_nodes("us-east-1b")
+    modify_delays(1.0)
+    a.create("grow", size=2, ebstype="gp2")
+    point = a.mount("grow", "m1")
+    digest = write_data(point, secrets.token_bytes(1 << 20))
+
+    ec2sim.clear_calls()
+    for args, code, words in (
+            (["--size", "1"], INVALID, "never shrinks"),
+            (["--iops", "3000"], INVALID, "does not apply to ebstype=gp2"),
+            (["--ebstype", "gp9"], INVALID, "allowed: standard, gp2, gp3"),
+            (["--throughput", "200"], INVALID, "applies to gp3"),
+            (["--ebstype", "gp3", "--throughput", "1000"], INVALID, "at most 0.25 MiB/s per IOPS")):
+        assert words in a.fails(code, "volume", "modify", "grow", *args), args
+    assert "nothing to modify" in a.ctl("volume", "modify", "grow", check=False).stderr
+    assert "no such volume" in a.fails(NOT_FOUND, "volume", "modify", "nosuch", "--size", "3")
+    assert modifies(ec2sim) == [], "a refused modification reached EC2"
+
+    out = a.ctl("volume", "modify", "grow", "--size", "3", "--ebstype", "gp3", "--iops", "3000", "--throughput", "250").stdout
+    assert "modifying" in out and "size=3" in out and "ebstype=gp3" in out, out
+    done = wait_modified(a, "grow")
+    vid = status_field(a.inspect("grow"), "cloud_id")
+    made = describe_volume(ec2, vid)
+    assert (made["Size"], made["VolumeType"], made["Iops"], made["Throughput"]) == (3, "gp3", 3000, 250), made
+    assert a.inspect("grow")["options"]["size"] == "3"
+    # Online growth needs CAP_SYS_RESOURCE; where it is refused, the next mount grows it.
+    assert done in ("completed; filesystem grown", "completed; filesystem grows at its next mount"), done
+    if done.endswith("next mount"):
+        assert filesystem_bytes(point) < 2.5 * GIB
+        a.unmount("grow", "m1")
+        point = a.mount("grow", "m1")
+        assert modification(a, "grow") == "completed; filesystem grown"
+    assert filesystem_bytes(point) > 2.5 * GIB, f"the filesystem is {filesystem_bytes(point)} bytes on a 3 GiB volume"
+    assert data_digest(point) == digest
+
+    # A modification in progress: the next is refused; a crash does not lose it.
+    modify_delays(15.0)
+    assert "modifying" in a.ctl("volume", "modify", "grow", "--size", "4").stdout
+    err = a.fails(CONFLICT, "volume", "modify", "grow", "--size", "5")
+    assert "is being modified (modifying" in err, err
+    a.kill()
+    a.start()
+    wait_for(lambda: modification(a, "grow").startswith(("modifying", "optimizing")), 30,
+             what="the restarted daemon to follow the modification")
+    assert "following a modification begun before this start" in a.logtext(20000)
+    modify_delays(1.0)
+    wait_modified(a, "grow")
+
+    # A move waits while the volume is modifying; the moved copy has the new size.
+    modify_delays(15.0)
+    a.ctl("volume", "modify", "grow", "--size", "5")
+    a.unmount("grow", "m1")
+    mounting = c.ctl_popen("volume", "mount", "grow", "--id", "m2")
+    wait_for(lambda: "waiting for its modification" in status_field(c.inspect("grow"), "move"), 60,
+             what="the move to wait for the modification")
+    modify_delays(1.0)
+    out, err = mounting.communicate(timeout=180)
+    assert mounting.returncode == 0, err
+    point = out.strip()
+    moved = only([v for v in tagged_volumes(ec2, "grow") if v["AvailabilityZone"] == "us-east-1b"], "moved volume")
+    assert (moved["Size"], moved["VolumeType"], moved["Iops"], moved["Throughput"]) == (5, "gp3", 3000, 250), moved
+    assert filesystem_bytes(point) > 4.5 * GIB
+    assert data_digest(point) == digest
+
+    # The moved copy is a new EBS volume: four modifications, then the fifth is refused.
+    modify_delays(0.2, 0.2)
+    for size in (6, 7, 8, 9):
+        c.ctl("volume", "modify", "grow", "--size", str(size))
+        wait_modified(c, "grow")
+    ec2sim.clear_calls()
+    err = c.fails(CONFLICT, "volume", "modify", "grow", "--size", "10")
+    assert "modified 4 times in the last 24 hours" in err and "the next modification is possible from 20" in err, err
+    assert modifies(ec2sim) == []
+    c.unmount("grow", "m2")
+    c.rm("grow")
+
+
+def test_the_simulator_enforces_elastic_volumes_rules(ec2sim, modify_delays):
+    """What moto lets pass: a shrink, a modification during another, a fifth in
+    24 hours; and the states a modification goes through."""
+    ec2 = ec2sim.client()
+    modify_delays(1.0, 1.0)
+    vid = ec2.create_volume(AvailabilityZone="us-east-1a", Size=2, VolumeType="gp2")["VolumeId"]
+    wait_for(lambda: describe_volume(ec2, vid)["State"] == "available", 30, what=f"{vid} available")
+
+    def refused(code, **kw):
+        with pytest.raises(botocore.exceptions.ClientError) as e:
+            ec2.modify_volume(VolumeId=vid, **kw)
+        assert e.value.response["Error"]["Code"] == code, e.value.response
+        return e.value.response["Error"]["Message"]
+
+    with pytest.raises(botocore.exceptions.ClientError) as e:
+        ec2.describe_volumes_modifications(VolumeIds=[vid])
+    assert e.value.response["Error"]["Code"] == "InvalidVolumeModification.NotFound"
+    refused("InvalidParameterValue", Size=1)
+    assert ec2.modify_volume(VolumeId=vid, Size=3)["VolumeModification"]["ModificationState"] == "modifying"
+    refused("IncorrectModificationState", Size=4)
+
+    def state():
+        return ec2.describe_volumes_modifications(VolumeIds=[vid])["VolumesModifications"][0]["ModificationState"]
+    seen = set()
+    wait_for(lambda: seen.add(state()) or "completed" in seen, 30, interval=0.1, what="the modification to complete")
+    assert {"optimizing", "completed"} <= seen, seen
+    in_progress = ec2.describe_volumes_modifications(Filters=[{"Name": "modification-state", "Values": ["modifying", "optimizing"]}])
+    assert vid not in [m["VolumeId"] for m in in_progress["VolumesModifications"]]
+    modify_delays(0.1, 0.1)
+    for size in (4, 5, 6):
+        ec2.modify_volume(VolumeId=vid, Size=size)
+        wait_for(lambda: state() == "completed", 30, what="the modification to complete")
+    assert "Retry after" in refused("VolumeModificationRateExceeded", Size=7)
+    ec2.delete_volume(VolumeId=vid)

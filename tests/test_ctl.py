@@ -178,6 +178,40 @@ def test_the_local_provider_has_no_snapshots_nor_encryption(daemon):
     daemon.ctl("volume", "rm", "b")
 
 
+def test_modify_grows_a_local_image_and_its_filesystem_at_the_next_mount(daemon):
+    """A local volume's image grows at once; a loop device keeps the size it was
+    attached with, so its filesystem grows at the next mount. Never smaller; only
+    size, ebstype, iops and throughput; never a shared volume."""
+    daemon.ctl("volume", "create", "g", "-o", "size=1")
+    point = daemon.ctl("volume", "mount", "g", "--id", "a").stdout.strip()
+    with open(os.path.join(point, "kept"), "w") as f:
+        f.write("kept")
+    out = daemon.ctl("volume", "modify", "g", "--size", "2").stdout
+    assert out.startswith("g ") and "size=2" in out and "completed" in out, out
+    info = json.loads(daemon.ctl("volume", "inspect", "g").stdout)
+    assert info["options"]["size"] == "2"
+    assert os.path.getsize(info["status"]["cloud_id"]) == 2 << 30
+    assert os.statvfs(point).f_blocks * os.statvfs(point).f_frsize < 1.1 * (1 << 30)
+    daemon.ctl("volume", "unmount", "g", "--id", "a")
+    point = daemon.ctl("volume", "mount", "g", "--id", "a").stdout.strip()
+    fs = os.statvfs(point)
+    assert fs.f_blocks * fs.f_frsize > 1.8 * (1 << 30), fs
+    assert open(os.path.join(point, "kept")).read() == "kept"
+    assert json.loads(daemon.ctl("volume", "inspect", "g").stdout)["status"]["modification"] == "completed; filesystem grown"
+    assert "never shrinks" in fails(daemon, INVALID, "volume", "modify", "g", "--size", "1")
+    assert "does not apply" in fails(daemon, INVALID, "volume", "modify", "g", "--iops", "3000")
+    assert "too high for size=2" in fails(daemon, INVALID, "volume", "modify", "g", "--ebstype", "gp3", "--iops", "4000")
+    assert "ebstype=gp3" in daemon.ctl("volume", "modify", "g", "--ebstype", "gp3", "--throughput", "500").stdout
+    assert "modify changes size, ebstype, iops, throughput" in fails(
+        daemon, INVALID, "call", "Modify", "--json", '{"name": "g", "options": {"backing": "shared"}}')
+    assert "nothing to modify" in fails(daemon, USAGE, "volume", "modify", "g")
+    daemon.ctl("volume", "create", "sh", "-o", "backing=shared")
+    assert "is shared" in fails(daemon, CONFLICT, "volume", "modify", "sh", "--size", "2")
+    daemon.ctl("volume", "unmount", "g", "--id", "a")
+    for name in ("g", "sh"):
+        daemon.ctl("volume", "rm", name)
+
+
 def test_daemon_unreachable_exits_5(daemon, workdir):
     daemon.ctl("health")  # serving (so SIGTERM is handled; see test_grpc's right-after-start test)
     assert daemon.stop() == 0
@@ -224,7 +258,7 @@ def test_usage_errors_exit_64(daemon, args):
 
 @pytest.mark.parametrize("args", [
     (), ("volume",), ("volume", "create"), ("volume", "ls"), ("volume", "inspect"), ("volume", "rm"),
-    ("volume", "mount"), ("volume", "unmount"), ("volume", "path"), ("health",), ("call",),
+    ("volume", "mount"), ("volume", "unmount"), ("volume", "path"), ("volume", "modify"), ("health",), ("call",),
 ])
 def test_help(args):
     r = ctl_env(*args, "--help")

@@ -45,6 +45,35 @@ extension EC2Client {
         return try reply.volume()
     }
 
+    /// Changes a volume's size, type, IOPS or throughput (those given); EC2 applies
+    /// it in the background (`describeVolumesModifications`).
+    public func modifyVolume(
+        volumeID: String, sizeGiB: Int?, volumeType: String?, iops: Int?, throughput: Int?
+    ) async throws(AWSError) -> EC2VolumeModification {
+        var parameters = [("VolumeId", volumeID)]
+        if let sizeGiB { parameters.append(("Size", String(sizeGiB))) }
+        if let volumeType { parameters.append(("VolumeType", volumeType)) }
+        if let iops { parameters.append(("Iops", String(iops))) }
+        if let throughput { parameters.append(("Throughput", String(throughput))) }
+        let reply = try await call("ModifyVolume", parameters, mutating: true)
+        guard let modification = reply.child("volumeModification") else { throw Self.malformed("ModifyVolume without volumeModification") }
+        return try modification.volumeModification()
+    }
+
+    /// One page of the latest modification of each volume named (or of every volume
+    /// the filters match).
+    public func describeVolumesModifications(
+        ids: [String] = [], filters: [EC2Filter] = [], maxResults: Int? = nil, nextToken: String? = nil
+    ) async throws(AWSError) -> EC2Page<EC2VolumeModification> {
+        var parameters = ids.enumerated().map { ("VolumeId.\($0.offset + 1)", $0.element) } + Self.filterParameters(filters)
+        if let maxResults { parameters.append(("MaxResults", String(maxResults))) }
+        if let nextToken { parameters.append(("NextToken", nextToken)) }
+        let reply = try await call("DescribeVolumesModifications", parameters, mutating: false)
+        var found: [EC2VolumeModification] = []
+        for item in reply.items("volumeModificationSet") { found.append(try item.volumeModification()) }
+        return EC2Page(items: found, nextToken: reply.string("nextToken").flatMap { $0.isEmpty ? nil : $0 })
+    }
+
     /// Whether the account encrypts new EBS volumes by default, in this region.
     public func ebsEncryptionByDefault() async throws(AWSError) -> Bool {
         try await call("GetEbsEncryptionByDefault", [], mutating: false).string("ebsEncryptionByDefault") == "true"

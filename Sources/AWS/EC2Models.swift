@@ -49,6 +49,18 @@ public struct EC2Volume: Sendable, Equatable {
     public var tags: [String: String]
 }
 
+/// The latest modification of a volume (ModifyVolume), as EC2 reports it.
+public struct EC2VolumeModification: Sendable, Equatable {
+    public var volumeID: String
+    /// modifying, optimizing, completed, failed
+    public var state: String
+    /// 0-100.
+    public var progress: Int
+    public var startTime: String
+    public var targetSizeGiB: Int?
+    public var statusMessage: String
+}
+
 public struct EC2Snapshot: Sendable, Equatable {
     public var snapshotID: String
     public var volumeID: String
@@ -119,6 +131,14 @@ extension XMLTree {
             snapshotID: id, volumeID: string("volumeId") ?? "", state: string("status") ?? "", progress: string("progress") ?? "",
             volumeSizeGiB: Int(string("volumeSize") ?? "") ?? 0, startTime: string("startTime") ?? "",
             description: string("description") ?? "", tags: tags)
+    }
+
+    func volumeModification() throws(AWSError) -> EC2VolumeModification {
+        guard let id = string("volumeId") else { throw EC2Client.malformed("a volume modification without volumeId") }
+        return EC2VolumeModification(
+            volumeID: id, state: string("modificationState") ?? "", progress: Int(string("progress") ?? "") ?? 0,
+            startTime: string("startTime") ?? "", targetSizeGiB: string("targetSize").flatMap(Int.init),
+            statusMessage: string("statusMessage") ?? "")
     }
 
     func instance() throws(AWSError) -> EC2Instance {

@@ -143,7 +143,7 @@ final class EBSBackend: MovableBlockBackend {
     }
 
     /// The volume as EC2 sees it now; concurrent look-ups share one call.
-    private func describeNow(_ id: String) async throws(CloudstorError) -> EC2Volume? {
+    func describeNow(_ id: String) async throws(CloudstorError) -> EC2Volume? {
         let found: EC2Volume?
         do { found = try await describer.describe(id) } catch { throw CloudstorError(error, "describe EBS volume \(id)") }
         guard let volume = found else {

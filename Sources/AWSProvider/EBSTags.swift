@@ -32,6 +32,9 @@ enum EBSTags {
     /// The kinds of snapshot whose lifetime Cloudstor manages (deleted with their
     /// volume, by retention or once their move is over). A backup is not one.
     static let snapshotKinds: Set<String> = ["move", "periodic"]
+    /// When the modifications Cloudstor made of the volume began (the latest four,
+    /// Unix seconds, comma-separated): what EC2's limit on modifications counts.
+    static let modified = "CloudstorModified"
     /// On a backup: the label it was given.
     static let label = "CloudstorLabel"
 
@@ -118,8 +121,14 @@ enum EBSTags {
             BlockAttachment(node: $0.instanceID, device: $0.device, state: $0.state)
         }
         return BlockVolume(
-            id: volume.volumeID, zone: volume.availabilityZone, state: volume.state, attachment: attachment, holder: volume.tags[holder],
-            movedFrom: volume.tags[movedFrom], claim: claim(of: volume), removal: volume.tags[removal].flatMap(MoveClaim.init(tag:)))
+            id: volume.volumeID, zone: volume.availabilityZone, state: volume.state, sizeGiB: volume.sizeGiB, attachment: attachment,
+            holder: volume.tags[holder], movedFrom: volume.tags[movedFrom], claim: claim(of: volume),
+            removal: volume.tags[removal].flatMap(MoveClaim.init(tag:)), modifiedAt: modifications(of: volume).last)
+    }
+
+    /// When the modifications Cloudstor made of the volume began, oldest first.
+    static func modifications(of volume: EC2Volume) -> [Date] {
+        (volume.tags[modified] ?? "").split(separator: ",").compactMap { Int($0) }.map { Date(timeIntervalSince1970: TimeInterval($0)) }
     }
 
     /// The claim of the node moving the volume, if any.

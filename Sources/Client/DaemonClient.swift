@@ -93,6 +93,10 @@ public struct DaemonClient: Sendable {
         try await rpc.unary(Cloudstor_V1_Volumes.Method.listSnapshots, request, timeout: timeout)
     }
 
+    public func modify(_ request: Cloudstor_V1_ModifyRequest, timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_ModifyResponse {
+        try await rpc.unary(Cloudstor_V1_Volumes.Method.modify, request, timeout: timeout)
+    }
+
     public func deleteSnapshot(_ request: Cloudstor_V1_DeleteSnapshotRequest, timeout: Duration? = nil) async throws(RPCError)
         -> Cloudstor_V1_DeleteSnapshotResponse
     {

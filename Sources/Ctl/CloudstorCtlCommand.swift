@@ -25,7 +25,7 @@ struct VolumeCommand: AsyncParsableCommand {
         commandName: "volume",
         abstract: "Create, list, inspect, mount, unmount and remove volumes; list and prune orphans.",
         subcommands: [
-            VolumeCreateCommand.self, VolumeListCommand.self, VolumeInspectCommand.self, VolumeRemoveCommand.self,
+            VolumeCreateCommand.self, VolumeListCommand.self, VolumeInspectCommand.self, VolumeModifyCommand.self, VolumeRemoveCommand.self,
             VolumeMountCommand.self, VolumeUnmountCommand.self, VolumePathCommand.self, VolumePruneCommand.self,
         ])
     @OptionGroup var global: GlobalOptions

@@ -25,6 +25,41 @@ struct VolumeCreateCommand: AsyncParsableCommand {
     }
 }
 
+struct VolumeModifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "modify", abstract: "Change a relocatable volume's size, type, IOPS or throughput in place; prints its options.",
+        discussion: """
+            The provider applies the change in the background (EBS: modifying, optimizing, completed; `volume inspect` shows it). \
+            The filesystem grows where the volume is mounted, or at its next mount. A volume never shrinks; EC2 takes the next \
+            modification of a volume once the last is completed, and at most four in 24 hours.
+            """)
+    @OptionGroup var global: GlobalOptions
+    @Argument(help: "Volume name.") var name: String
+    @Option(help: "New size in GiB (never smaller).") var size: Int?
+    @Option(help: "New EBS type: standard, gp2, gp3, io1, io2, st1, sc1.") var ebstype: String?
+    @Option(help: "New provisioned IOPS (gp3, io1, io2).") var iops: Int?
+    @Option(help: "New throughput in MiB/s (gp3).") var throughput: Int?
+    @Flag(help: "Print the volume as JSON.") var json = false
+
+    func validate() throws {
+        guard size != nil || ebstype != nil || iops != nil || throughput != nil else {
+            throw ValidationError("nothing to modify: give --size, --ebstype, --iops or --throughput")
+        }
+    }
+
+    func run() async throws {
+        var request = Cloudstor_V1_ModifyRequest()
+        request.name = name
+        if let size { request.options["size"] = String(size) }
+        if let ebstype { request.options["ebstype"] = ebstype }
+        if let iops { request.options["iops"] = String(iops) }
+        if let throughput { request.options["throughput"] = String(throughput) }
+        let reply = try await global.call { try await $0.modify(request) }
+        let options = reply.volume.options.keys.sorted().map { "\($0)=\(reply.volume.options[$0]!)" }.joined(separator: ",")
+        print(json ? try Output.json(reply.volume) : "\(reply.volume.name) \(options) \(reply.volume.status.modification)")
+    }
+}
+
 struct VolumeListCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "ls", abstract: "List volumes.", aliases: ["list"])
     @OptionGroup var global: GlobalOptions

@@ -154,6 +154,11 @@ public nonisolated struct Cloudstor_V1_VolumeStatus: Sendable {
   /// volume may be held by many).
   public var holders: [String] = []
 
+  /// The latest modification the answering node follows (Modify): "modifying
+  /// 40%", "optimizing 10%; filesystem grown", "completed; filesystem grows at its
+  /// next mount"; empty when none.
+  public var modification: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -630,6 +635,45 @@ public nonisolated struct Cloudstor_V1_DeleteSnapshotResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Cloudstor_V1_ModifyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var name: String = String()
+
+  /// Any of size (GiB; never smaller), ebstype, iops, throughput, checked with
+  /// the volume's other options as Create checks them. A new ebstype takes its
+  /// own iops and throughput defaults unless they are given too.
+  public var options: Dictionary<String,String> = [:]
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Cloudstor_V1_ModifyResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Its options as modified; status.modification shows the progress.
+  public var volume: Cloudstor_V1_Volume {
+    get {_volume ?? Cloudstor_V1_Volume()}
+    set {_volume = newValue}
+  }
+  /// Returns true if `volume` has been explicitly set.
+  public var hasVolume: Bool {self._volume != nil}
+  /// Clears the value of `volume`. Subsequent reads from it will return its default value.
+  public mutating func clearVolume() {self._volume = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _volume: Cloudstor_V1_Volume? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "cloudstor.v1"
@@ -644,7 +688,7 @@ nonisolated extension Cloudstor_V1_VolumeState: SwiftProtobuf._ProtoNameProvidin
 
 nonisolated extension Cloudstor_V1_VolumeStatus: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".VolumeStatus"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{1}node\0\u{1}mountpoint\0\u{1}zone\0\u{3}cloud_id\0\u{3}mount_count\0\u{1}device\0\u{3}attachment_state\0\u{1}move\0\u{1}holders\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{1}node\0\u{1}mountpoint\0\u{1}zone\0\u{3}cloud_id\0\u{3}mount_count\0\u{1}device\0\u{3}attachment_state\0\u{1}move\0\u{1}holders\0\u{1}modification\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -662,6 +706,7 @@ nonisolated extension Cloudstor_V1_VolumeStatus: SwiftProtobuf.Message, SwiftPro
       case 8: try { try decoder.decodeSingularStringField(value: &self.attachmentState) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.move) }()
       case 10: try { try decoder.decodeRepeatedStringField(value: &self.holders) }()
+      case 11: try { try decoder.decodeSingularStringField(value: &self.modification) }()
       default: break
       }
     }
@@ -698,6 +743,9 @@ nonisolated extension Cloudstor_V1_VolumeStatus: SwiftProtobuf.Message, SwiftPro
     if !self.holders.isEmpty {
       try visitor.visitRepeatedStringField(value: self.holders, fieldNumber: 10)
     }
+    if !self.modification.isEmpty {
+      try visitor.visitSingularStringField(value: self.modification, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -712,6 +760,7 @@ nonisolated extension Cloudstor_V1_VolumeStatus: SwiftProtobuf.Message, SwiftPro
     if lhs.attachmentState != rhs.attachmentState {return false}
     if lhs.move != rhs.move {return false}
     if lhs.holders != rhs.holders {return false}
+    if lhs.modification != rhs.modification {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1692,6 +1741,75 @@ nonisolated extension Cloudstor_V1_DeleteSnapshotResponse: SwiftProtobuf.Message
   }
 
   public static func ==(lhs: Cloudstor_V1_DeleteSnapshotResponse, rhs: Cloudstor_V1_DeleteSnapshotResponse) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Cloudstor_V1_ModifyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModifyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}name\0\u{1}options\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 2: try { try decoder.decodeMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: &self.options) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 1)
+    }
+    if !self.options.isEmpty {
+      try visitor.visitMapField(fieldType: SwiftProtobuf._ProtobufMap<SwiftProtobuf.ProtobufString,SwiftProtobuf.ProtobufString>.self, value: self.options, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Cloudstor_V1_ModifyRequest, rhs: Cloudstor_V1_ModifyRequest) -> Bool {
+    if lhs.name != rhs.name {return false}
+    if lhs.options != rhs.options {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Cloudstor_V1_ModifyResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ModifyResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}volume\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._volume) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._volume {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Cloudstor_V1_ModifyResponse, rhs: Cloudstor_V1_ModifyResponse) -> Bool {
+    if lhs._volume != rhs._volume {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -21,6 +21,7 @@ public enum Cloudstor_V1_Volumes {
         public static let createSnapshot = RPCMethod<Cloudstor_V1_CreateSnapshotRequest, Cloudstor_V1_CreateSnapshotResponse>(service: Cloudstor_V1_Volumes.name, method: "CreateSnapshot", kind: .unary)
         public static let listSnapshots = RPCMethod<Cloudstor_V1_ListSnapshotsRequest, Cloudstor_V1_ListSnapshotsResponse>(service: Cloudstor_V1_Volumes.name, method: "ListSnapshots", kind: .unary)
         public static let deleteSnapshot = RPCMethod<Cloudstor_V1_DeleteSnapshotRequest, Cloudstor_V1_DeleteSnapshotResponse>(service: Cloudstor_V1_Volumes.name, method: "DeleteSnapshot", kind: .unary)
+        public static let modify = RPCMethod<Cloudstor_V1_ModifyRequest, Cloudstor_V1_ModifyResponse>(service: Cloudstor_V1_Volumes.name, method: "Modify", kind: .unary)
     }
 
     /// Every method in turn, typed (the generic `call` of a command-line tool).
@@ -39,6 +40,7 @@ public enum Cloudstor_V1_Volumes {
         visitor.visit(Method.createSnapshot)
         visitor.visit(Method.listSnapshots)
         visitor.visit(Method.deleteSnapshot)
+        visitor.visit(Method.modify)
     }
 
     /// What serves `cloudstor.v1.Volumes`: one function per method.
@@ -57,6 +59,7 @@ public enum Cloudstor_V1_Volumes {
         func createSnapshot(_ request: Cloudstor_V1_CreateSnapshotRequest) async throws -> Cloudstor_V1_CreateSnapshotResponse
         func listSnapshots(_ request: Cloudstor_V1_ListSnapshotsRequest) async throws -> Cloudstor_V1_ListSnapshotsResponse
         func deleteSnapshot(_ request: Cloudstor_V1_DeleteSnapshotRequest) async throws -> Cloudstor_V1_DeleteSnapshotResponse
+        func modify(_ request: Cloudstor_V1_ModifyRequest) async throws -> Cloudstor_V1_ModifyResponse
     }
 }
 
@@ -76,5 +79,6 @@ extension Cloudstor_V1_Volumes.Handler {
         router.unary(Cloudstor_V1_Volumes.Method.createSnapshot, createSnapshot)
         router.unary(Cloudstor_V1_Volumes.Method.listSnapshots, listSnapshots)
         router.unary(Cloudstor_V1_Volumes.Method.deleteSnapshot, deleteSnapshot)
+        router.unary(Cloudstor_V1_Volumes.Method.modify, modify)
     }
 }

@@ -103,6 +103,7 @@ public enum Daemon {
             .init(service: DaemonService(socketPath: config.socketPath, manager: manager, logger: logger)),
             .init(service: PeriodicService { await manager.detachDue() }),
             .init(service: PeriodicService { await manager.emptyTrashIfDue() }),
+            .init(service: PeriodicService { await manager.followModifications() }),
         ]
         if let relocator {
             services.append(.init(service: relocator))

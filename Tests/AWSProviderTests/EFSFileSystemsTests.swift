@@ -23,6 +23,7 @@ import Testing
         func filesystem(device: String) async throws(CloudstorError) -> String? { "ext4" }
         func makeFilesystem(device: String) async throws(CloudstorError) {}
         func growFilesystem(device: String) async throws(CloudstorError) -> Bool { false }
+        func growMountedFilesystem(device: String) async throws(CloudstorError) -> Bool { false }
         func mount(device: String, at path: String) async throws(CloudstorError) {}
         func unmount(_ path: String) async throws(CloudstorError) {}
         func mountPoints() throws(CloudstorError) -> Set<String> { mounted.withLock { $0 } }

@@ -32,6 +32,7 @@ final class FakeHost: NodeHost {
     }
 
     func growFilesystem(device: String) async throws(CloudstorError) -> Bool { false }
+    func growMountedFilesystem(device: String) async throws(CloudstorError) -> Bool { false }
 
     func makeFilesystem(device: String) async throws(CloudstorError) {
         state.withLock {
@@ -126,6 +127,11 @@ final class FakeBlock: BlockBackend {
 
     func isRunning(node: String) async throws(CloudstorError) -> Bool { !state.withLock { $0.stopped.contains(node) } }
     func setHeld(id: String, _ held: Bool) async throws(CloudstorError) {}
+    func modify(_ record: VolumeRecord, to options: VolumeOptions) async throws(CloudstorError) -> BlockModification {
+        BlockModification(state: .completed, progress: 100, startedAt: "2026-12-07T00:00:00Z")
+    }
+    func modification(of id: String) async throws(CloudstorError) -> BlockModification? { nil }
+    func modificationsInProgress() async throws(CloudstorError) -> [String: BlockModification] { [:] }
     func orphans(moving: Set<String>) async throws(CloudstorError) -> [Orphan] { [] }
     func prune(ids: [String], moving: Set<String>) async throws(CloudstorError) -> [String] { [] }
 

@@ -5,6 +5,7 @@ import re
 
 import botocore.exceptions
 
+from ec2rules import DELAYS
 from faults import FaultError
 from simhttp import Response
 
@@ -68,11 +69,11 @@ def get_config(sim, body):
 def set_config(sim, body):
     delays = sim.rules.delays
     if "delay" in body:
-        for name in ("create", "attach", "detach", "snapshot"):
+        for name in DELAYS:
             setattr(delays, name, float(body["delay"]))
     for name, value in (body.get("delays") or {}).items():
-        if name not in ("create", "attach", "detach", "snapshot"):
-            raise AdminError(400, f"unknown delay {name!r}: create, attach, detach or snapshot")
+        if name not in DELAYS:
+            raise AdminError(400, f"unknown delay {name!r}: {', '.join(DELAYS)}")
         setattr(delays, name, float(value))
     if "busy_if_mounted" in body:
         sim.rules.busy_if_mounted = bool(body["busy_if_mounted"])

@@ -101,6 +101,18 @@ class DataPlane:
         if not os.path.exists(self.image(volume_id)):
             self.create_volume(volume_id, size_gib)
 
+    def resize_volume(self, volume_id, size_gib):
+        """A modification's new size: the image grows, and an attached loop device
+        shows it at once (as an instance sees an EBS volume grow)."""
+        self.ensure_volume(volume_id, size_gib)
+        with open(self.image(volume_id), "ab") as f:
+            if f.tell() < size_gib * GIB:
+                f.truncate(size_gib * GIB)
+        loop = self.loop_of(volume_id)
+        if loop:
+            run("losetup", "-c", loop)
+        log.info("image %s grown to %d GiB%s", volume_id, size_gib, f" ({loop})" if loop else "")
+
     def delete_volume(self, volume_id):
         _unlink(self.image(volume_id))
 

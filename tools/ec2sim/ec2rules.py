@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from ec2describe import DescribeMixin
+from ec2modify import ModifyMixin
 from ec2xml import Doc, ec2_error, simple_response
 from sigv4 import verify
 
@@ -19,6 +20,11 @@ class Delays:
     attach: float = 0.5
     detach: float = 0.5
     snapshot: float = 0.5
+    modify: float = 0.5      # a ModifyVolume's modifying state
+    optimize: float = 0.5    # then its optimizing state
+
+
+DELAYS = ("create", "attach", "detach", "snapshot", "modify", "optimize")
 
 
 @dataclass
@@ -69,7 +75,7 @@ def iso(dt):
     return dt.strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-class Ec2Rules(DescribeMixin):
+class Ec2Rules(DescribeMixin, ModifyMixin):
     def __init__(self, moto, data, keys, faults, scheduler, forward, auth):
         self.moto, self.data, self.keys, self.faults = moto, data, keys, faults
         self.sched, self.forward, self.auth = scheduler, forward, auth
@@ -77,13 +83,15 @@ class Ec2Rules(DescribeMixin):
         self.busy_if_mounted = True
         self.lock = threading.RLock()
         self.volumes, self.snapshots, self.tokens = {}, {}, {}
+        self.modifications = {}   # volume id -> [Modification], oldest first (ec2modify)
         self.pages = {}   # kept paged answers (ec2describe)
         self.handlers = {
             "CreateVolume": self.create_volume, "AttachVolume": self.attach_volume,
             "DetachVolume": self.detach_volume, "DeleteVolume": self.delete_volume,
             "CreateSnapshot": self.create_snapshot, "DeleteSnapshot": self.delete_snapshot,
             "DescribeVolumes": self.describe_volumes, "DescribeSnapshots": self.describe_snapshots,
-            "TerminateInstances": self.terminate_instances,
+            "TerminateInstances": self.terminate_instances, "ModifyVolume": self.modify_volume,
+            "DescribeVolumesModifications": self.describe_volumes_modifications,
         }
 
     def handle(self, req):
@@ -95,6 +103,7 @@ class Ec2Rules(DescribeMixin):
     def reset(self):
         with self.lock:
             self.volumes, self.snapshots, self.tokens, self.pages = {}, {}, {}, {}
+            self.modifications = {}
 
     # ---- answers the proxy gives itself ---------------------------------------------
 

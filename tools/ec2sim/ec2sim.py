@@ -17,7 +17,7 @@ import threading
 
 from budget import Budget
 from dataplane import DataPlane
-from ec2rules import Ec2Rules
+from ec2rules import DELAYS, Ec2Rules
 from faults import Faults
 from imds import ImdsServer, Node
 from motoproc import NODE_ROLE, MotoServer
@@ -46,7 +46,7 @@ class Simulator:
         self.sched = Scheduler()
         self.rules = Ec2Rules(self.moto, self.data, self.keys, self.faults, self.sched,
                               self.forward_to_moto, args.auth)
-        for name in ("create", "attach", "detach", "snapshot"):
+        for name in DELAYS:
             value = getattr(args, f"{name}_delay")
             setattr(self.rules.delays, name, args.delay if value is None else value)
         self.nodes = {}        # instance id -> ImdsServer
@@ -124,7 +124,7 @@ class Simulator:
 
     def config(self):
         d = self.rules.delays
-        return {"delays": {"create": d.create, "attach": d.attach, "detach": d.detach, "snapshot": d.snapshot},
+        return {"delays": {name: getattr(d, name) for name in DELAYS},
                 "busy_if_mounted": self.rules.busy_if_mounted}
 
     # ---- nodes ----------------------------------------------------------------------------
@@ -241,7 +241,7 @@ def parse_args(argv):
     p.add_argument("--auth", action="store_true", help="moto enforces SigV4 (INITIAL_NO_AUTH_ACTION_COUNT)")
     p.add_argument("--moto-url", help="use this running moto instead of starting one")
     p.add_argument("--delay", type=float, default=0.5, help="seconds every transitional state lasts")
-    for name in ("create", "attach", "detach", "snapshot"):
+    for name in DELAYS:
         p.add_argument(f"--{name}-delay", type=float, help=f"override --delay for {name}")
     p.add_argument("--seed", type=int, help="seed of the fault dice")
     p.add_argument("--ec2-budget", action="store_true",

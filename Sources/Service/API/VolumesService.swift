@@ -108,6 +108,13 @@ public struct VolumesService: Cloudstor_V1_Volumes.Handler {
         }
     }
 
+    public func modify(_ request: Cloudstor_V1_ModifyRequest) async throws -> Cloudstor_V1_ModifyResponse {
+        try await offLoop {
+            let info = try await manager.modify(name: request.name, options: request.options)
+            return .with { $0.volume = Cloudstor_V1_Volume(info) }
+        }
+    }
+
     public func deleteSnapshot(_ request: Cloudstor_V1_DeleteSnapshotRequest) async throws -> Cloudstor_V1_DeleteSnapshotResponse {
         try await offLoop {
             try await manager.deleteBackup(id: request.id)
@@ -143,6 +150,7 @@ extension Cloudstor_V1_Volume {
             $0.attachmentState = info.attachmentState
             $0.move = info.move
             $0.holders = info.holders
+            $0.modification = info.modification
         }
     }
 }

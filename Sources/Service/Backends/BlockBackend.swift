@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import FoundationEssentials
 
 /// Block storage for relocatable volumes: one device per volume, attached to one
 /// node at a time, in one zone. The node and the zone are explicit: a volume in
@@ -35,6 +36,14 @@ public protocol BlockBackend: Sendable {
     /// Records, where every node can see it, whether this node holds the volume
     /// mounted. Clearing leaves another node's mark alone.
     func setHeld(id: String, _ held: Bool) async throws(CloudstorError)
+    /// Changes the volume's size, type or performance to `options` (validated, never
+    /// smaller); returns once the provider has accepted the change, which it applies
+    /// in the background.
+    func modify(_ record: VolumeRecord, to options: VolumeOptions) async throws(CloudstorError) -> BlockModification
+    /// The latest modification of the volume, nil if it has none.
+    func modification(of id: String) async throws(CloudstorError) -> BlockModification?
+    /// The modifications in progress now, by volume id: what a restart follows.
+    func modificationsInProgress() async throws(CloudstorError) -> [String: BlockModification]
     /// Storage that no live volume uses, leaving out the volumes named in `moving`
     /// (their moves are in flight here).
     func orphans(moving: Set<String>) async throws(CloudstorError) -> [Orphan]
@@ -59,7 +68,11 @@ public struct BlockVolume: Sendable, Equatable {
     public var zone: String
     /// creating, available, in-use, deleting, error
     public var state: String
+    /// 0: not known.
+    public var sizeGiB: Int
     public var attachment: BlockAttachment?
+    /// When the latest modification Cloudstor made of it began, if any.
+    public var modifiedAt: Date?
     /// The node that records holding it mounted, if any.
     public var holder: String?
     /// Set on the volume a move made until that move is cleaned up.
@@ -72,9 +85,11 @@ public struct BlockVolume: Sendable, Equatable {
     public var removal: MoveClaim?
 
     public init(
-        id: String, zone: String, state: String, attachment: BlockAttachment? = nil, holder: String? = nil, movedFrom: String? = nil,
-        claim: MoveClaim? = nil, removal: MoveClaim? = nil
+        id: String, zone: String, state: String, sizeGiB: Int = 0, attachment: BlockAttachment? = nil, holder: String? = nil,
+        movedFrom: String? = nil, claim: MoveClaim? = nil, removal: MoveClaim? = nil, modifiedAt: Date? = nil
     ) {
+        self.sizeGiB = sizeGiB
+        self.modifiedAt = modifiedAt
         self.id = id
         self.zone = zone
         self.state = state

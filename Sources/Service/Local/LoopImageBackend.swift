@@ -35,23 +35,43 @@ public struct LoopImageBackend: BlockBackend {
         }
         // The file is named exactly as the volume: names may be 255 bytes, as file names.
         let path = "\(directory)/\(name)"
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw Self.failure("create image \(path)") }
+        // A file left by an interrupted create is reused.
+        try grow(path, to: sizeGiB, creating: true)
+        return path
+    }
+
+    /// Makes the image at least `sizeGiB` long (sparse); never shrinks it.
+    private func grow(_ path: String, to sizeGiB: Int, creating: Bool) throws(CloudstorError) {
+        let fd = open(path, O_RDWR | O_CLOEXEC | (creating ? O_CREAT : 0), 0o600)
+        guard fd >= 0 else { throw Self.failure("open image \(path)") }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw Self.failure("stat image \(path)") }
-        // A file left by an interrupted create is reused; it is never shrunk.
         let bytes = off_t(sizeGiB) << 30
         if info.st_size < bytes, ftruncate(fd, bytes) != 0 {
             throw Self.failure("size image \(path) to \(sizeGiB) GiB")
         }
-        return path
     }
 
+    /// Grows the image at once; its filesystem grows at its next mount (a loop
+    /// device attached now keeps the size it had). The type and performance options
+    /// are only recorded: an image has neither.
+    public func modify(_ record: VolumeRecord, to options: VolumeOptions) async throws(CloudstorError) -> BlockModification {
+        if let sizeGiB = options.sizeGiB { try grow(record.cloudID, to: sizeGiB, creating: false) }
+        return BlockModification(state: .completed, progress: 100, startedAt: Date().formatted(.iso8601))
+    }
+
+    /// Every modification here is completed when `modify` returns.
+    public func modification(of id: String) async throws(CloudstorError) -> BlockModification? { nil }
+
+    public func modificationsInProgress() async throws(CloudstorError) -> [String: BlockModification] { [:] }
+
     public func describe(id: String, fresh: Bool) async throws(CloudstorError) -> BlockVolume? {
-        guard access(id, F_OK) == 0 else { return nil }
+        var info = stat()
+        guard stat(id, &info) == 0 else { return nil }
         let attachment = try knownDevice(id: id).map { BlockAttachment(node: node, device: $0, state: "attached") }
-        return BlockVolume(id: id, zone: zone, state: attachment == nil ? "available" : "in-use", attachment: attachment)
+        return BlockVolume(
+            id: id, zone: zone, state: attachment == nil ? "available" : "in-use", sizeGiB: Int(info.st_size >> 30), attachment: attachment)
     }
 
     /// No other node can be seen from here: only this one counts as running (an

@@ -130,17 +130,22 @@ public struct LinuxHost: NodeHost {
         }
     }
 
-    public func growFilesystem(device: String) async throws(CloudstorError) -> Bool {
-        // Offline, before the mount: growing a mounted filesystem needs CAP_SYS_RESOURCE,
-        // which a managed plugin is not given. A filesystem may end short of its
-        // device by part of a block group; more than 64 MiB short is a larger volume.
+    /// A filesystem may end short of its device by part of a block group; more than
+    /// 64 MiB short is a larger volume.
+    private func deviceExceedsFilesystem(_ device: String) throws(CloudstorError) -> Bool {
         var fsBytes: UInt64 = 0
         var deviceBytes: UInt64 = 0
         let found = clinux_ext4_sizes(device, &fsBytes, &deviceBytes)
         guard found == 0 else {
             throw CloudstorError(.internalError, "cannot read the sizes of \(device): \(String(cString: strerror(-found)))")
         }
-        guard deviceBytes > fsBytes + 64 << 20 else { return false }
+        return deviceBytes > fsBytes + 64 << 20
+    }
+
+    public func growFilesystem(device: String) async throws(CloudstorError) -> Bool {
+        // Offline, before the mount: growing a mounted filesystem needs CAP_SYS_RESOURCE,
+        // which a managed plugin is not given.
+        guard try deviceExceedsFilesystem(device) else { return false }
         // resize2fs refuses a filesystem not checked since its last mount. Exit 1:
         // errors corrected; anything more needs a person.
         let check = try await Command.run(e2fsck, ["-f", "-p", device])
@@ -151,6 +156,15 @@ public struct LinuxHost: NodeHost {
         let result = try await Command.run(resize2fs, [device])
         guard result.status == 0 else {
             throw CloudstorError(.internalError, "resize2fs \(device) failed (exit \(result.status)): \(result.output)")
+        }
+        return true
+    }
+
+    public func growMountedFilesystem(device: String) async throws(CloudstorError) -> Bool {
+        guard try deviceExceedsFilesystem(device) else { return false }
+        let result = try await Command.run(resize2fs, [device])
+        guard result.status == 0 else {
+            throw CloudstorError(.failedPrecondition, "resize2fs \(device) failed (exit \(result.status)): \(result.output)")
         }
         return true
     }

@@ -14,6 +14,10 @@ public protocol NodeHost: Sendable {
     /// is smaller (a volume made larger than the snapshot it was restored from):
     /// checked first, as resize2fs requires. Whether it grew.
     func growFilesystem(device: String) async throws(CloudstorError) -> Bool
+    /// Grows the mounted ext4 filesystem on the device to the device's size, online
+    /// (needs CAP_SYS_RESOURCE: refused in a managed plugin); false if the device
+    /// is not larger than its filesystem.
+    func growMountedFilesystem(device: String) async throws(CloudstorError) -> Bool
     /// Mounts the device's ext4 filesystem at path, making the mount point.
     func mount(device: String, at path: String) async throws(CloudstorError)
     /// Flushes and unmounts path, then removes the mount point if it is empty;

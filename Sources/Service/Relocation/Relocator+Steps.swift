@@ -1,3 +1,4 @@
+import FoundationEssentials
 import Logging
 
 extension Relocator {
@@ -81,6 +82,14 @@ extension Relocator {
                         try await backend.detach(id: state.source!.id, from: node, force: force)
                         continue
                     case .startSnapshot:
+                        // A modification still changing the source (EC2 allows four a day): the
+                        // copy waits for its new size and type.
+                        if let source = state.source, let since = source.modifiedAt, Date().timeIntervalSince(since) < 24 * 3600,
+                            let modification = try await backend.modification(of: source.id), modification.state == .modifying
+                        {
+                            report("waiting for its modification (\(modification.summary))")
+                            break
+                        }
                         report("snapshot 0%")
                         try await backend.startMoveSnapshot(of: record, claim: state.source!.claim!)
                         waited = 0

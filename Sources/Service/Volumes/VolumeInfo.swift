@@ -17,6 +17,9 @@ public struct VolumeInfo: Equatable, Sendable {
     public var attachmentState: String = ""
     /// A move in flight: "moving v from us-east-1a to us-east-1b: snapshot 40%".
     public var move: String = ""
+    /// The latest modification this node follows: "modifying 40%", "completed;
+    /// filesystem grown"; empty when none.
+    public var modification: String = ""
     /// The nodes that hold it mounted (filled by Get).
     public var holders: [String] = []
     /// Holds on this node, counted with repeats.

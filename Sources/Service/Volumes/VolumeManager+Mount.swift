@@ -303,10 +303,13 @@ extension VolumeManager {
                 logger.info("making a filesystem", metadata: ["volume": "\(record.name)", "device": "\(device)"])
                 try await host.makeFilesystem(device: device)
             case "ext4":
-                // Made larger than its snapshot: the filesystem grows to the volume.
-                // An image (a local volume) is never larger than the filesystem made on it.
-                if attachment.backingFile == nil, try await host.growFilesystem(device: device) {
+                // Made larger than its snapshot, or modified to a larger size: the
+                // filesystem grows to the volume.
+                if try await host.growFilesystem(device: device) {
                     logger.info("grew the filesystem to the volume", metadata: ["volume": "\(record.name)", "device": "\(device)"])
+                    modifications.withLock { tracked in
+                        if tracked[record.name]?.modification.sizeInEffect == true { tracked[record.name]?.filesystem = "grown" }
+                    }
                 }
             case let other?:
                 throw CloudstorError(

@@ -42,6 +42,10 @@ public final class VolumeManager: Sendable {
     let locks = KeyedLock()
     /// When the trash is next emptied (now at start: what a crash left goes first).
     let trashDue = Mutex(ContinuousClock.now)
+    /// The modifications this node follows, by volume name (`followModifications`).
+    let modifications = Mutex<[String: TrackedModification]>([:])
+    /// Whether the modifications a restart left have been looked up.
+    let modificationsRecovered = Mutex(false)
 
     public init(
         configuration: Configuration, store: any VolumeStore, ledger: NodeLedger, block: any BlockBackend, shared: SharedBackend?,
@@ -136,6 +140,7 @@ public final class VolumeManager: Sendable {
                     }
                 }
                 await detaches.cancel(name)
+                modifications.withLock { $0[name] = nil }
                 try await store.delete(named: name)
             case .shared:
                 // Every node's holds, this one's included, are on the shared file system.
@@ -259,6 +264,7 @@ public final class VolumeManager: Sendable {
         var info = VolumeInfo(record: record, state: .created)
         info.mountCount = ledger.holdCount(record.name)
         info.move = relocator?.progress(of: record.name) ?? ""
+        info.modification = modificationStatus(record.name)
         if record.backing == .relocatable, let volume = try await block.describe(id: record.cloudID, fresh: false) {
             info.zone = volume.zone
             if info.move.isEmpty, let claim = volume.claimOrRemoval {

@@ -1459,7 +1459,103 @@ void   cloudstor__v1__delete_snapshot_response__free_unpacked
   assert(message->base.descriptor == &cloudstor__v1__delete_snapshot_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
-static const ProtobufCFieldDescriptor cloudstor__v1__volume_status__field_descriptors[10] =
+void   cloudstor__v1__modify_request__options_entry__init
+                     (Cloudstor__V1__ModifyRequest__OptionsEntry         *message)
+{
+  static const Cloudstor__V1__ModifyRequest__OptionsEntry init_value = CLOUDSTOR__V1__MODIFY_REQUEST__OPTIONS_ENTRY__INIT;
+  *message = init_value;
+}
+void   cloudstor__v1__modify_request__init
+                     (Cloudstor__V1__ModifyRequest         *message)
+{
+  static const Cloudstor__V1__ModifyRequest init_value = CLOUDSTOR__V1__MODIFY_REQUEST__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__modify_request__get_packed_size
+                     (const Cloudstor__V1__ModifyRequest *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__modify_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__modify_request__pack
+                     (const Cloudstor__V1__ModifyRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__modify_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__modify_request__pack_to_buffer
+                     (const Cloudstor__V1__ModifyRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__modify_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__ModifyRequest *
+       cloudstor__v1__modify_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__ModifyRequest *)
+     protobuf_c_message_unpack (&cloudstor__v1__modify_request__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__modify_request__free_unpacked
+                     (Cloudstor__V1__ModifyRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__modify_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   cloudstor__v1__modify_response__init
+                     (Cloudstor__V1__ModifyResponse         *message)
+{
+  static const Cloudstor__V1__ModifyResponse init_value = CLOUDSTOR__V1__MODIFY_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__modify_response__get_packed_size
+                     (const Cloudstor__V1__ModifyResponse *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__modify_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__modify_response__pack
+                     (const Cloudstor__V1__ModifyResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__modify_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__modify_response__pack_to_buffer
+                     (const Cloudstor__V1__ModifyResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__modify_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__ModifyResponse *
+       cloudstor__v1__modify_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__ModifyResponse *)
+     protobuf_c_message_unpack (&cloudstor__v1__modify_response__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__modify_response__free_unpacked
+                     (Cloudstor__V1__ModifyResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__modify_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+static const ProtobufCFieldDescriptor cloudstor__v1__volume_status__field_descriptors[11] =
 {
   {
     "state",
@@ -1581,12 +1677,25 @@ static const ProtobufCFieldDescriptor cloudstor__v1__volume_status__field_descri
     0,             /* flags */
     0,NULL,NULL    /* reserved1,reserved2, etc */
   },
+  {
+    "modification",
+    11,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__VolumeStatus, modification),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
 };
 static const unsigned cloudstor__v1__volume_status__field_indices_by_name[] = {
   7,   /* field[7] = attachment_state */
   4,   /* field[4] = cloud_id */
   6,   /* field[6] = device */
   9,   /* field[9] = holders */
+  10,   /* field[10] = modification */
   5,   /* field[5] = mount_count */
   2,   /* field[2] = mountpoint */
   8,   /* field[8] = move */
@@ -1597,7 +1706,7 @@ static const unsigned cloudstor__v1__volume_status__field_indices_by_name[] = {
 static const ProtobufCIntRange cloudstor__v1__volume_status__number_ranges[1 + 1] =
 {
   { 1, 0 },
-  { 0, 10 }
+  { 0, 11 }
 };
 const ProtobufCMessageDescriptor cloudstor__v1__volume_status__descriptor =
 {
@@ -1607,7 +1716,7 @@ const ProtobufCMessageDescriptor cloudstor__v1__volume_status__descriptor =
   "Cloudstor__V1__VolumeStatus",
   "cloudstor.v1",
   sizeof(Cloudstor__V1__VolumeStatus),
-  10,
+  11,
   cloudstor__v1__volume_status__field_descriptors,
   cloudstor__v1__volume_status__field_indices_by_name,
   1,  cloudstor__v1__volume_status__number_ranges,
@@ -3034,6 +3143,146 @@ const ProtobufCMessageDescriptor cloudstor__v1__delete_snapshot_response__descri
   (ProtobufCMessageInit) cloudstor__v1__delete_snapshot_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+static const ProtobufCFieldDescriptor cloudstor__v1__modify_request__options_entry__field_descriptors[2] =
+{
+  {
+    "key",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__ModifyRequest__OptionsEntry, key),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "value",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__ModifyRequest__OptionsEntry, value),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned cloudstor__v1__modify_request__options_entry__field_indices_by_name[] = {
+  0,   /* field[0] = key */
+  1,   /* field[1] = value */
+};
+static const ProtobufCIntRange cloudstor__v1__modify_request__options_entry__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor cloudstor__v1__modify_request__options_entry__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.ModifyRequest.OptionsEntry",
+  "OptionsEntry",
+  "Cloudstor__V1__ModifyRequest__OptionsEntry",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__ModifyRequest__OptionsEntry),
+  2,
+  cloudstor__v1__modify_request__options_entry__field_descriptors,
+  cloudstor__v1__modify_request__options_entry__field_indices_by_name,
+  1,  cloudstor__v1__modify_request__options_entry__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__modify_request__options_entry__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor cloudstor__v1__modify_request__field_descriptors[2] =
+{
+  {
+    "name",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__ModifyRequest, name),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "options",
+    2,
+    PROTOBUF_C_LABEL_REPEATED,
+    PROTOBUF_C_TYPE_MESSAGE,
+    offsetof(Cloudstor__V1__ModifyRequest, n_options),
+    offsetof(Cloudstor__V1__ModifyRequest, options),
+    &cloudstor__v1__modify_request__options_entry__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned cloudstor__v1__modify_request__field_indices_by_name[] = {
+  0,   /* field[0] = name */
+  1,   /* field[1] = options */
+};
+static const ProtobufCIntRange cloudstor__v1__modify_request__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 2 }
+};
+const ProtobufCMessageDescriptor cloudstor__v1__modify_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.ModifyRequest",
+  "ModifyRequest",
+  "Cloudstor__V1__ModifyRequest",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__ModifyRequest),
+  2,
+  cloudstor__v1__modify_request__field_descriptors,
+  cloudstor__v1__modify_request__field_indices_by_name,
+  1,  cloudstor__v1__modify_request__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__modify_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor cloudstor__v1__modify_response__field_descriptors[1] =
+{
+  {
+    "volume",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_MESSAGE,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__ModifyResponse, volume),
+    &cloudstor__v1__volume__descriptor,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned cloudstor__v1__modify_response__field_indices_by_name[] = {
+  0,   /* field[0] = volume */
+};
+static const ProtobufCIntRange cloudstor__v1__modify_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 1 }
+};
+const ProtobufCMessageDescriptor cloudstor__v1__modify_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.ModifyResponse",
+  "ModifyResponse",
+  "Cloudstor__V1__ModifyResponse",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__ModifyResponse),
+  1,
+  cloudstor__v1__modify_response__field_descriptors,
+  cloudstor__v1__modify_response__field_indices_by_name,
+  1,  cloudstor__v1__modify_response__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__modify_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue cloudstor__v1__backing__enum_values_by_number[3] =
 {
   { "BACKING_UNSPECIFIED", "CLOUDSTOR__V1__BACKING__BACKING_UNSPECIFIED", 0 },
@@ -3096,7 +3345,7 @@ const ProtobufCEnumDescriptor cloudstor__v1__volume_state__descriptor =
   cloudstor__v1__volume_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor cloudstor__v1__volumes__method_descriptors[14] =
+static const ProtobufCMethodDescriptor cloudstor__v1__volumes__method_descriptors[15] =
 {
   { "Create", &cloudstor__v1__create_request__descriptor, &cloudstor__v1__create_response__descriptor },
   { "Remove", &cloudstor__v1__remove_request__descriptor, &cloudstor__v1__remove_response__descriptor },
@@ -3112,6 +3361,7 @@ static const ProtobufCMethodDescriptor cloudstor__v1__volumes__method_descriptor
   { "CreateSnapshot", &cloudstor__v1__create_snapshot_request__descriptor, &cloudstor__v1__create_snapshot_response__descriptor },
   { "ListSnapshots", &cloudstor__v1__list_snapshots_request__descriptor, &cloudstor__v1__list_snapshots_response__descriptor },
   { "DeleteSnapshot", &cloudstor__v1__delete_snapshot_request__descriptor, &cloudstor__v1__delete_snapshot_response__descriptor },
+  { "Modify", &cloudstor__v1__modify_request__descriptor, &cloudstor__v1__modify_response__descriptor },
 };
 const unsigned cloudstor__v1__volumes__method_indices_by_name[] = {
   7,        /* Capabilities */
@@ -3123,6 +3373,7 @@ const unsigned cloudstor__v1__volumes__method_indices_by_name[] = {
   3,        /* List */
   8,        /* ListOrphans */
   12,        /* ListSnapshots */
+  14,        /* Modify */
   4,        /* Mount */
   6,        /* Path */
   9,        /* PruneOrphans */
@@ -3136,7 +3387,7 @@ const ProtobufCServiceDescriptor cloudstor__v1__volumes__descriptor =
   "Volumes",
   "Cloudstor__V1__Volumes",
   "cloudstor.v1",
-  14,
+  15,
   cloudstor__v1__volumes__method_descriptors,
   cloudstor__v1__volumes__method_indices_by_name
 };
@@ -3251,6 +3502,14 @@ void cloudstor__v1__volumes__delete_snapshot(ProtobufCService *service,
 {
   assert(service->descriptor == &cloudstor__v1__volumes__descriptor);
   service->invoke(service, 13, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void cloudstor__v1__volumes__modify(ProtobufCService *service,
+                                    const Cloudstor__V1__ModifyRequest *input,
+                                    Cloudstor__V1__ModifyResponse_Closure closure,
+                                    void *closure_data)
+{
+  assert(service->descriptor == &cloudstor__v1__volumes__descriptor);
+  service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void cloudstor__v1__volumes__init (Cloudstor__V1__Volumes_Service *service,
                                    Cloudstor__V1__Volumes_ServiceDestroy destroy)

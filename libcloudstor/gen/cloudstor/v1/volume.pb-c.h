@@ -49,6 +49,9 @@ typedef struct Cloudstor__V1__ListSnapshotsRequest Cloudstor__V1__ListSnapshotsR
 typedef struct Cloudstor__V1__ListSnapshotsResponse Cloudstor__V1__ListSnapshotsResponse;
 typedef struct Cloudstor__V1__DeleteSnapshotRequest Cloudstor__V1__DeleteSnapshotRequest;
 typedef struct Cloudstor__V1__DeleteSnapshotResponse Cloudstor__V1__DeleteSnapshotResponse;
+typedef struct Cloudstor__V1__ModifyRequest Cloudstor__V1__ModifyRequest;
+typedef struct Cloudstor__V1__ModifyRequest__OptionsEntry Cloudstor__V1__ModifyRequest__OptionsEntry;
+typedef struct Cloudstor__V1__ModifyResponse Cloudstor__V1__ModifyResponse;
 
 
 /* --- enums --- */
@@ -136,10 +139,16 @@ struct  Cloudstor__V1__VolumeStatus
    */
   size_t n_holders;
   char **holders;
+  /*
+   * The latest modification the answering node follows (Modify): "modifying
+   * 40%", "optimizing 10%; filesystem grown", "completed; filesystem grows at its
+   * next mount"; empty when none.
+   */
+  char *modification;
 };
 #define CLOUDSTOR__V1__VOLUME_STATUS__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__volume_status__descriptor) \
-    , CLOUDSTOR__V1__VOLUME_STATE__VOLUME_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL }
+    , CLOUDSTOR__V1__VOLUME_STATE__VOLUME_STATE_UNSPECIFIED, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0,NULL, (char *)protobuf_c_empty_string }
 
 
 struct  Cloudstor__V1__Volume__OptionsEntry
@@ -589,6 +598,47 @@ struct  Cloudstor__V1__DeleteSnapshotResponse
 #define CLOUDSTOR__V1__DELETE_SNAPSHOT_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__delete_snapshot_response__descriptor) \
      }
+
+
+struct  Cloudstor__V1__ModifyRequest__OptionsEntry
+{
+  ProtobufCMessage base;
+  char *key;
+  char *value;
+};
+#define CLOUDSTOR__V1__MODIFY_REQUEST__OPTIONS_ENTRY__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__modify_request__options_entry__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string }
+
+
+struct  Cloudstor__V1__ModifyRequest
+{
+  ProtobufCMessage base;
+  char *name;
+  /*
+   * Any of size (GiB; never smaller), ebstype, iops, throughput, checked with
+   * the volume's other options as Create checks them. A new ebstype takes its
+   * own iops and throughput defaults unless they are given too.
+   */
+  size_t n_options;
+  Cloudstor__V1__ModifyRequest__OptionsEntry **options;
+};
+#define CLOUDSTOR__V1__MODIFY_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__modify_request__descriptor) \
+    , (char *)protobuf_c_empty_string, 0,NULL }
+
+
+struct  Cloudstor__V1__ModifyResponse
+{
+  ProtobufCMessage base;
+  /*
+   * Its options as modified; status.modification shows the progress.
+   */
+  Cloudstor__V1__Volume *volume;
+};
+#define CLOUDSTOR__V1__MODIFY_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__modify_response__descriptor) \
+    , NULL }
 
 
 /* Cloudstor__V1__VolumeStatus methods */
@@ -1205,6 +1255,47 @@ Cloudstor__V1__DeleteSnapshotResponse *
 void   cloudstor__v1__delete_snapshot_response__free_unpacked
                      (Cloudstor__V1__DeleteSnapshotResponse *message,
                       ProtobufCAllocator *allocator);
+/* Cloudstor__V1__ModifyRequest__OptionsEntry methods */
+void   cloudstor__v1__modify_request__options_entry__init
+                     (Cloudstor__V1__ModifyRequest__OptionsEntry         *message);
+/* Cloudstor__V1__ModifyRequest methods */
+void   cloudstor__v1__modify_request__init
+                     (Cloudstor__V1__ModifyRequest         *message);
+size_t cloudstor__v1__modify_request__get_packed_size
+                     (const Cloudstor__V1__ModifyRequest   *message);
+size_t cloudstor__v1__modify_request__pack
+                     (const Cloudstor__V1__ModifyRequest   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__modify_request__pack_to_buffer
+                     (const Cloudstor__V1__ModifyRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__ModifyRequest *
+       cloudstor__v1__modify_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__modify_request__free_unpacked
+                     (Cloudstor__V1__ModifyRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Cloudstor__V1__ModifyResponse methods */
+void   cloudstor__v1__modify_response__init
+                     (Cloudstor__V1__ModifyResponse         *message);
+size_t cloudstor__v1__modify_response__get_packed_size
+                     (const Cloudstor__V1__ModifyResponse   *message);
+size_t cloudstor__v1__modify_response__pack
+                     (const Cloudstor__V1__ModifyResponse   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__modify_response__pack_to_buffer
+                     (const Cloudstor__V1__ModifyResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__ModifyResponse *
+       cloudstor__v1__modify_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__modify_response__free_unpacked
+                     (Cloudstor__V1__ModifyResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Cloudstor__V1__VolumeStatus_Closure)
@@ -1309,6 +1400,15 @@ typedef void (*Cloudstor__V1__DeleteSnapshotRequest_Closure)
 typedef void (*Cloudstor__V1__DeleteSnapshotResponse_Closure)
                  (const Cloudstor__V1__DeleteSnapshotResponse *message,
                   void *closure_data);
+typedef void (*Cloudstor__V1__ModifyRequest__OptionsEntry_Closure)
+                 (const Cloudstor__V1__ModifyRequest__OptionsEntry *message,
+                  void *closure_data);
+typedef void (*Cloudstor__V1__ModifyRequest_Closure)
+                 (const Cloudstor__V1__ModifyRequest *message,
+                  void *closure_data);
+typedef void (*Cloudstor__V1__ModifyResponse_Closure)
+                 (const Cloudstor__V1__ModifyResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1372,6 +1472,10 @@ struct Cloudstor__V1__Volumes_Service
                           const Cloudstor__V1__DeleteSnapshotRequest *input,
                           Cloudstor__V1__DeleteSnapshotResponse_Closure closure,
                           void *closure_data);
+  void (*modify)(Cloudstor__V1__Volumes_Service *service,
+                 const Cloudstor__V1__ModifyRequest *input,
+                 Cloudstor__V1__ModifyResponse_Closure closure,
+                 void *closure_data);
 };
 typedef void (*Cloudstor__V1__Volumes_ServiceDestroy)(Cloudstor__V1__Volumes_Service *);
 void cloudstor__v1__volumes__init (Cloudstor__V1__Volumes_Service *service,
@@ -1393,7 +1497,8 @@ void cloudstor__v1__volumes__init (Cloudstor__V1__Volumes_Service *service,
       function_prefix__ ## clear_holds,\
       function_prefix__ ## create_snapshot,\
       function_prefix__ ## list_snapshots,\
-      function_prefix__ ## delete_snapshot  }
+      function_prefix__ ## delete_snapshot,\
+      function_prefix__ ## modify  }
 void cloudstor__v1__volumes__create(ProtobufCService *service,
                                     const Cloudstor__V1__CreateRequest *input,
                                     Cloudstor__V1__CreateResponse_Closure closure,
@@ -1450,6 +1555,10 @@ void cloudstor__v1__volumes__delete_snapshot(ProtobufCService *service,
                                              const Cloudstor__V1__DeleteSnapshotRequest *input,
                                              Cloudstor__V1__DeleteSnapshotResponse_Closure closure,
                                              void *closure_data);
+void cloudstor__v1__volumes__modify(ProtobufCService *service,
+                                    const Cloudstor__V1__ModifyRequest *input,
+                                    Cloudstor__V1__ModifyResponse_Closure closure,
+                                    void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1489,6 +1598,9 @@ extern const ProtobufCMessageDescriptor cloudstor__v1__list_snapshots_request__d
 extern const ProtobufCMessageDescriptor cloudstor__v1__list_snapshots_response__descriptor;
 extern const ProtobufCMessageDescriptor cloudstor__v1__delete_snapshot_request__descriptor;
 extern const ProtobufCMessageDescriptor cloudstor__v1__delete_snapshot_response__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__modify_request__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__modify_request__options_entry__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__modify_response__descriptor;
 extern const ProtobufCServiceDescriptor cloudstor__v1__volumes__descriptor;
 
 PROTOBUF_C__END_DECLS
