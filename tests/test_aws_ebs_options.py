@@ -235,8 +235,11 @@ def test_the_attach_limit_is_the_instance_types(ec2sim, aws_nodes):
     assert "instance-type=d3.8xlarge" in a.logtext() and "limit=2" in a.logtext(), a.logtext()
     for name in ("l1", "l2", "l3"):
         a.create(name, size=1, ebstype="gp2")
+    assert "attachments 0 of 2 (instance type d3.8xlarge)" in a.ctl("health").stdout
     a.mount("l1", "m1")
     a.mount("l2", "m2")
+    health = a.ctl("health").stdout.splitlines()
+    assert health == ["SERVING", f"node {a.instance_id} in us-east-1a", "attachments 2 of 2 (instance type d3.8xlarge)"], health
     err = a.fails(CONFLICT, "volume", "mount", "l3", "--id", "m3")
     assert "the most allowed (2, by instance type d3.8xlarge)" in err, err
     ec2 = ec2sim.client()

@@ -98,7 +98,9 @@ def test_create_json_and_mount_default_id(daemon):
 
 
 def test_health(daemon):
-    assert daemon.ctl("health").stdout.strip() == "SERVING"
+    lines = daemon.ctl("health").stdout.splitlines()
+    # The local provider: one zone, "local"; loop devices have no attachment limit.
+    assert lines[0] == "SERVING" and lines[1].startswith("node ") and lines[1].endswith(" in local") and len(lines) == 2, lines
     assert daemon.ctl("health", "--service", "cloudstor.v1.Volumes").stdout.strip() == "SERVING"
     assert "nope" in fails(daemon, NOT_FOUND, "health", "--service", "nope")
 

@@ -200,6 +200,12 @@ final class EBSBackend: MovableBlockBackend {
         throw CloudstorError(.failedPrecondition, "no free device name on instance \(node) to attach \(id)")
     }
 
+    func attachmentUse() async -> AttachmentLimit? {
+        // The root device is among the names in use but not counted against the limit.
+        let inUse = (try? await devicesInUse(on: node, known: false))?.union(attaching.withLock { Set($0.values) }) ?? ["/dev/xvda"]
+        return AttachmentLimit(attached: inUse.count - 1, limit: maxAttachments, source: limitSource)
+    }
+
     private enum DevicePick { case device(String), full(Int), none }
 
     /// /dev/xvdf…/dev/xvdz, then /dev/xvdba…: the names EC2 accepts for data volumes.

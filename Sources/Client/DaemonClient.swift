@@ -97,6 +97,10 @@ public struct DaemonClient: Sendable {
         try await rpc.unary(Cloudstor_V1_Volumes.Method.modify, request, timeout: timeout)
     }
 
+    public func node(timeout: Duration? = nil) async throws(RPCError) -> Cloudstor_V1_NodeResponse {
+        try await rpc.unary(Cloudstor_V1_Volumes.Method.node, Cloudstor_V1_NodeRequest(), timeout: timeout)
+    }
+
     public func deleteSnapshot(_ request: Cloudstor_V1_DeleteSnapshotRequest, timeout: Duration? = nil) async throws(RPCError)
         -> Cloudstor_V1_DeleteSnapshotResponse
     {

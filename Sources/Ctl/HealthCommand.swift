@@ -3,7 +3,8 @@ import CloudstorProto
 
 struct HealthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "health", abstract: "Ask the daemon's grpc.health.v1 service; exit 0 when SERVING.")
+        commandName: "health",
+        abstract: "Ask the daemon's grpc.health.v1 service; exit 0 when SERVING. Then, for the daemon as a whole, its node, zone and attachments.")
     @OptionGroup var global: GlobalOptions
     @Option(help: "The service to ask about; empty for the daemon as a whole.") var service = ""
 
@@ -12,5 +13,11 @@ struct HealthCommand: AsyncParsableCommand {
         let status = reply.status == .serving ? "SERVING" : "\(reply.status)".uppercased()
         print(status)
         if reply.status != .serving { throw ExitCode(ExitStatus.unavailable) }
+        guard service.isEmpty else { return }
+        let node = try await global.call { try await $0.node() }
+        print("node \(node.node) in \(node.zone)")
+        if node.attachmentLimit > 0 {
+            print("attachments \(node.attached) of \(node.attachmentLimit) (\(node.attachmentLimitSource))")
+        }
     }
 }

@@ -674,6 +674,40 @@ public nonisolated struct Cloudstor_V1_ModifyResponse: Sendable {
   fileprivate var _volume: Cloudstor_V1_Volume? = nil
 }
 
+public nonisolated struct Cloudstor_V1_NodeRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Cloudstor_V1_NodeResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// The answering node as its provider names it (EC2: the instance id).
+  public var node: String = String()
+
+  public var zone: String = String()
+
+  /// Block volumes attached to it now (EBS: this stack's, detaches under way
+  /// included) and the most it may have; attachment_limit 0: no limit.
+  public var attached: UInt32 = 0
+
+  public var attachmentLimit: UInt32 = 0
+
+  /// Where the limit comes from: "instance type m5.large", "--max-attachments".
+  public var attachmentLimitSource: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "cloudstor.v1"
@@ -1810,6 +1844,75 @@ nonisolated extension Cloudstor_V1_ModifyResponse: SwiftProtobuf.Message, SwiftP
 
   public static func ==(lhs: Cloudstor_V1_ModifyResponse, rhs: Cloudstor_V1_ModifyResponse) -> Bool {
     if lhs._volume != rhs._volume {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Cloudstor_V1_NodeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NodeRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Cloudstor_V1_NodeRequest, rhs: Cloudstor_V1_NodeRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Cloudstor_V1_NodeResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".NodeResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}node\0\u{1}zone\0\u{1}attached\0\u{3}attachment_limit\0\u{3}attachment_limit_source\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.node) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.zone) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.attached) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.attachmentLimit) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.attachmentLimitSource) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.node.isEmpty {
+      try visitor.visitSingularStringField(value: self.node, fieldNumber: 1)
+    }
+    if !self.zone.isEmpty {
+      try visitor.visitSingularStringField(value: self.zone, fieldNumber: 2)
+    }
+    if self.attached != 0 {
+      try visitor.visitSingularUInt32Field(value: self.attached, fieldNumber: 3)
+    }
+    if self.attachmentLimit != 0 {
+      try visitor.visitSingularUInt32Field(value: self.attachmentLimit, fieldNumber: 4)
+    }
+    if !self.attachmentLimitSource.isEmpty {
+      try visitor.visitSingularStringField(value: self.attachmentLimitSource, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Cloudstor_V1_NodeResponse, rhs: Cloudstor_V1_NodeResponse) -> Bool {
+    if lhs.node != rhs.node {return false}
+    if lhs.zone != rhs.zone {return false}
+    if lhs.attached != rhs.attached {return false}
+    if lhs.attachmentLimit != rhs.attachmentLimit {return false}
+    if lhs.attachmentLimitSource != rhs.attachmentLimitSource {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -22,6 +22,7 @@ public enum Cloudstor_V1_Volumes {
         public static let listSnapshots = RPCMethod<Cloudstor_V1_ListSnapshotsRequest, Cloudstor_V1_ListSnapshotsResponse>(service: Cloudstor_V1_Volumes.name, method: "ListSnapshots", kind: .unary)
         public static let deleteSnapshot = RPCMethod<Cloudstor_V1_DeleteSnapshotRequest, Cloudstor_V1_DeleteSnapshotResponse>(service: Cloudstor_V1_Volumes.name, method: "DeleteSnapshot", kind: .unary)
         public static let modify = RPCMethod<Cloudstor_V1_ModifyRequest, Cloudstor_V1_ModifyResponse>(service: Cloudstor_V1_Volumes.name, method: "Modify", kind: .unary)
+        public static let node = RPCMethod<Cloudstor_V1_NodeRequest, Cloudstor_V1_NodeResponse>(service: Cloudstor_V1_Volumes.name, method: "Node", kind: .unary)
     }
 
     /// Every method in turn, typed (the generic `call` of a command-line tool).
@@ -41,6 +42,7 @@ public enum Cloudstor_V1_Volumes {
         visitor.visit(Method.listSnapshots)
         visitor.visit(Method.deleteSnapshot)
         visitor.visit(Method.modify)
+        visitor.visit(Method.node)
     }
 
     /// What serves `cloudstor.v1.Volumes`: one function per method.
@@ -60,6 +62,7 @@ public enum Cloudstor_V1_Volumes {
         func listSnapshots(_ request: Cloudstor_V1_ListSnapshotsRequest) async throws -> Cloudstor_V1_ListSnapshotsResponse
         func deleteSnapshot(_ request: Cloudstor_V1_DeleteSnapshotRequest) async throws -> Cloudstor_V1_DeleteSnapshotResponse
         func modify(_ request: Cloudstor_V1_ModifyRequest) async throws -> Cloudstor_V1_ModifyResponse
+        func node(_ request: Cloudstor_V1_NodeRequest) async throws -> Cloudstor_V1_NodeResponse
     }
 }
 
@@ -80,5 +83,6 @@ extension Cloudstor_V1_Volumes.Handler {
         router.unary(Cloudstor_V1_Volumes.Method.listSnapshots, listSnapshots)
         router.unary(Cloudstor_V1_Volumes.Method.deleteSnapshot, deleteSnapshot)
         router.unary(Cloudstor_V1_Volumes.Method.modify, modify)
+        router.unary(Cloudstor_V1_Volumes.Method.node, node)
     }
 }

@@ -30,6 +30,25 @@ import Testing
         #expect(tree.string("nextToken") == "page-2")
     }
 
+    @Test func volumeModificationsAreRead() throws {
+        let xml = """
+            <DescribeVolumesModificationsResponse xmlns="http://ec2.amazonaws.com/doc/2016-11-15/">
+              <volumeModificationSet>
+                <item><volumeId>vol-1</volumeId><modificationState>optimizing</modificationState><progress>60</progress>
+                  <startTime>2026-12-07T10:00:00.000Z</startTime><targetSize>30</targetSize><originalSize>10</originalSize></item>
+                <item><volumeId>vol-2</volumeId><modificationState>failed</modificationState><statusMessage>transient</statusMessage></item>
+              </volumeModificationSet>
+            </DescribeVolumesModificationsResponse>
+            """
+        let tree = try #require(XMLTree.parse(Array(xml.utf8)))
+        let items = try tree.items("volumeModificationSet").map { try $0.volumeModification() }
+        #expect(items.map(\.volumeID) == ["vol-1", "vol-2"])
+        #expect(items[0].state == "optimizing" && items[0].progress == 60 && items[0].targetSizeGiB == 30)
+        #expect(items[0].startTime == "2026-12-07T10:00:00.000Z")
+        #expect(items[1].state == "failed" && items[1].progress == 0 && items[1].statusMessage == "transient")
+        #expect(throws: AWSError.self) { try XMLTree.parse(Array("<a><progress>1</progress></a>".utf8))!.volumeModification() }
+    }
+
     /// Found by fuzzing (Fuzz/regressions/ec2_xml): FoundationXML trapped on an
     /// element name that is not UTF-8, so any such reply stopped the daemon.
     @Test func aBodyThatIsNotUTF8IsNotXML() {

@@ -131,6 +131,7 @@ final class FakeBlock: BlockBackend {
         BlockModification(state: .completed, progress: 100, startedAt: "2026-12-07T00:00:00Z")
     }
     func modification(of id: String) async throws(CloudstorError) -> BlockModification? { nil }
+    func attachmentUse() async -> AttachmentLimit? { nil }
     func modificationsInProgress() async throws(CloudstorError) -> [String: BlockModification] { [:] }
     func orphans(moving: Set<String>) async throws(CloudstorError) -> [Orphan] { [] }
     func prune(ids: [String], moving: Set<String>) async throws(CloudstorError) -> [String] { [] }

@@ -12,6 +12,23 @@ import Testing
         #expect(f.store.volumes().count == 1)
     }
 
+    @Test func modifyChecksTheMergedOptionsAndNeverShrinks() async throws {
+        let f = try Fixture()
+        _ = try await f.manager.create(name: "v", options: ["size": "10", "ebstype": "gp3", "iops": "4000", "throughput": "500"])
+        for (change, words) in [
+            (["size": "5"], "never shrinks"), (["backing": "shared"], "fixed when a volume is created"), (["bogus": "1"], "unknown option"),
+            (["iops": "2000"], "out of range"), (["throughput": "1001"], "at most 0.25 MiB/s per IOPS"), ([:], "nothing to modify"),
+        ] {
+            let error = await #expect(throws: CloudstorError.self) { try await f.manager.modify(name: "v", options: change) }
+            #expect(error?.message.contains(words) == true, "\(change): \(error?.message ?? "")")
+        }
+        // A new type drops the IOPS and throughput of the old one unless given again.
+        let retyped = try await f.manager.modify(name: "v", options: ["size": "20", "ebstype": "gp2"])
+        #expect(retyped.record.options == ["backing": "relocatable", "size": "20", "ebstype": "gp2"])
+        #expect(retyped.modification == "completed")
+        #expect(try await f.manager.get(name: "v").record.options["size"] == "20")
+    }
+
     @Test func createWithOtherOptionsIsRefused() async throws {
         let f = try Fixture()
         _ = try await f.manager.create(name: "v", options: ["size": "1"])

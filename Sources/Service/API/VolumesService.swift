@@ -115,6 +115,19 @@ public struct VolumesService: Cloudstor_V1_Volumes.Handler {
         }
     }
 
+    public func node(_ request: Cloudstor_V1_NodeRequest) async throws -> Cloudstor_V1_NodeResponse {
+        let use = await manager.attachmentUse()
+        return .with {
+            $0.node = manager.node
+            $0.zone = manager.zone
+            if let use {
+                $0.attached = UInt32(clamping: use.attached)
+                $0.attachmentLimit = UInt32(clamping: use.limit)
+                $0.attachmentLimitSource = use.source
+            }
+        }
+    }
+
     public func deleteSnapshot(_ request: Cloudstor_V1_DeleteSnapshotRequest) async throws -> Cloudstor_V1_DeleteSnapshotResponse {
         try await offLoop {
             try await manager.deleteBackup(id: request.id)

@@ -36,6 +36,9 @@ public protocol BlockBackend: Sendable {
     /// Records, where every node can see it, whether this node holds the volume
     /// mounted. Clearing leaves another node's mark alone.
     func setHeld(id: String, _ held: Bool) async throws(CloudstorError)
+    /// The volumes attached to this node now against the most it may have, from
+    /// what the backend knows (no call); nil where there is no limit.
+    func attachmentUse() async -> AttachmentLimit?
     /// Changes the volume's size, type or performance to `options` (validated, never
     /// smaller); returns once the provider has accepted the change, which it applies
     /// in the background.

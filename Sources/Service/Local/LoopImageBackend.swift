@@ -61,6 +61,9 @@ public struct LoopImageBackend: BlockBackend {
         return BlockModification(state: .completed, progress: 100, startedAt: Date().formatted(.iso8601))
     }
 
+    /// Loop devices have no limit a volume plugin would meet.
+    public func attachmentUse() async -> AttachmentLimit? { nil }
+
     /// Every modification here is completed when `modify` returns.
     public func modification(of id: String) async throws(CloudstorError) -> BlockModification? { nil }
 

@@ -37,17 +37,17 @@ extension VolumeManager {
                     .failedPrecondition,
                     "volume \(name) is being modified (\(current.modification.summary), since \(current.modification.startedAt)): modify it again once that is completed")
             }
+            // The shrink first, where the record knows the size: the most basic refusal.
+            if let recorded = record.options["size"].flatMap({ Int($0) }) {
+                try Self.refuseShrinking(name, to: raw["size"].flatMap { Int($0) }, from: recorded)
+            }
             let target = try VolumeOptions(parsing: Self.merge(record.options, raw), defaultBacking: .relocatable)
             guard target.dictionary != record.options else { return try await info(record) }
             guard let volume = try await block.describe(id: record.cloudID, fresh: true) else {
                 throw CloudstorError(.notFound, "volume \(name): its storage \(record.cloudID) is gone")
             }
             let size = Int(record.options["size"] ?? "") ?? volume.sizeGiB
-            if let wanted = target.sizeGiB, wanted < size {
-                throw CloudstorError(
-                    .invalidArgument,
-                    "option size=\(wanted) is smaller than volume \(name)'s \(size) GiB: a volume grows, never shrinks; copy its data to a new, smaller volume instead")
-            }
+            try Self.refuseShrinking(name, to: target.sizeGiB, from: size)
             // A restored volume without a size of its own: its IOPS checked against the size it has.
             if target.sizeGiB == nil { try target.check(snapshotSizeGiB: size) }
             let modification = try await block.modify(record, to: target)
@@ -60,6 +60,13 @@ extension VolumeManager {
                 metadata: ["volume": "\(name)", "from": "\(Self.describe(record.options))", "to": "\(Self.describe(updated.options))"])
             return try await info(updated)
         }
+    }
+
+    static func refuseShrinking(_ name: String, to wanted: Int?, from size: Int) throws(CloudstorError) {
+        guard let wanted, wanted < size else { return }
+        throw CloudstorError(
+            .invalidArgument,
+            "option size=\(wanted) is smaller than volume \(name)'s \(size) GiB: a volume grows, never shrinks; copy its data to a new, smaller volume instead")
     }
 
     /// The volume's options with `changes` applied. A new type takes its own IOPS

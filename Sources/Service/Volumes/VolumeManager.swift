@@ -64,6 +64,11 @@ public final class VolumeManager: Sendable {
     /// This node's name in status and messages.
     public var node: String { block.node }
 
+    public var zone: String { block.zone }
+
+    /// This node's attachments against its limit (nil: none), from what it knows.
+    public func attachmentUse() async -> AttachmentLimit? { await block.attachmentUse() }
+
     /// Creates a volume, or returns it if it exists with the same options.
     public func create(name: String, options raw: [String: String]) async throws(CloudstorError) -> VolumeInfo {
         try VolumeName.validate(name)

@@ -1555,6 +1555,96 @@ void   cloudstor__v1__modify_response__free_unpacked
   assert(message->base.descriptor == &cloudstor__v1__modify_response__descriptor);
   protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
 }
+void   cloudstor__v1__node_request__init
+                     (Cloudstor__V1__NodeRequest         *message)
+{
+  static const Cloudstor__V1__NodeRequest init_value = CLOUDSTOR__V1__NODE_REQUEST__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__node_request__get_packed_size
+                     (const Cloudstor__V1__NodeRequest *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__node_request__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__node_request__pack
+                     (const Cloudstor__V1__NodeRequest *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__node_request__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__node_request__pack_to_buffer
+                     (const Cloudstor__V1__NodeRequest *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__node_request__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__NodeRequest *
+       cloudstor__v1__node_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__NodeRequest *)
+     protobuf_c_message_unpack (&cloudstor__v1__node_request__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__node_request__free_unpacked
+                     (Cloudstor__V1__NodeRequest *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__node_request__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
+void   cloudstor__v1__node_response__init
+                     (Cloudstor__V1__NodeResponse         *message)
+{
+  static const Cloudstor__V1__NodeResponse init_value = CLOUDSTOR__V1__NODE_RESPONSE__INIT;
+  *message = init_value;
+}
+size_t cloudstor__v1__node_response__get_packed_size
+                     (const Cloudstor__V1__NodeResponse *message)
+{
+  assert(message->base.descriptor == &cloudstor__v1__node_response__descriptor);
+  return protobuf_c_message_get_packed_size ((const ProtobufCMessage*)(message));
+}
+size_t cloudstor__v1__node_response__pack
+                     (const Cloudstor__V1__NodeResponse *message,
+                      uint8_t       *out)
+{
+  assert(message->base.descriptor == &cloudstor__v1__node_response__descriptor);
+  return protobuf_c_message_pack ((const ProtobufCMessage*)message, out);
+}
+size_t cloudstor__v1__node_response__pack_to_buffer
+                     (const Cloudstor__V1__NodeResponse *message,
+                      ProtobufCBuffer *buffer)
+{
+  assert(message->base.descriptor == &cloudstor__v1__node_response__descriptor);
+  return protobuf_c_message_pack_to_buffer ((const ProtobufCMessage*)message, buffer);
+}
+Cloudstor__V1__NodeResponse *
+       cloudstor__v1__node_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data)
+{
+  return (Cloudstor__V1__NodeResponse *)
+     protobuf_c_message_unpack (&cloudstor__v1__node_response__descriptor,
+                                allocator, len, data);
+}
+void   cloudstor__v1__node_response__free_unpacked
+                     (Cloudstor__V1__NodeResponse *message,
+                      ProtobufCAllocator *allocator)
+{
+  if(!message)
+    return;
+  assert(message->base.descriptor == &cloudstor__v1__node_response__descriptor);
+  protobuf_c_message_free_unpacked ((ProtobufCMessage*)message, allocator);
+}
 static const ProtobufCFieldDescriptor cloudstor__v1__volume_status__field_descriptors[11] =
 {
   {
@@ -3283,6 +3373,114 @@ const ProtobufCMessageDescriptor cloudstor__v1__modify_response__descriptor =
   (ProtobufCMessageInit) cloudstor__v1__modify_response__init,
   NULL,NULL,NULL    /* reserved[123] */
 };
+#define cloudstor__v1__node_request__field_descriptors NULL
+#define cloudstor__v1__node_request__field_indices_by_name NULL
+#define cloudstor__v1__node_request__number_ranges NULL
+const ProtobufCMessageDescriptor cloudstor__v1__node_request__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.NodeRequest",
+  "NodeRequest",
+  "Cloudstor__V1__NodeRequest",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__NodeRequest),
+  0,
+  cloudstor__v1__node_request__field_descriptors,
+  cloudstor__v1__node_request__field_indices_by_name,
+  0,  cloudstor__v1__node_request__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__node_request__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
+static const ProtobufCFieldDescriptor cloudstor__v1__node_response__field_descriptors[5] =
+{
+  {
+    "node",
+    1,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__NodeResponse, node),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "zone",
+    2,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__NodeResponse, zone),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "attached",
+    3,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__NodeResponse, attached),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "attachment_limit",
+    4,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_UINT32,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__NodeResponse, attachment_limit),
+    NULL,
+    NULL,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+  {
+    "attachment_limit_source",
+    5,
+    PROTOBUF_C_LABEL_NONE,
+    PROTOBUF_C_TYPE_STRING,
+    0,   /* quantifier_offset */
+    offsetof(Cloudstor__V1__NodeResponse, attachment_limit_source),
+    NULL,
+    &protobuf_c_empty_string,
+    0,             /* flags */
+    0,NULL,NULL    /* reserved1,reserved2, etc */
+  },
+};
+static const unsigned cloudstor__v1__node_response__field_indices_by_name[] = {
+  2,   /* field[2] = attached */
+  3,   /* field[3] = attachment_limit */
+  4,   /* field[4] = attachment_limit_source */
+  0,   /* field[0] = node */
+  1,   /* field[1] = zone */
+};
+static const ProtobufCIntRange cloudstor__v1__node_response__number_ranges[1 + 1] =
+{
+  { 1, 0 },
+  { 0, 5 }
+};
+const ProtobufCMessageDescriptor cloudstor__v1__node_response__descriptor =
+{
+  PROTOBUF_C__MESSAGE_DESCRIPTOR_MAGIC,
+  "cloudstor.v1.NodeResponse",
+  "NodeResponse",
+  "Cloudstor__V1__NodeResponse",
+  "cloudstor.v1",
+  sizeof(Cloudstor__V1__NodeResponse),
+  5,
+  cloudstor__v1__node_response__field_descriptors,
+  cloudstor__v1__node_response__field_indices_by_name,
+  1,  cloudstor__v1__node_response__number_ranges,
+  (ProtobufCMessageInit) cloudstor__v1__node_response__init,
+  NULL,NULL,NULL    /* reserved[123] */
+};
 static const ProtobufCEnumValue cloudstor__v1__backing__enum_values_by_number[3] =
 {
   { "BACKING_UNSPECIFIED", "CLOUDSTOR__V1__BACKING__BACKING_UNSPECIFIED", 0 },
@@ -3345,7 +3543,7 @@ const ProtobufCEnumDescriptor cloudstor__v1__volume_state__descriptor =
   cloudstor__v1__volume_state__value_ranges,
   NULL,NULL,NULL,NULL   /* reserved[1234] */
 };
-static const ProtobufCMethodDescriptor cloudstor__v1__volumes__method_descriptors[15] =
+static const ProtobufCMethodDescriptor cloudstor__v1__volumes__method_descriptors[16] =
 {
   { "Create", &cloudstor__v1__create_request__descriptor, &cloudstor__v1__create_response__descriptor },
   { "Remove", &cloudstor__v1__remove_request__descriptor, &cloudstor__v1__remove_response__descriptor },
@@ -3362,6 +3560,7 @@ static const ProtobufCMethodDescriptor cloudstor__v1__volumes__method_descriptor
   { "ListSnapshots", &cloudstor__v1__list_snapshots_request__descriptor, &cloudstor__v1__list_snapshots_response__descriptor },
   { "DeleteSnapshot", &cloudstor__v1__delete_snapshot_request__descriptor, &cloudstor__v1__delete_snapshot_response__descriptor },
   { "Modify", &cloudstor__v1__modify_request__descriptor, &cloudstor__v1__modify_response__descriptor },
+  { "Node", &cloudstor__v1__node_request__descriptor, &cloudstor__v1__node_response__descriptor },
 };
 const unsigned cloudstor__v1__volumes__method_indices_by_name[] = {
   7,        /* Capabilities */
@@ -3375,6 +3574,7 @@ const unsigned cloudstor__v1__volumes__method_indices_by_name[] = {
   12,        /* ListSnapshots */
   14,        /* Modify */
   4,        /* Mount */
+  15,        /* Node */
   6,        /* Path */
   9,        /* PruneOrphans */
   1,        /* Remove */
@@ -3387,7 +3587,7 @@ const ProtobufCServiceDescriptor cloudstor__v1__volumes__descriptor =
   "Volumes",
   "Cloudstor__V1__Volumes",
   "cloudstor.v1",
-  15,
+  16,
   cloudstor__v1__volumes__method_descriptors,
   cloudstor__v1__volumes__method_indices_by_name
 };
@@ -3510,6 +3710,14 @@ void cloudstor__v1__volumes__modify(ProtobufCService *service,
 {
   assert(service->descriptor == &cloudstor__v1__volumes__descriptor);
   service->invoke(service, 14, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
+}
+void cloudstor__v1__volumes__node(ProtobufCService *service,
+                                  const Cloudstor__V1__NodeRequest *input,
+                                  Cloudstor__V1__NodeResponse_Closure closure,
+                                  void *closure_data)
+{
+  assert(service->descriptor == &cloudstor__v1__volumes__descriptor);
+  service->invoke(service, 15, (const ProtobufCMessage *) input, (ProtobufCClosure) closure, closure_data);
 }
 void cloudstor__v1__volumes__init (Cloudstor__V1__Volumes_Service *service,
                                    Cloudstor__V1__Volumes_ServiceDestroy destroy)

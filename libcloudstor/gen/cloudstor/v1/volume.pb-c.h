@@ -52,6 +52,8 @@ typedef struct Cloudstor__V1__DeleteSnapshotResponse Cloudstor__V1__DeleteSnapsh
 typedef struct Cloudstor__V1__ModifyRequest Cloudstor__V1__ModifyRequest;
 typedef struct Cloudstor__V1__ModifyRequest__OptionsEntry Cloudstor__V1__ModifyRequest__OptionsEntry;
 typedef struct Cloudstor__V1__ModifyResponse Cloudstor__V1__ModifyResponse;
+typedef struct Cloudstor__V1__NodeRequest Cloudstor__V1__NodeRequest;
+typedef struct Cloudstor__V1__NodeResponse Cloudstor__V1__NodeResponse;
 
 
 /* --- enums --- */
@@ -639,6 +641,39 @@ struct  Cloudstor__V1__ModifyResponse
 #define CLOUDSTOR__V1__MODIFY_RESPONSE__INIT \
  { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__modify_response__descriptor) \
     , NULL }
+
+
+struct  Cloudstor__V1__NodeRequest
+{
+  ProtobufCMessage base;
+};
+#define CLOUDSTOR__V1__NODE_REQUEST__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__node_request__descriptor) \
+     }
+
+
+struct  Cloudstor__V1__NodeResponse
+{
+  ProtobufCMessage base;
+  /*
+   * The answering node as its provider names it (EC2: the instance id).
+   */
+  char *node;
+  char *zone;
+  /*
+   * Block volumes attached to it now (EBS: this stack's, detaches under way
+   * included) and the most it may have; attachment_limit 0: no limit.
+   */
+  uint32_t attached;
+  uint32_t attachment_limit;
+  /*
+   * Where the limit comes from: "instance type m5.large", "--max-attachments".
+   */
+  char *attachment_limit_source;
+};
+#define CLOUDSTOR__V1__NODE_RESPONSE__INIT \
+ { PROTOBUF_C_MESSAGE_INIT (&cloudstor__v1__node_response__descriptor) \
+    , (char *)protobuf_c_empty_string, (char *)protobuf_c_empty_string, 0, 0, (char *)protobuf_c_empty_string }
 
 
 /* Cloudstor__V1__VolumeStatus methods */
@@ -1296,6 +1331,44 @@ Cloudstor__V1__ModifyResponse *
 void   cloudstor__v1__modify_response__free_unpacked
                      (Cloudstor__V1__ModifyResponse *message,
                       ProtobufCAllocator *allocator);
+/* Cloudstor__V1__NodeRequest methods */
+void   cloudstor__v1__node_request__init
+                     (Cloudstor__V1__NodeRequest         *message);
+size_t cloudstor__v1__node_request__get_packed_size
+                     (const Cloudstor__V1__NodeRequest   *message);
+size_t cloudstor__v1__node_request__pack
+                     (const Cloudstor__V1__NodeRequest   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__node_request__pack_to_buffer
+                     (const Cloudstor__V1__NodeRequest   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__NodeRequest *
+       cloudstor__v1__node_request__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__node_request__free_unpacked
+                     (Cloudstor__V1__NodeRequest *message,
+                      ProtobufCAllocator *allocator);
+/* Cloudstor__V1__NodeResponse methods */
+void   cloudstor__v1__node_response__init
+                     (Cloudstor__V1__NodeResponse         *message);
+size_t cloudstor__v1__node_response__get_packed_size
+                     (const Cloudstor__V1__NodeResponse   *message);
+size_t cloudstor__v1__node_response__pack
+                     (const Cloudstor__V1__NodeResponse   *message,
+                      uint8_t             *out);
+size_t cloudstor__v1__node_response__pack_to_buffer
+                     (const Cloudstor__V1__NodeResponse   *message,
+                      ProtobufCBuffer     *buffer);
+Cloudstor__V1__NodeResponse *
+       cloudstor__v1__node_response__unpack
+                     (ProtobufCAllocator  *allocator,
+                      size_t               len,
+                      const uint8_t       *data);
+void   cloudstor__v1__node_response__free_unpacked
+                     (Cloudstor__V1__NodeResponse *message,
+                      ProtobufCAllocator *allocator);
 /* --- per-message closures --- */
 
 typedef void (*Cloudstor__V1__VolumeStatus_Closure)
@@ -1409,6 +1482,12 @@ typedef void (*Cloudstor__V1__ModifyRequest_Closure)
 typedef void (*Cloudstor__V1__ModifyResponse_Closure)
                  (const Cloudstor__V1__ModifyResponse *message,
                   void *closure_data);
+typedef void (*Cloudstor__V1__NodeRequest_Closure)
+                 (const Cloudstor__V1__NodeRequest *message,
+                  void *closure_data);
+typedef void (*Cloudstor__V1__NodeResponse_Closure)
+                 (const Cloudstor__V1__NodeResponse *message,
+                  void *closure_data);
 
 /* --- services --- */
 
@@ -1476,6 +1555,10 @@ struct Cloudstor__V1__Volumes_Service
                  const Cloudstor__V1__ModifyRequest *input,
                  Cloudstor__V1__ModifyResponse_Closure closure,
                  void *closure_data);
+  void (*node)(Cloudstor__V1__Volumes_Service *service,
+               const Cloudstor__V1__NodeRequest *input,
+               Cloudstor__V1__NodeResponse_Closure closure,
+               void *closure_data);
 };
 typedef void (*Cloudstor__V1__Volumes_ServiceDestroy)(Cloudstor__V1__Volumes_Service *);
 void cloudstor__v1__volumes__init (Cloudstor__V1__Volumes_Service *service,
@@ -1498,7 +1581,8 @@ void cloudstor__v1__volumes__init (Cloudstor__V1__Volumes_Service *service,
       function_prefix__ ## create_snapshot,\
       function_prefix__ ## list_snapshots,\
       function_prefix__ ## delete_snapshot,\
-      function_prefix__ ## modify  }
+      function_prefix__ ## modify,\
+      function_prefix__ ## node  }
 void cloudstor__v1__volumes__create(ProtobufCService *service,
                                     const Cloudstor__V1__CreateRequest *input,
                                     Cloudstor__V1__CreateResponse_Closure closure,
@@ -1559,6 +1643,10 @@ void cloudstor__v1__volumes__modify(ProtobufCService *service,
                                     const Cloudstor__V1__ModifyRequest *input,
                                     Cloudstor__V1__ModifyResponse_Closure closure,
                                     void *closure_data);
+void cloudstor__v1__volumes__node(ProtobufCService *service,
+                                  const Cloudstor__V1__NodeRequest *input,
+                                  Cloudstor__V1__NodeResponse_Closure closure,
+                                  void *closure_data);
 
 /* --- descriptors --- */
 
@@ -1601,6 +1689,8 @@ extern const ProtobufCMessageDescriptor cloudstor__v1__delete_snapshot_response_
 extern const ProtobufCMessageDescriptor cloudstor__v1__modify_request__descriptor;
 extern const ProtobufCMessageDescriptor cloudstor__v1__modify_request__options_entry__descriptor;
 extern const ProtobufCMessageDescriptor cloudstor__v1__modify_response__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__node_request__descriptor;
+extern const ProtobufCMessageDescriptor cloudstor__v1__node_response__descriptor;
 extern const ProtobufCServiceDescriptor cloudstor__v1__volumes__descriptor;
 
 PROTOBUF_C__END_DECLS
