@@ -30,7 +30,8 @@ public enum AWSProvider {
     }
 
     public static func make(
-        _ config: DaemonConfiguration, identity: Identity, environment: [String: String], host: any NodeHost, logger: Logger
+        _ config: DaemonConfiguration, identity: Identity, defaultEBSType: EBSVolumeType, environment: [String: String], host: any NodeHost,
+        logger: Logger
     ) async throws(CloudstorError) -> Provider {
         let metadata = InstanceMetadataClient(environment: environment)
         let instance: String
@@ -74,7 +75,7 @@ public enum AWSProvider {
         let encryptedByDefault = await encryptionByDefault(ec2, logger: logger)
         let block = EBSBackend(
             ec2: ec2, kms: KMSClient(transport: transport), cache: cache, stackHash: stack, node: instance, zone: zone, maxAttachments: limit,
-            limitSource: source, encryptedByDefault: encryptedByDefault, logger: logger)
+            limitSource: source, logger: logger)
         logger.info("on AWS", metadata: ["instance": "\(instance)", "zone": "\(zone)", "region": "\(region)", "stack": "\(stack)"])
         let shutdown: @Sendable () async -> Void = { try? await transport.shutdown() }
         let shared: SharedBackend?
@@ -87,8 +88,9 @@ public enum AWSProvider {
             throw error
         }
         return Provider(
-            store: EBSVolumeStore(cache: cache), block: block, shared: shared, defaultBacking: shared == nil ? .relocatable : .shared,
-            shutdown: shutdown)
+            store: EBSVolumeStore(cache: cache), block: block,
+            options: EBSOptionRules(defaultType: defaultEBSType, encryptedByDefault: encryptedByDefault, cloud: true), shared: shared,
+            defaultBacking: shared == nil ? .relocatable : .shared, shutdown: shutdown)
     }
 
     /// How many EBS volumes this instance may have attached besides its root

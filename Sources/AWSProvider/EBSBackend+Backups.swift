@@ -45,6 +45,7 @@ extension EBSBackend {
     }
 
     func deleteBackup(id: String) async throws(CloudstorError) {
+        try EBSOptionRules.validateSnapshotID(id, what: "snapshot id \(VolumeName.quoted(id))")
         var found: EC2Snapshot?
         do {
             found = try await ec2.describeSnapshots(ids: [id]).items.first

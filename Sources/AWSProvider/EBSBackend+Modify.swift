@@ -10,7 +10,8 @@ extension EBSBackend {
     static let modificationsPerWindow = 4
     static let modificationWindow: TimeInterval = 24 * 3600
 
-    func modify(_ record: VolumeRecord, to options: VolumeOptions) async throws(CloudstorError) -> BlockModification {
+    func modify(_ record: VolumeRecord, to stored: BlockOptions) async throws(CloudstorError) -> BlockModification {
+        let options = EBSOptions(stored)
         guard var volume = try await describeNow(record.cloudID) else {
             throw CloudstorError(.notFound, "volume \(record.name): its EBS volume \(record.cloudID) is gone")
         }
@@ -22,11 +23,11 @@ extension EBSBackend {
                 .failedPrecondition,
                 "volume \(record.name) was modified \(recent.count) times in the last 24 hours, as often as EC2 allows: the next modification is possible from \(next.formatted(.iso8601))")
         }
-        let encoded = EBSTags.encode(options.dictionary)
+        let encoded = EBSTags.encode(stored.values)
         guard encoded.utf8.count <= 256 else {
             throw CloudstorError(.invalidArgument, "the options take \(encoded.utf8.count) characters as the EBS tag that keeps them, which holds 256")
         }
-        let type = (options.ebsType ?? .standard).rawValue
+        let type = options.type.rawValue
         let size = options.sizeGiB.flatMap { $0 == volume.sizeGiB ? nil : $0 }
         let changedType = type == volume.volumeType ? nil : type
         let iops = options.iops == volume.iops ? nil : options.iops

@@ -17,8 +17,6 @@ final class EBSBackend: MovableBlockBackend {
     let maxAttachments: Int
     /// Where `maxAttachments` comes from, for messages.
     let limitSource: String
-    /// The account encrypts new volumes by default (read at start).
-    let encryptedByDefault: Bool
     let kms: KMSClient
     let logger: Logger
     /// Device names of detaches not yet confirmed: never handed out again meanwhile.
@@ -28,10 +26,9 @@ final class EBSBackend: MovableBlockBackend {
 
     init(
         ec2: EC2Client, kms: KMSClient, cache: EBSVolumeCache, stackHash: String, node: String, zone: String, maxAttachments: Int,
-        limitSource: String, encryptedByDefault: Bool, logger: Logger
+        limitSource: String, logger: Logger
     ) {
         self.kms = kms
-        self.encryptedByDefault = encryptedByDefault
         self.ec2 = ec2
         self.cache = cache
         self.describer = EBSDescribeBatcher(ec2: ec2)
@@ -43,14 +40,9 @@ final class EBSBackend: MovableBlockBackend {
         self.logger = logger
     }
 
-    func applyDefaults(_ options: VolumeOptions) -> VolumeOptions {
-        var options = options
-        if options.encrypted == nil, encryptedByDefault { options.encrypted = true }
-        return options
-    }
-
-    func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String {
-        let encoded = EBSTags.encode(options.dictionary)
+    func create(name: String, options stored: BlockOptions) async throws(CloudstorError) -> String {
+        let options = EBSOptions(stored)
+        let encoded = EBSTags.encode(stored.values)
         guard encoded.utf8.count <= 256 else {
             throw CloudstorError(
                 .invalidArgument,
@@ -58,10 +50,6 @@ final class EBSBackend: MovableBlockBackend {
         }
         if let snapshot = options.snapshot { try await checkRestorable(snapshot, options) }
         if let key = options.kmsKeyID { try await checkUsable(key) }
-        if options.encrypted == false, encryptedByDefault {
-            throw CloudstorError(
-                .failedPrecondition, "this account encrypts every new EBS volume in this region (EBS encryption by default): encrypted=false cannot be honoured")
-        }
         // A token of its own for each Create: EC2 answers a repeated token with the
         // volume it made for it, even once that one is deleted, so a token made from
         // the name would hand a volume removed a moment ago back to its next create.
@@ -69,10 +57,10 @@ final class EBSBackend: MovableBlockBackend {
         // nodes that create the same name at once make two volumes; the look-up below
         // keeps the first made.
         let input = EC2Client.CreateVolumeInput(
-            availabilityZone: zone, sizeGiB: options.sizeGiB, volumeType: (options.ebsType ?? .standard).rawValue, iops: options.iops,
+            availabilityZone: zone, sizeGiB: options.sizeGiB, volumeType: options.type.rawValue, iops: options.iops,
             throughput: options.throughput, encrypted: options.encrypted, kmsKeyID: options.kmsKeyID, snapshotID: options.snapshot,
             tags: tags(name: name, generation: 1) + [
-                AWSTag(EBSTags.backing, options.backing.rawValue), AWSTag(EBSTags.options, encoded),
+                AWSTag(EBSTags.backing, Backing.relocatable.rawValue), AWSTag(EBSTags.options, encoded),
                 AWSTag(EBSTags.created, Date().formatted(.iso8601)),
             ],
             clientToken: UUID().uuidString.lowercased())
@@ -99,7 +87,7 @@ final class EBSBackend: MovableBlockBackend {
 
     /// A volume is made only from a completed snapshot of this account, in this
     /// region, no larger than the volume: refused before CreateVolume otherwise.
-    private func checkRestorable(_ snapshot: String, _ options: VolumeOptions) async throws(CloudstorError) {
+    private func checkRestorable(_ snapshot: String, _ options: EBSOptions) async throws(CloudstorError) {
         var found: EC2Snapshot?
         do {
             found = try await ec2.describeSnapshots(ids: [snapshot]).items.first

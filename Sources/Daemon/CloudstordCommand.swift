@@ -109,8 +109,9 @@ public struct CloudstordCommand: AsyncParsableCommand {
         if let value = pick(defaultBacking, "CLOUDSTOR_DEFAULT_BACKING") {
             config.defaultBacking = try Setting.choice(value == "local" ? "relocatable" : value, of: Backing.self, option: "--default-backing")
         }
+        var defaultEBSType = EBSVolumeType.standard
         if let value = pick(defaultEbstype, "CLOUDSTOR_DEFAULT_EBSTYPE") {
-            config.defaultEBSType = try Setting.choice(value, of: EBSVolumeType.self, option: "--default-ebstype")
+            defaultEBSType = try Setting.choice(value, of: EBSVolumeType.self, option: "--default-ebstype")
         }
         if let value = pick(provider, "CLOUDSTOR_PROVIDER") {
             config.provider = try Setting.choice(value, of: DaemonConfiguration.Provider.self, option: "--provider")
@@ -143,10 +144,14 @@ public struct CloudstordCommand: AsyncParsableCommand {
             try await Daemon.run(config, logger: logger) { (database, host) async throws(CloudstorError) -> Provider in
                 switch config.provider {
                 case .local:
-                    return try Provider.local(config, database: database, node: config.nodeID ?? ProcessInfo.processInfo.hostName, logger: logger)
+                    // The EBS rules, so that a stack that works on one machine works on AWS.
+                    return try Provider.local(
+                        config, database: database, node: config.nodeID ?? ProcessInfo.processInfo.hostName,
+                        options: EBSOptionRules(defaultType: defaultEBSType, cloud: false), logger: logger)
                 case .aws:
                     return try await AWSProvider.make(
-                        config, identity: identity, environment: ProcessInfo.processInfo.environment, host: host, logger: logger)
+                        config, identity: identity, defaultEBSType: defaultEBSType, environment: ProcessInfo.processInfo.environment, host: host,
+                        logger: logger)
                 }
             }
         } catch {

@@ -8,6 +8,8 @@ public struct Provider: Sendable {
     /// The relocatable volumes' records.
     public var store: any VolumeStore
     public var block: any BlockBackend
+    /// The options relocatable volumes take, with their rules.
+    public var options: any BlockOptionRules
     /// nil when there is no shared file system.
     public var shared: SharedBackend?
     /// The backing of a volume created without `backing=`, unless the operator chose.
@@ -16,11 +18,13 @@ public struct Provider: Sendable {
     public var shutdown: @Sendable () async -> Void
 
     public init(
-        store: any VolumeStore, block: any BlockBackend, shared: SharedBackend?, defaultBacking: Backing = .relocatable,
+        store: any VolumeStore, block: any BlockBackend, options: any BlockOptionRules, shared: SharedBackend?,
+        defaultBacking: Backing = .relocatable,
         shutdown: @escaping @Sendable () async -> Void = {}
     ) {
         self.store = store
         self.block = block
+        self.options = options
         self.shared = shared
         self.defaultBacking = defaultBacking
         self.shutdown = shutdown
@@ -29,7 +33,9 @@ public struct Provider: Sendable {
     /// The embedded provider: relocatable volumes as loop-mounted images with
     /// their records in the node's database; shared volumes on the shared root,
     /// which several nodes may mount (NFS).
-    public static func local(_ config: DaemonConfiguration, database: StateDatabase, node: String, logger: Logger) throws(CloudstorError) -> Provider {
+    public static func local(
+        _ config: DaemonConfiguration, database: StateDatabase, node: String, options: any BlockOptionRules, logger: Logger
+    ) throws(CloudstorError) -> Provider {
         let roots = [config.resolvedSharedRoot] + (config.sharedMaxioRoot.map { [$0] } ?? [])
         for root in roots {
             do {
@@ -41,7 +47,7 @@ public struct Provider: Sendable {
         let store = try LocalVolumeStore(database: database)
         let shared = try SharedBackend(root: config.resolvedSharedRoot, maxioRoot: config.sharedMaxioRoot, node: node, logger: logger)
         try shared.adopt(store, logger: logger)
-        return Provider(store: store, block: LoopImageBackend(directory: config.imageDirectory, node: node), shared: shared)
+        return Provider(store: store, block: LoopImageBackend(directory: config.imageDirectory, node: node), options: options, shared: shared)
     }
 }
 
@@ -86,7 +92,6 @@ public enum Daemon {
         var settings = VolumeManager.Configuration(
             defaultBacking: config.defaultBacking ?? provider.defaultBacking, mountRoot: config.resolvedMountRoot)
         settings.trashDelay = config.trashDelay
-        settings.defaultEBSType = config.defaultEBSType
         settings.takeoverWait = config.takeoverWait
         settings.mountWait = config.mountWait
         settings.detachDelay = config.detachDelay ?? (config.provider == .local ? .zero : .seconds(30))
@@ -94,7 +99,7 @@ public enum Daemon {
             Relocator(backend: $0, store: provider.store, ledger: ledger, takeoverWait: config.takeoverWait, logger: logger)
         }
         let manager = VolumeManager(
-            configuration: settings, store: provider.store, ledger: ledger, block: provider.block, shared: provider.shared,
+            configuration: settings, store: provider.store, ledger: ledger, block: provider.block, rules: provider.options, shared: provider.shared,
             host: host, relocator: relocator, logger: logger)
 
         // The socket is bound inside the service group, once SIGTERM is handled:

@@ -20,8 +20,6 @@ public struct DaemonConfiguration: Sendable {
     public var trashDelay: Duration = .zero
     /// Defaults to shared where the provider has an EFS file system, else relocatable.
     public var defaultBacking: Backing?
-    /// The EBS type of relocatable volumes created without `ebstype`.
-    public var defaultEBSType: EBSVolumeType = .standard
     public var provider: Provider = .local
     public var stackID = ""
     /// This node's name; on AWS the instance id unless set.

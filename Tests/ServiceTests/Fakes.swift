@@ -85,7 +85,7 @@ final class FakeBlock: BlockBackend {
     let node = "node-1"
     let zone = "zone-1"
 
-    func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String {
+    func create(name: String, options: BlockOptions) async throws(CloudstorError) -> String {
         state.withLock { _ = $0.volumes.insert("blk-\(name)") }
         return "blk-\(name)"
     }
@@ -127,7 +127,7 @@ final class FakeBlock: BlockBackend {
 
     func isRunning(node: String) async throws(CloudstorError) -> Bool { !state.withLock { $0.stopped.contains(node) } }
     func setHeld(id: String, _ held: Bool) async throws(CloudstorError) {}
-    func modify(_ record: VolumeRecord, to options: VolumeOptions) async throws(CloudstorError) -> BlockModification {
+    func modify(_ record: VolumeRecord, to options: BlockOptions) async throws(CloudstorError) -> BlockModification {
         BlockModification(state: .completed, progress: 100, startedAt: "2026-12-07T00:00:00Z")
     }
     func modification(of id: String) async throws(CloudstorError) -> BlockModification? { nil }
@@ -171,7 +171,8 @@ struct Fixture {
         ledger = try NodeLedger(database: self.database)
         shared = try SharedBackend(root: sharedRoot.path, node: block.node, logger: .quiet)
         manager = VolumeManager(
-            configuration: .init(defaultBacking: .relocatable, mountRoot: "/mnt"), store: store, ledger: ledger, block: block, shared: shared,
+            configuration: .init(defaultBacking: .relocatable, mountRoot: "/mnt"), store: store, ledger: ledger, block: block, rules: FakeRules(),
+            shared: shared,
             host: host, logger: .quiet)
     }
 
@@ -182,11 +183,31 @@ struct Fixture {
         host.state.withLock { $0.filesystems = self.host.state.withLock { $0.filesystems } }
         let manager = VolumeManager(
             configuration: .init(defaultBacking: .relocatable, mountRoot: "/mnt"), store: try LocalVolumeStore(database: database),
-            ledger: try NodeLedger(database: database), block: block, shared: shared, host: host, logger: .quiet)
+            ledger: try NodeLedger(database: database), block: block, rules: FakeRules(), shared: shared, host: host, logger: .quiet)
         return (manager, host)
     }
 }
 
 extension Logger {
     static let quiet = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+}
+
+/// A provider's options in miniature: a size (1-100 GiB, required) and a tier
+/// (a or b), both modifiable.
+struct FakeRules: BlockOptionRules {
+    var keys: [String] { ["size", "tier"] }
+    var modifiableKeys: [String] { ["size", "tier"] }
+
+    func validate(_ raw: [String: String]) throws(CloudstorError) -> BlockOptions {
+        guard let text = raw["size"] else { throw CloudstorError(.invalidArgument, "option size is required") }
+        let size = try OptionValue.integer(text, option: "size", unit: "GiB", range: 1...100, context: "fake")
+        let tier = try OptionValue.choice(raw["tier"], option: "tier", default: Tier.a)
+        return BlockOptions(values: ["size": String(size), "tier": tier.rawValue], sizeGiB: size)
+    }
+
+    func modify(_ current: [String: String], with changes: [String: String], sizeGiB: Int) throws(CloudstorError) -> BlockOptions {
+        try validate(current.merging(changes) { _, new in new })
+    }
+
+    enum Tier: String, CaseIterable { case a, b }
 }

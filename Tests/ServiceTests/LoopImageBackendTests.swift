@@ -20,7 +20,7 @@ struct LoopImageBackendTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let backend = LoopImageBackend(directory: dir, node: "node-1")
         let host = LinuxHost()
-        let image = try await backend.create(name: "v", options: VolumeOptions(backing: .relocatable, sizeGiB: 1, ebsType: .standard))
+        let image = try await backend.create(name: "v", options: BlockOptions(values: ["size": "1"], sizeGiB: 1))
         #expect(image == "\(dir)/v")
         let attributes = try FileManager.default.attributesOfItem(atPath: image)
         #expect((attributes[.size] as? Int) == 1 << 30)
@@ -70,15 +70,17 @@ struct LoopImageBackendTests {
         try await backend.remove(id: image)  // idempotent
     }
 
-    @Test func theLocalProviderRefusesASnapshotAndMakesNothing() async throws {
+    @Test func modifyGrowsTheImageAndNeverShrinksIt() async throws {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let backend = LoopImageBackend(directory: dir, node: "node-1")
-        let error = await #expect(throws: CloudstorError.self) {
-            try await backend.create(name: "r", options: VolumeOptions(backing: .relocatable, snapshot: "snap-01234567"))
-        }
-        #expect(error?.code == .invalidArgument && error?.message.contains("needs a provider with snapshots") == true)
-        #expect(!FileManager.default.fileExists(atPath: "\(dir)/r"))
+        let image = try await backend.create(name: "m", options: BlockOptions(values: ["size": "1"], sizeGiB: 1))
+        let record = VolumeRecord(name: "m", backing: .relocatable, options: ["size": "1"], cloudID: image, createdAt: "")
+        let done = try await backend.modify(record, to: BlockOptions(values: ["size": "3"], sizeGiB: 3))
+        #expect(done.state == .completed && done.sizeInEffect)
+        #expect(try await backend.describe(id: image, fresh: true)?.sizeGiB == 3)
+        _ = try await backend.modify(record, to: BlockOptions(values: ["size": "2"], sizeGiB: 2))
+        #expect(try await backend.describe(id: image, fresh: true)?.sizeGiB == 3)
     }
 
     @Test func aFilesystemShortOfItsDeviceGrowsToIt() async throws {
@@ -104,7 +106,7 @@ struct LoopImageBackendTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let backend = LoopImageBackend(directory: dir, node: "node-1")
-        let image = try await backend.create(name: "w", options: VolumeOptions(backing: .relocatable, sizeGiB: 1, ebsType: .standard))
+        let image = try await backend.create(name: "w", options: BlockOptions(values: ["size": "1"], sizeGiB: 1))
         do {
             let attachment = try backend.attachImage(image)
             #expect(try backend.attachedDevice(id: image) == attachment.device)
@@ -126,7 +128,7 @@ struct LoopImageBackendTests {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let backend = LoopImageBackend(directory: dir, node: "node-1")
-        let image = try await backend.create(name: "x", options: VolumeOptions(backing: .relocatable, sizeGiB: 1, ebsType: .standard))
+        let image = try await backend.create(name: "x", options: BlockOptions(values: ["size": "1"], sizeGiB: 1))
         let losetup = try await Command.run(Command.locate("losetup"), ["--find", "--show", image])
         #expect(losetup.status == 0)
         let outside = losetup.output.trimmingCharacters(in: .whitespacesAndNewlines)

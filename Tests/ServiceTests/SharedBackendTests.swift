@@ -12,7 +12,7 @@ import Testing
     }
 
     func options(_ raw: [String: String] = [:]) throws -> VolumeOptions {
-        try VolumeOptions(parsing: raw.merging(["backing": "shared"]) { a, _ in a }, defaultBacking: .shared)
+        try VolumeOptions(parsing: raw.merging(["backing": "shared"]) { a, _ in a }, defaultBacking: .shared, rules: FakeRules())
     }
 
     func entries(_ path: String) -> [String] {

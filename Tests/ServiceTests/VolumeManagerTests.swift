@@ -7,26 +7,27 @@ import Testing
     @Test func createIsIdempotentWithTheSameOptions() async throws {
         let f = try Fixture()
         let first = try await f.manager.create(name: "v", options: ["size": "1"])
-        let second = try await f.manager.create(name: "v", options: ["size": "1", "ebstype": "standard"])
+        let second = try await f.manager.create(name: "v", options: ["size": "1", "tier": "a"])
         #expect(first.record == second.record)
         #expect(f.store.volumes().count == 1)
     }
 
     @Test func modifyChecksTheMergedOptionsAndNeverShrinks() async throws {
         let f = try Fixture()
-        _ = try await f.manager.create(name: "v", options: ["size": "10", "ebstype": "gp3", "iops": "4000", "throughput": "500"])
+        _ = try await f.manager.create(name: "v", options: ["size": "10", "tier": "b"])
         for (change, words) in [
             (["size": "5"], "never shrinks"), (["backing": "shared"], "fixed when a volume is created"), (["bogus": "1"], "unknown option"),
-            (["iops": "2000"], "out of range"), (["throughput": "1001"], "at most 0.25 MiB/s per IOPS"), ([:], "nothing to modify"),
+            (["size": "101"], "out of range"), (["tier": "c"], "allowed: a, b"), ([:], "nothing to modify"),
         ] {
             let error = await #expect(throws: CloudstorError.self) { try await f.manager.modify(name: "v", options: change) }
             #expect(error?.message.contains(words) == true, "\(change): \(error?.message ?? "")")
         }
-        // A new type drops the IOPS and throughput of the old one unless given again.
-        let retyped = try await f.manager.modify(name: "v", options: ["size": "20", "ebstype": "gp2"])
-        #expect(retyped.record.options == ["backing": "relocatable", "size": "20", "ebstype": "gp2"])
-        #expect(retyped.modification == "completed")
+        let modified = try await f.manager.modify(name: "v", options: ["size": "20"])
+        #expect(modified.record.options == ["backing": "relocatable", "size": "20", "tier": "b"])
+        #expect(modified.modification == "completed")
         #expect(try await f.manager.get(name: "v").record.options["size"] == "20")
+        // The same options again: nothing to do, no second modification.
+        #expect(try await f.manager.modify(name: "v", options: ["size": "20", "tier": "b"]).record == modified.record)
     }
 
     @Test func createWithOtherOptionsIsRefused() async throws {
@@ -209,7 +210,8 @@ import Testing
         var configuration = VolumeManager.Configuration(defaultBacking: .relocatable, mountRoot: "/mnt")
         configuration.takeoverWait = .zero
         return VolumeManager(
-            configuration: configuration, store: f.store, ledger: f.ledger, block: f.block, shared: f.shared, host: f.host, logger: .quiet)
+            configuration: configuration, store: f.store, ledger: f.ledger, block: f.block, rules: FakeRules(), shared: f.shared, host: f.host,
+            logger: .quiet)
     }
 
     @Test func aVolumeHeldByARunningNodeIsRefusedNamingIt() async throws {

@@ -4,7 +4,8 @@
   * EC2 calls per Docker operation, counted at the simulator (EC2 actions only;
     instance metadata, IAM and STS are not counted): create, first mount, same-zone
     move, cross-zone move, 100 Gets, List of 1,000 volumes;
-  * the wall time of a same-zone and a cross-zone move, a backup and a restore,
+  * the wall time of a same-zone and a cross-zone move, a backup, a restore and a
+    modification,
     beside the simulator delays each has to wait for, and the overhead Cloudstor
     adds above them (and the EC2 calls of the backup and the restore);
   * scale: the stack at 100, 1,000 and 10,000 volumes (CLOUDSTOR_BENCH_SCALE=100,1000
@@ -51,6 +52,8 @@ def parse_args():
     p.add_argument("--attach-delay", type=float, default=1.0, help="simulator: seconds in 'attaching'")
     p.add_argument("--detach-delay", type=float, default=1.0, help="simulator: seconds in 'detaching'")
     p.add_argument("--snapshot-delay", type=float, default=2.0, help="simulator: seconds a snapshot is 'pending'")
+    p.add_argument("--modify-delay", type=float, default=1.0, help="simulator: seconds a modification is 'modifying'")
+    p.add_argument("--optimize-delay", type=float, default=1.0, help="simulator: seconds a modification is 'optimizing'")
     return p.parse_args()
 
 
@@ -323,6 +326,19 @@ def run(sim, work, out, nodes, clients):
     c.remove("r")
     c.stub.DeleteSnapshot(PB.DeleteSnapshotRequest(id=backup), timeout=120)
 
+    # A modification of v where it is mounted, followed until completed (Gets, which
+    # call no cloud, poll the status the daemon keeps).
+    counter.reset()
+    started = time.monotonic()
+    c.stub.Modify(PB.ModifyRequest(name="v", options={"size": "2", "ebstype": "gp3"}), timeout=120)
+    t_modify_rpc = time.monotonic() - started
+    while not c.get("v").status.modification.startswith("completed"):
+        if time.monotonic() - started > 120:
+            raise AssertionError(f"the modification of v did not complete: {c.get('v').status.modification}")
+        time.sleep(0.05)
+    t_modify = time.monotonic() - started
+    rows.append(("modify", "Modify on C, then Gets until completed", counter.take()))
+
     calls_u, _ = docker_unmount(c, counter, "v", mid, point)
     rows.append(("  its unmount", "Unmount on C (detaches at once)", calls_u))
     c.remove("v")
@@ -426,6 +442,8 @@ def run(sim, work, out, nodes, clients):
          d["detach"] + d["snapshot"] + d["create"] + d["attach"], None),
         ("backup: CreateSnapshot on C, mounted", t_backup, "none: it answers once started", 0.0, None),
         ("restore: Create from it + first Mount on C", t_restore + t_mount_r, "create + attach", d["create"] + d["attach"], None),
+        ("modify: the Modify call on C", t_modify_rpc, "none: it answers once EC2 took it", 0.0, None),
+        ("modify: until completed (mounted on C)", t_modify, "modify + optimize", d["modify"] + d["optimize"], None),
     ]
     out.append("Move time (wall time of the calls; Mount retried on UNAVAILABLE as Docker retries it)")
     out.append("")
@@ -467,7 +485,8 @@ def main():
         sys.exit(f"aws_bench: {os.path.join(ARGS.bin, 'cloudstord')} is not built")
     sim = Sim(auth=True, delay=0.0, seed=1, extra=[
         "--create-delay", str(ARGS.create_delay), "--attach-delay", str(ARGS.attach_delay),
-        "--detach-delay", str(ARGS.detach_delay), "--snapshot-delay", str(ARGS.snapshot_delay)])
+        "--detach-delay", str(ARGS.detach_delay), "--snapshot-delay", str(ARGS.snapshot_delay),
+        "--modify-delay", str(ARGS.modify_delay), "--optimize-delay", str(ARGS.optimize_delay)])
     work = tempfile.mkdtemp(prefix="csbench-", dir="/tmp")
     out, nodes, clients, failed = [], {}, {}, None
     try:

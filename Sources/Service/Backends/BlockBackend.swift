@@ -13,13 +13,9 @@ public protocol BlockBackend: Sendable {
     var node: String { get }
     /// This node's zone.
     var zone: String { get }
-    /// The options with the provider's own defaults applied (EBS: the account's
-    /// encryption by default), before a Create compares them with an existing
-    /// volume's and stores them.
-    func applyDefaults(_ options: VolumeOptions) -> VolumeOptions
     /// Creates a new volume's storage in this node's zone and returns its id.
     /// Idempotent for a name whose earlier create was interrupted or raced.
-    func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String
+    func create(name: String, options: BlockOptions) async throws(CloudstorError) -> String
     /// The volume as the provider sees it, nil if it is gone. `fresh` asks the
     /// provider itself rather than what this node last saw.
     func describe(id: String, fresh: Bool) async throws(CloudstorError) -> BlockVolume?
@@ -42,7 +38,7 @@ public protocol BlockBackend: Sendable {
     /// Changes the volume's size, type or performance to `options` (validated, never
     /// smaller); returns once the provider has accepted the change, which it applies
     /// in the background.
-    func modify(_ record: VolumeRecord, to options: VolumeOptions) async throws(CloudstorError) -> BlockModification
+    func modify(_ record: VolumeRecord, to options: BlockOptions) async throws(CloudstorError) -> BlockModification
     /// The latest modification of the volume, nil if it has none.
     func modification(of id: String) async throws(CloudstorError) -> BlockModification?
     /// The modifications in progress now, by volume id: what a restart follows.
@@ -53,10 +49,6 @@ public protocol BlockBackend: Sendable {
     /// Deletes these orphans (all of them if `ids` is empty), each checked again
     /// first; returns the ids deleted.
     func prune(ids: [String], moving: Set<String>) async throws(CloudstorError) -> [String]
-}
-
-extension BlockBackend {
-    public func applyDefaults(_ options: VolumeOptions) -> VolumeOptions { options }
 }
 
 /// What an attach came to: the device, or no room for it on the node.

@@ -22,14 +22,7 @@ public struct LoopImageBackend: BlockBackend {
         self.node = node
     }
 
-    public func create(name: String, options: VolumeOptions) async throws(CloudstorError) -> String {
-        if let snapshot = options.snapshot {
-            throw CloudstorError(.invalidArgument, "option snapshot=\(snapshot) needs a provider with snapshots (--provider aws); the local provider has none")
-        }
-        if options.encrypted == true {
-            throw CloudstorError(
-                .invalidArgument, "option encrypted=true needs a provider that encrypts volumes (--provider aws); the local provider does not")
-        }
+    public func create(name: String, options: BlockOptions) async throws(CloudstorError) -> String {
         guard let sizeGiB = options.sizeGiB else {
             throw CloudstorError(.invalidArgument, "option size is required for relocatable volumes")
         }
@@ -56,7 +49,7 @@ public struct LoopImageBackend: BlockBackend {
     /// Grows the image at once; its filesystem grows at its next mount (a loop
     /// device attached now keeps the size it had). The type and performance options
     /// are only recorded: an image has neither.
-    public func modify(_ record: VolumeRecord, to options: VolumeOptions) async throws(CloudstorError) -> BlockModification {
+    public func modify(_ record: VolumeRecord, to options: BlockOptions) async throws(CloudstorError) -> BlockModification {
         if let sizeGiB = options.sizeGiB { try grow(record.cloudID, to: sizeGiB, creating: false) }
         return BlockModification(state: .completed, progress: 100, startedAt: Date().formatted(.iso8601))
     }

@@ -42,7 +42,6 @@ extension VolumeManager {
 
     /// Deletes a backup; refuses any other snapshot.
     public func deleteBackup(id: String) async throws(CloudstorError) {
-        try VolumeOptions.validateSnapshotID(id, what: "snapshot id \(VolumeName.quoted(id))")
         try await snapshotBackend().deleteBackup(id: id)
     }
 

@@ -8,20 +8,19 @@ import Logging
 /// shows the progress in Get. A filesystem that cannot grow online grows at its
 /// next mount.
 extension VolumeManager {
-    /// The options Modify changes; any other is a property of the volume's data.
-    public static let modifiableKeys = ["size", "ebstype", "iops", "throughput"]
-
     public func modify(name: String, options raw: [String: String]) async throws(CloudstorError) -> VolumeInfo {
         try VolumeName.validate(name)
+        let modifiable = rules.modifiableKeys
         guard !raw.isEmpty else {
-            throw CloudstorError(.invalidArgument, "nothing to modify: give \(Self.modifiableKeys.joined(separator: ", ")) or several")
+            throw CloudstorError(.invalidArgument, "nothing to modify: give \(modifiable.joined(separator: ", ")) or several")
         }
-        for key in raw.keys.sorted() where !Self.modifiableKeys.contains(key) {
+        for key in raw.keys.sorted() where !modifiable.contains(key) {
+            let fixed = key == "backing" || rules.keys.contains(key) || VolumeOptions.sharedKeys.contains(key)
             throw CloudstorError(
                 .invalidArgument,
-                VolumeOptions.knownKeys.contains(key)
-                    ? "option \(key) is fixed when a volume is created; modify changes \(Self.modifiableKeys.joined(separator: ", "))"
-                    : "unknown option \(VolumeName.quoted(key)); modify changes \(Self.modifiableKeys.joined(separator: ", "))")
+                fixed
+                    ? "option \(key) is fixed when a volume is created; modify changes \(modifiable.joined(separator: ", "))"
+                    : "unknown option \(VolumeName.quoted(key)); modify changes \(modifiable.joined(separator: ", "))")
         }
         return try await locks.withLock(name) { () async throws(CloudstorError) -> VolumeInfo in
             let record = try await existing(name, fresh: true)
@@ -37,24 +36,27 @@ extension VolumeManager {
                     .failedPrecondition,
                     "volume \(name) is being modified (\(current.modification.summary), since \(current.modification.startedAt)): modify it again once that is completed")
             }
-            // The shrink first, where the record knows the size: the most basic refusal.
-            if let recorded = record.options["size"].flatMap({ Int($0) }) {
-                try Self.refuseShrinking(name, to: raw["size"].flatMap { Int($0) }, from: recorded)
+            // The size now: the record's, else (a volume made from a snapshot) the provider's.
+            var size = record.options["size"].flatMap { Int($0) }
+            if size == nil {
+                guard let volume = try await block.describe(id: record.cloudID, fresh: true) else {
+                    throw CloudstorError(.notFound, "volume \(name): its storage \(record.cloudID) is gone")
+                }
+                size = volume.sizeGiB
             }
-            let target = try VolumeOptions(parsing: Self.merge(record.options, raw), defaultBacking: .relocatable)
-            guard target.dictionary != record.options else { return try await info(record) }
-            guard let volume = try await block.describe(id: record.cloudID, fresh: true) else {
-                throw CloudstorError(.notFound, "volume \(name): its storage \(record.cloudID) is gone")
-            }
-            let size = Int(record.options["size"] ?? "") ?? volume.sizeGiB
-            try Self.refuseShrinking(name, to: target.sizeGiB, from: size)
-            // A restored volume without a size of its own: its IOPS checked against the size it has.
-            if target.sizeGiB == nil { try target.check(snapshotSizeGiB: size) }
-            let modification = try await block.modify(record, to: target)
+            let current = size ?? 0
+            // The shrink first: the most basic refusal.
+            try Self.refuseShrinking(name, to: raw["size"].flatMap { Int($0) }, from: current)
+            var stored = record.options
+            stored["backing"] = nil
+            let target = try rules.modify(stored, with: raw, sizeGiB: current)
+            try Self.refuseShrinking(name, to: target.sizeGiB, from: current)
             var updated = record
-            updated.options = target.dictionary
+            updated.options = VolumeOptions(backing: .relocatable, block: target).dictionary
+            guard updated.options != record.options else { return try await info(record) }
+            let modification = try await block.modify(record, to: target)
             try await store.save(updated)
-            track(name, modification, id: record.cloudID, size: target.sizeGiB ?? size)
+            track(name, modification, id: record.cloudID, size: target.sizeGiB ?? current)
             logger.info(
                 "modifying volume",
                 metadata: ["volume": "\(name)", "from": "\(Self.describe(record.options))", "to": "\(Self.describe(updated.options))"])
@@ -67,18 +69,6 @@ extension VolumeManager {
         throw CloudstorError(
             .invalidArgument,
             "option size=\(wanted) is smaller than volume \(name)'s \(size) GiB: a volume grows, never shrinks; copy its data to a new, smaller volume instead")
-    }
-
-    /// The volume's options with `changes` applied. A new type takes its own IOPS
-    /// and throughput defaults unless they are given too.
-    static func merge(_ options: [String: String], _ changes: [String: String]) -> [String: String] {
-        var merged = options
-        if let type = changes["ebstype"], type != options["ebstype"] {
-            merged["iops"] = nil
-            merged["throughput"] = nil
-        }
-        for (key, value) in changes { merged[key] = value }
-        return merged
     }
 
     /// A modification this node follows until it is done.

@@ -9,8 +9,6 @@ import Synchronization
 public final class VolumeManager: Sendable {
     public struct Configuration: Sendable {
         public var defaultBacking: Backing
-        /// The EBS type of relocatable volumes created without `ebstype`.
-        public var defaultEBSType: EBSVolumeType = .standard
         /// Where relocatable volumes are mounted: `<mountRoot>/<name>`.
         public var mountRoot: String
         /// How long a Mount waits for another running node to let go of a volume.
@@ -33,6 +31,8 @@ public final class VolumeManager: Sendable {
     let store: any VolumeStore
     let ledger: NodeLedger
     let block: any BlockBackend
+    /// The options relocatable volumes take, as the provider declares them.
+    let rules: any BlockOptionRules
     /// nil when no shared file system is configured.
     let shared: SharedBackend?
     let host: any NodeHost
@@ -48,13 +48,15 @@ public final class VolumeManager: Sendable {
     let modificationsRecovered = Mutex(false)
 
     public init(
-        configuration: Configuration, store: any VolumeStore, ledger: NodeLedger, block: any BlockBackend, shared: SharedBackend?,
+        configuration: Configuration, store: any VolumeStore, ledger: NodeLedger, block: any BlockBackend, rules: any BlockOptionRules,
+        shared: SharedBackend?,
         host: any NodeHost, relocator: Relocator? = nil, logger: Logger
     ) {
         self.configuration = configuration
         self.store = store
         self.ledger = ledger
         self.block = block
+        self.rules = rules
         self.shared = shared
         self.host = host
         self.relocator = relocator
@@ -72,8 +74,7 @@ public final class VolumeManager: Sendable {
     /// Creates a volume, or returns it if it exists with the same options.
     public func create(name: String, options raw: [String: String]) async throws(CloudstorError) -> VolumeInfo {
         try VolumeName.validate(name)
-        var options = try VolumeOptions(parsing: raw, defaultBacking: configuration.defaultBacking, defaultEBSType: configuration.defaultEBSType)
-        if options.backing == .relocatable { options = block.applyDefaults(options) }
+        let options = try VolumeOptions(parsing: raw, defaultBacking: configuration.defaultBacking, rules: rules)
         return try await locks.withLock(name) { () async throws(CloudstorError) -> VolumeInfo in
             // Asked afresh: another node may have removed it since this one last looked,
             // and an answer from a stale view would make nothing.
@@ -85,7 +86,7 @@ public final class VolumeManager: Sendable {
             let saved: VolumeRecord
             switch options.backing {
             case .relocatable:
-                let id = try await block.create(name: name, options: options)
+                let id = try await block.create(name: name, options: options.block ?? BlockOptions(values: [:], sizeGiB: nil))
                 let record = VolumeRecord(
                     name: name, backing: .relocatable, options: options.dictionary, cloudID: id, createdAt: Date().formatted(.iso8601))
                 try await store.save(record)

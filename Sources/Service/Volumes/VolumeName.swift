@@ -25,7 +25,7 @@ public enum VolumeName {
     }
 
     /// A name as it may appear in a message: quoted, control characters escaped, cut short.
-    static func quoted(_ name: String) -> String {
+    public static func quoted(_ name: String) -> String {
         let shown = name.count > 64 ? String(name.prefix(64)) + "…" : name
         return "\"" + shown.unicodeScalars.map { $0.isASCII && $0.value >= 0x20 && $0.value != 0x7F ? String($0) : $0.escaped(asASCII: true) }.joined() + "\""
     }

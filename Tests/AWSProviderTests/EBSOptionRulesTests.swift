@@ -1,10 +1,20 @@
+import CloudstorService
 import Testing
 
-@testable import CloudstorService
+@testable import CloudstorAWSProvider
 
-@Suite struct VolumeOptionsTests {
-    func parse(_ raw: [String: String], default backing: Backing = .relocatable) throws -> VolumeOptions {
-        try VolumeOptions(parsing: raw, defaultBacking: backing)
+/// Volume options as the core parses them with EBS's rules (the AWS provider's, and
+/// the local provider's but for snapshots and keys).
+@Suite struct EBSOptionRulesTests {
+    func parse(_ raw: [String: String], default backing: Backing = .relocatable, rules: EBSOptionRules = EBSOptionRules(cloud: true)) throws
+        -> VolumeOptions
+    {
+        try VolumeOptions(parsing: raw, defaultBacking: backing, rules: rules)
+    }
+
+    /// The relocatable options, typed as the EBS backend reads them.
+    func ebs(_ raw: [String: String]) throws -> EBSOptions {
+        EBSOptions(try #require(try parse(raw).block))
     }
 
     func refusal(_ raw: [String: String], default backing: Backing = .relocatable) -> String {
@@ -15,7 +25,7 @@ import Testing
 
     @Test func relocatableDefaultsToStandard() throws {
         let options = try parse(["size": "1"])
-        #expect(options == VolumeOptions(backing: .relocatable, sizeGiB: 1, ebsType: .standard))
+        #expect(try ebs(["size": "1"]) == EBSOptions(sizeGiB: 1, type: .standard))
         #expect(options.dictionary == ["backing": "relocatable", "size": "1", "ebstype": "standard"])
     }
 
@@ -29,14 +39,14 @@ import Testing
     }
 
     @Test func valuesAreCaseInsensitive() throws {
-        #expect(try parse(["backing": "Relocatable", "ebstype": "GP3", "size": "10"]).ebsType == .gp3)
+        #expect(try ebs(["backing": "Relocatable", "ebstype": "GP3", "size": "10"]).type == .gp3)
     }
 
     @Test func aSnapshotMakesTheSizeOptional() throws {
         let options = try parse(["snapshot": "snap-0123456789abcdef0", "ebstype": "gp2"])
-        #expect(options.sizeGiB == nil && options.snapshot == "snap-0123456789abcdef0")
+        #expect(options.block?.sizeGiB == nil && options.block?.values["snapshot"] == "snap-0123456789abcdef0")
         #expect(options.dictionary == ["backing": "relocatable", "ebstype": "gp2", "snapshot": "snap-0123456789abcdef0"])
-        #expect(try parse(["snapshot": "snap-01234567", "size": "5"]).sizeGiB == 5)
+        #expect(try ebs(["snapshot": "snap-01234567", "size": "5"]).sizeGiB == 5)
     }
 
     @Test(arguments: ["snap-", "snap-0123456", "snap-0123456789ABCDEF0", "vol-0123456789abcdef0", "snap-01234567/../x", "snap-0123456789abcdef"])
@@ -45,18 +55,18 @@ import Testing
     }
 
     @Test func aSnapshotsSizeIsCheckedAgainstTheOptions() throws {
-        let given = try parse(["snapshot": "snap-01234567", "size": "5"])
+        let given = try ebs(["snapshot": "snap-01234567", "size": "5"])
         #expect(throws: Never.self) { try given.check(snapshotSizeGiB: 5) }
         let smaller = #expect(throws: CloudstorError.self) { try given.check(snapshotSizeGiB: 8) }
         #expect(smaller?.message.contains("smaller than snapshot snap-01234567's 8 GiB") == true)
-        let io1 = try parse(["snapshot": "snap-01234567", "ebstype": "io1", "iops": "1000"])
+        let io1 = try ebs(["snapshot": "snap-01234567", "ebstype": "io1", "iops": "1000"])
         let tooMany = #expect(throws: CloudstorError.self) { try io1.check(snapshotSizeGiB: 10) }
         #expect(tooMany?.message.contains("at most 50 IOPS per GiB (500 here)") == true)
         #expect(throws: Never.self) { try io1.check(snapshotSizeGiB: 20) }
     }
 
     @Test func throughputIsForGP3WithinItsRangeAndIOPS() throws {
-        #expect(try parse(["size": "10", "ebstype": "gp3", "throughput": "750"]).throughput == 750)
+        #expect(try ebs(["size": "10", "ebstype": "gp3", "throughput": "750"]).throughput == 750)
         #expect(try parse(["size": "100", "ebstype": "gp3", "iops": "8000", "throughput": "2000"]).dictionary["throughput"] == "2000")
         #expect(refusal(["size": "10", "ebstype": "gp2", "throughput": "200"]).contains("applies to gp3"))
         #expect(refusal(["size": "10", "ebstype": "gp3", "throughput": "100"]).contains("125-2000"))
@@ -66,12 +76,12 @@ import Testing
 
     @Test func encryptionAndItsKey() throws {
         #expect(try parse(["size": "1", "encrypted": "TRUE"]).dictionary["encrypted"] == "true")
-        let keyed = try parse(["size": "1", "kmskeyid": "alias/db-key"])
-        #expect(keyed.encrypted == true && keyed.dictionary["kmskeyid"] == "alias/db-key")
+        let keyed = try ebs(["size": "1", "kmskeyid": "alias/db-key"])
+        #expect(keyed.encrypted == true && keyed.kmsKeyID == "alias/db-key")
         for key in ["1234abcd-12ab-34cd-56ef-1234567890ab", "mrk-1234abcd12ab34cd56ef1234567890ab",
             "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab", "arn:aws:kms:us-east-1:111122223333:alias/db"]
         {
-            #expect(try parse(["size": "1", "kmskeyid": key]).kmsKeyID == key)
+            #expect(try ebs(["size": "1", "kmskeyid": key]).kmsKeyID == key)
         }
         #expect(refusal(["size": "1", "encrypted": "yes"]).contains("allowed: true, false"))
         #expect(refusal(["size": "1", "encrypted": "false", "kmskeyid": "alias/x"]).contains("needs encrypted=true"))
@@ -82,9 +92,40 @@ import Testing
     }
 
     @Test func theDefaultTypeIsTheDaemonsChoice() throws {
-        let options = try VolumeOptions(parsing: ["size": "1"], defaultBacking: .relocatable, defaultEBSType: .gp3)
-        #expect(options.ebsType == .gp3 && options.dictionary["ebstype"] == "gp3")
-        #expect(try VolumeOptions(parsing: ["size": "1", "ebstype": "gp2"], defaultBacking: .relocatable, defaultEBSType: .gp3).ebsType == .gp2)
+        let rules = EBSOptionRules(defaultType: .gp3, cloud: true)
+        #expect(try parse(["size": "1"], rules: rules).dictionary["ebstype"] == "gp3")
+        #expect(try parse(["size": "1", "ebstype": "gp2"], rules: rules).dictionary["ebstype"] == "gp2")
+    }
+
+    @Test func theAccountsEncryptionByDefaultIsApplied() throws {
+        let rules = EBSOptionRules(encryptedByDefault: true, cloud: true)
+        #expect(try parse(["size": "1"], rules: rules).dictionary["encrypted"] == "true")
+        let error = #expect(throws: CloudstorError.self) { try parse(["size": "1", "encrypted": "false"], rules: rules) }
+        #expect(error?.code == .failedPrecondition && error?.message.contains("EBS encryption by default") == true)
+    }
+
+    @Test func theLocalProviderHasNoSnapshotsNorKeys() {
+        let local = EBSOptionRules(cloud: false)
+        for (raw, words) in [
+            (["snapshot": "snap-01234567"], "needs a provider with snapshots"), (["size": "1", "encrypted": "true"], "needs a provider that encrypts"),
+            (["size": "1", "kmskeyid": "alias/k"], "needs a provider that encrypts"),
+        ] {
+            let error = #expect(throws: CloudstorError.self) { try parse(raw, rules: local) }
+            #expect(error?.message.contains(words) == true)
+        }
+    }
+
+    @Test func modifyMergesChecksTheWholeAndANewTypeTakesItsOwnDefaults() throws {
+        let rules = EBSOptionRules(cloud: true)
+        let current = ["size": "10", "ebstype": "gp3", "iops": "4000", "throughput": "500"]
+        #expect(try rules.modify(current, with: ["ebstype": "gp2"], sizeGiB: 10).values == ["size": "10", "ebstype": "gp2"])
+        #expect(try rules.modify(current, with: ["size": "20"], sizeGiB: 10).values["iops"] == "4000")
+        let tooMany = #expect(throws: CloudstorError.self) { try rules.modify(current, with: ["iops": "6000"], sizeGiB: 10) }
+        #expect(tooMany?.message.contains("at most 500 IOPS per GiB") == true)
+        // A restored volume without a size of its own: its IOPS against the size it has.
+        let restored = ["ebstype": "io1", "iops": "100", "snapshot": "snap-01234567"]
+        #expect(try rules.modify(restored, with: ["iops": "500"], sizeGiB: 10).values["iops"] == "500")
+        #expect(throws: CloudstorError.self) { try rules.modify(restored, with: ["iops": "501"], sizeGiB: 10) }
     }
 
     @Test func sizeIsRequiredForRelocatable() {
@@ -122,12 +163,12 @@ import Testing
         #expect(refusal(["size": "10", "ebstype": "io1", "iops": "99"]).contains("100-64000"))
         // io1: at most 50 IOPS per GiB.
         #expect(refusal(["size": "10", "ebstype": "io1", "iops": "501"]).contains("50 IOPS per GiB"))
-        #expect(try parse(["size": "10", "ebstype": "io1", "iops": "500"]).iops == 500)
+        #expect(try ebs(["size": "10", "ebstype": "io1", "iops": "500"]).iops == 500)
         // gp3 keeps its 3,000 baseline on any size; more needs 500 per GiB.
-        #expect(try parse(["size": "1", "ebstype": "gp3", "iops": "3000"]).iops == 3000)
+        #expect(try ebs(["size": "1", "ebstype": "gp3", "iops": "3000"]).iops == 3000)
         #expect(refusal(["size": "6", "ebstype": "gp3", "iops": "3001"]).contains("500 IOPS per GiB"))
-        #expect(try parse(["size": "1", "ebstype": "gp3"]).iops == nil)
-        #expect(try parse(["size": "100", "ebstype": "io2", "iops": "100000"]).iops == 100_000)
+        #expect(try ebs(["size": "1", "ebstype": "gp3"]).iops == nil)
+        #expect(try ebs(["size": "100", "ebstype": "io2", "iops": "100000"]).iops == 100_000)
     }
 
     @Test func optionsOfTheOtherBackingAreRefused() {
