@@ -7,7 +7,7 @@ import Synchronization
 /// Relocatable volumes on EBS, seen from one instance: create in its zone, attach
 /// to it under a free device name, detach, delete; the moves of `MovableBlockBackend`
 /// by snapshot. Every fact another node needs is a tag.
-final class EBSBackend: MovableBlockBackend {
+final class EBSBackend: MovableBlockBackend, HolderMarks {
     let ec2: EC2Client
     let cache: EBSVolumeCache
     let describer: EBSDescribeBatcher
@@ -146,7 +146,7 @@ final class EBSBackend: MovableBlockBackend {
         // The caller has just looked at the volume: what the cache holds is current.
         if let volume = await cache.volume(id: id), let attachment = volume.attachments.first(where: { $0.instanceID == node && $0.state != "detached" }) {
             try await waitAttached(id, node: node)
-            return .attached(DeviceAttachment(serial: id, providerDevice: attachment.device))
+            return .attached(DeviceAttachment(names: deviceNames(id: id, attachedAs: attachment.device)))
         }
         var taken = try await devicesInUse(on: node, known: false)
         defer { attaching.withLock { _ = $0.removeValue(forKey: id) } }
@@ -183,9 +183,15 @@ final class EBSBackend: MovableBlockBackend {
                 continue
             }
             try await waitAttached(id, node: node)
-            return .attached(DeviceAttachment(serial: id, providerDevice: device))
+            return .attached(DeviceAttachment(names: deviceNames(id: id, attachedAs: device)))
         }
         throw CloudstorError(.failedPrecondition, "no free device name on instance \(node) to attach \(id)")
+    }
+
+    /// On Nitro, an NVMe device whose serial is the volume id without its dash
+    /// (udev's by-id link); on Xen, the name it was attached as, sdX as xvdX.
+    func deviceNames(id: String, attachedAs device: String) -> [String] {
+        ["nvme-Amazon_Elastic_Block_Store_\(id.replacing("-", with: ""))", device.replacing("/dev/sd", with: "/dev/xvd")]
     }
 
     func attachmentUse() async -> AttachmentLimit? {

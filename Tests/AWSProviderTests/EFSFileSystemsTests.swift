@@ -19,7 +19,7 @@ import Testing
             self.failure = failure
         }
 
-        func findDevice(serial: String, providerDevice: String) async throws(CloudstorError) -> String { "" }
+        func findDevice(_ names: [String]) async throws(CloudstorError) -> String { "" }
         func filesystem(device: String) async throws(CloudstorError) -> String? { "ext4" }
         func makeFilesystem(device: String) async throws(CloudstorError) {}
         func growFilesystem(device: String) async throws(CloudstorError) -> Bool { false }

@@ -19,7 +19,7 @@ final class FakeHost: NodeHost {
 
     let state = Mutex(State())
 
-    func findDevice(serial: String, providerDevice: String) async throws(CloudstorError) -> String { providerDevice }
+    func findDevice(_ names: [String]) async throws(CloudstorError) -> String { names.last ?? "" }
 
     func frozen<T: Sendable>(_ path: String, _ body: () async throws(CloudstorError) -> T) async throws(CloudstorError) -> T {
         try await body()
@@ -126,12 +126,12 @@ final class FakeBlock: BlockBackend {
     }
 
     func isRunning(node: String) async throws(CloudstorError) -> Bool { !state.withLock { $0.stopped.contains(node) } }
-    func setHeld(id: String, _ held: Bool) async throws(CloudstorError) {}
     func modify(_ record: VolumeRecord, to options: BlockOptions) async throws(CloudstorError) -> BlockModification {
         BlockModification(state: .completed, progress: 100, startedAt: "2026-12-07T00:00:00Z")
     }
     func modification(of id: String) async throws(CloudstorError) -> BlockModification? { nil }
     func attachmentUse() async -> AttachmentLimit? { nil }
+    func deviceNames(id: String, attachedAs device: String) -> [String] { [device] }
     func modificationsInProgress() async throws(CloudstorError) -> [String: BlockModification] { [:] }
     func orphans(moving: Set<String>) async throws(CloudstorError) -> [Orphan] { [] }
     func prune(ids: [String], moving: Set<String>) async throws(CloudstorError) -> [String] { [] }

@@ -29,9 +29,9 @@ public protocol BlockBackend: Sendable {
     func remove(id: String) async throws(CloudstorError)
     /// Whether a node is alive (EC2: the instance is running).
     func isRunning(node: String) async throws(CloudstorError) -> Bool
-    /// Records, where every node can see it, whether this node holds the volume
-    /// mounted. Clearing leaves another node's mark alone.
-    func setHeld(id: String, _ held: Bool) async throws(CloudstorError)
+    /// Where the device of the volume attached as `device` (what `describe` says)
+    /// may appear on this node, for `NodeHost.findDevice`.
+    func deviceNames(id: String, attachedAs device: String) -> [String]
     /// The volumes attached to this node now against the most it may have, from
     /// what the backend knows (no call); nil where there is no limit.
     func attachmentUse() async -> AttachmentLimit?
@@ -119,14 +119,15 @@ public struct BlockAttachment: Sendable, Equatable {
 }
 
 /// A device attached for a volume. Either the backend knows the device node
-/// (`device`: a loop device) or the host finds it (`serial`, falling back to
-/// `providerDevice`). Some attachments (loop devices with autoclear) last only
+/// (`device`: a loop device) or the host finds it by the names the backend gives
+/// (`names`, in order). Some attachments (loop devices with autoclear) last only
 /// while a descriptor is open: this object holds it until it is released, by
 /// which time the mount holds the device.
 public final class DeviceAttachment: Sendable {
     public let device: String?
-    public let serial: String?
-    public let providerDevice: String?
+    /// Where the device may appear: a name under the host's device directory (EBS
+    /// on Nitro: `nvme-Amazon_Elastic_Block_Store_vol…`) or an absolute path.
+    public let names: [String]
     /// The file whose bytes the device shows, if it has one (a loop device's
     /// image): probed in the device's place, through the page cache the file
     /// already has rather than the empty one of a device just attached.
@@ -135,16 +136,14 @@ public final class DeviceAttachment: Sendable {
 
     public init(device: String, backingFile: String? = nil, descriptor: Int32? = nil) {
         self.device = device
-        self.serial = nil
-        self.providerDevice = nil
+        self.names = []
         self.backingFile = backingFile
         self.descriptor = descriptor
     }
 
-    public init(serial: String, providerDevice: String) {
+    public init(names: [String]) {
         self.device = nil
-        self.serial = serial
-        self.providerDevice = providerDevice
+        self.names = names
         self.backingFile = nil
         self.descriptor = nil
     }

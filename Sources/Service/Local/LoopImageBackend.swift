@@ -54,6 +54,9 @@ public struct LoopImageBackend: BlockBackend {
         return BlockModification(state: .completed, progress: 100, startedAt: Date().formatted(.iso8601))
     }
 
+    /// `describe` names the loop device itself.
+    public func deviceNames(id: String, attachedAs device: String) -> [String] { [device] }
+
     /// Loop devices have no limit a volume plugin would meet.
     public func attachmentUse() async -> AttachmentLimit? { nil }
 
@@ -73,9 +76,6 @@ public struct LoopImageBackend: BlockBackend {
     /// No other node can be seen from here: only this one counts as running (an
     /// operator clearing another node's holds says it is gone).
     public func isRunning(node: String) async throws(CloudstorError) -> Bool { node == self.node }
-
-    /// Holds are this node's alone here: nobody else could read the mark.
-    public func setHeld(id: String, _ held: Bool) async throws(CloudstorError) {}
 
     /// An image never outlives its record here: nothing is ever orphaned.
     public func orphans(moving: Set<String>) async throws(CloudstorError) -> [Orphan] { [] }

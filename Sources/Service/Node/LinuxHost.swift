@@ -65,17 +65,16 @@ public struct LinuxHost: NodeHost {
         }
     }
 
-    public func findDevice(serial: String, providerDevice: String) async throws(CloudstorError) -> String {
-        // EBS on Nitro: an NVMe device whose serial is the volume id without its dash.
-        let link = "\(deviceDirectory)/nvme-Amazon_Elastic_Block_Store_\(serial.replacing("-", with: ""))"
-        let xen = providerDevice.replacing("/dev/sd", with: "/dev/xvd")
+    public func findDevice(_ names: [String]) async throws(CloudstorError) -> String {
+        let paths = names.map { $0.hasPrefix("/") ? $0 : "\(deviceDirectory)/\($0)" }
         for _ in 0..<300 {
-            for candidate in [link, xen] {
+            for candidate in paths {
                 if let resolved = Self.blockDevice(candidate) { return resolved }
             }
             do { try await Task.sleep(for: .milliseconds(100)) } catch { break }
         }
-        throw CloudstorError(.unavailable, "volume \(serial) is attached but no device for it appeared (looked for \(link) and \(xen)); try again")
+        throw CloudstorError(
+            .unavailable, "the volume is attached but no device for it appeared (looked for \(paths.joined(separator: " and "))); try again")
     }
 
     /// The resolved path if path leads to a block device.

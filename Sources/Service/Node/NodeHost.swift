@@ -1,10 +1,10 @@
 /// What the daemon does to the node itself: devices, filesystems and mounts. A
 /// protocol so the volume logic is tested with a fake; `LinuxHost` is the real one.
 public protocol NodeHost: Sendable {
-    /// The device node of an attached volume: by its serial among the device links
-    /// (`nvme-Amazon_Elastic_Block_Store_vol…`), else the provider's device name
-    /// (`/dev/xvdf`). Waits a while for the kernel to show it.
-    func findDevice(serial: String, providerDevice: String) async throws(CloudstorError) -> String
+    /// The device node of an attached volume: the first of `names` (under the
+    /// device directory unless absolute) that is a block device. Waits a while for
+    /// the kernel to show it.
+    func findDevice(_ names: [String]) async throws(CloudstorError) -> String
     /// The type of what the device (or the file behind it) holds ("ext4", "xfs",
     /// "swap", "dos", …: any filesystem, RAID member or partition table), nil if nothing.
     func filesystem(device: String) async throws(CloudstorError) -> String?

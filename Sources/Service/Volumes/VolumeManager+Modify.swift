@@ -151,7 +151,7 @@ extension VolumeManager {
                 attachment.node == node
             else { return "grows at its next mount" }
             do throws(CloudstorError) {
-                let device = try await host.findDevice(serial: record.cloudID, providerDevice: attachment.device)
+                let device = try await host.findDevice(block.deviceNames(id: record.cloudID, attachedAs: attachment.device))
                 // A device that does not show the new size yet (a loop device keeps its
                 // size until it is attached again) grows its filesystem at the next mount.
                 guard try await host.growMountedFilesystem(device: device) else { return "grows at its next mount" }

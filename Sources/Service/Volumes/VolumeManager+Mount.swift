@@ -184,7 +184,7 @@ extension VolumeManager {
                         let volume = try await block.describe(id: record.cloudID, fresh: false)
                         // A mark of this node's with no hold behind it (a crash between the
                         // mark and the mount, or before the Unmount cleared it) holds nothing.
-                        if volume?.holder == node { try await block.setHeld(id: record.cloudID, false) }
+                        if volume?.holder == node { try await markHeld(record, false) }
                         if volume?.attachment?.node == node { try await block.detach(id: record.cloudID, from: node, force: false) }
                     }
                 }
@@ -244,7 +244,7 @@ extension VolumeManager {
                 guard ledger.holdCount(name) == 0, let record = try await store.volume(named: name, fresh: false) else { return }
                 logger.debug("detaching after the delay", metadata: ["volume": "\(name)"])
                 if try await block.describe(id: record.cloudID, fresh: false)?.holder == node {
-                    try await block.setHeld(id: record.cloudID, false)
+                    try await markHeld(record, false)
                 }
                 try await block.detach(id: record.cloudID, from: node, force: false)
             }
@@ -284,13 +284,13 @@ extension VolumeManager {
         // claim before it reads the mark, so one of the two always sees the other. A
         // node that sees the mark never detaches the volume from under a filesystem.
         do throws(CloudstorError) {
-            try await block.setHeld(id: record.cloudID, true)
+            try await markHeld(record, true)
             try await respectClaim(record)
             let device: String
             if let known = attachment.device {
                 device = known
             } else {
-                device = try await host.findDevice(serial: attachment.serial ?? record.cloudID, providerDevice: attachment.providerDevice ?? "")
+                device = try await host.findDevice(attachment.names)
             }
             let restored = record.options["snapshot"]
             switch try await host.filesystem(device: attachment.backingFile ?? device) {
@@ -321,7 +321,7 @@ extension VolumeManager {
         } catch {
             // Attached and not mounted: detached like a volume after its last Unmount,
             // its mark cleared first (by the detach queue, if not now).
-            do { try await block.setHeld(id: record.cloudID, false) } catch {
+            do { try await markHeld(record, false) } catch {
                 logger.warning("cannot clear the holder mark yet", metadata: ["volume": "\(record.name)", "error": "\(error)"])
             }
             await detaches.schedule(record.name, after: configuration.detachDelay)
@@ -339,7 +339,7 @@ extension VolumeManager {
         // again. A holder mark or a detach that fails from here on (EC2 throttling)
         // is the detach queue's to retry, not a failed Unmount that keeps the hold.
         do {
-            try await block.setHeld(id: record.cloudID, false)
+            try await markHeld(record, false)
             if configuration.detachDelay == .zero {
                 try await block.detach(id: record.cloudID, from: node, force: false)
             } else {

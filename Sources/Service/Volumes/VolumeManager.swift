@@ -33,6 +33,8 @@ public final class VolumeManager: Sendable {
     let block: any BlockBackend
     /// The options relocatable volumes take, as the provider declares them.
     let rules: any BlockOptionRules
+    /// Where other nodes see that this one holds a volume; nil where none can.
+    let marks: (any HolderMarks)?
     /// nil when no shared file system is configured.
     let shared: SharedBackend?
     let host: any NodeHost
@@ -57,6 +59,7 @@ public final class VolumeManager: Sendable {
         self.ledger = ledger
         self.block = block
         self.rules = rules
+        self.marks = block as? any HolderMarks
         self.shared = shared
         self.host = host
         self.relocator = relocator
@@ -179,6 +182,11 @@ public final class VolumeManager: Sendable {
         let claim = MoveClaim(node: node, zone: block.zone, id: MoveClaim.removalPrefix + MoveClaim.newID())
         try await relocator.backend.claim(claim, on: record.cloudID)
         return claim
+    }
+
+    /// Marks the volume held by this node, or not, where other nodes can see it.
+    func markHeld(_ record: VolumeRecord, _ held: Bool) async throws(CloudstorError) {
+        try await marks?.setHeld(id: record.cloudID, held)
     }
 
     /// The volume with every node's holds (the holders of a shared volume are read afresh).
