@@ -46,13 +46,7 @@ extension EBSBackend {
 
     func deleteBackup(id: String) async throws(CloudstorError) {
         try EBSOptionRules.validateSnapshotID(id, what: "snapshot id \(VolumeName.quoted(id))")
-        var found: EC2Snapshot?
-        do {
-            found = try await ec2.describeSnapshots(ids: [id]).items.first
-        } catch {
-            guard error.code == "InvalidSnapshot.NotFound" else { throw CloudstorError(error, "look up snapshot \(id)") }
-        }
-        guard let found, found.snapshotID == id else {
+        guard let found = try await snapshot(id: id) else {
             throw CloudstorError(.notFound, "snapshot \(id) is not one of this account's snapshots in this region")
         }
         guard EBSTags.isBackup(found, stackHash: stackHash) else {

@@ -97,11 +97,8 @@ extension EBSBackend {
         } catch {
             throw CloudstorError(error, "list the EBS modifications in progress")
         }
-        var ours: [String: BlockModification] = [:]
-        for item in all where await cache.volume(id: item.volumeID) != nil {
-            ours[item.volumeID] = Self.modification(item)
-        }
-        return ours
+        // The region's: the caller keeps those of its own volumes.
+        return Dictionary(all.map { ($0.volumeID, Self.modification($0)) }, uniquingKeysWith: { first, _ in first })
     }
 
     static func modification(_ item: EC2VolumeModification) -> BlockModification {

@@ -88,13 +88,7 @@ final class EBSBackend: MovableBlockBackend, HolderMarks {
     /// A volume is made only from a completed snapshot of this account, in this
     /// region, no larger than the volume: refused before CreateVolume otherwise.
     private func checkRestorable(_ snapshot: String, _ options: EBSOptions) async throws(CloudstorError) {
-        var found: EC2Snapshot?
-        do {
-            found = try await ec2.describeSnapshots(ids: [snapshot]).items.first
-        } catch {
-            guard error.code == "InvalidSnapshot.NotFound" else { throw CloudstorError(error, "look up snapshot \(snapshot)") }
-        }
-        guard let found, found.snapshotID == snapshot else {
+        guard let found = try await self.snapshot(id: snapshot) else {
             throw CloudstorError(.invalidArgument, "snapshot \(snapshot) is not one of this account's snapshots in this region")
         }
         switch found.state {
@@ -106,6 +100,16 @@ final class EBSBackend: MovableBlockBackend, HolderMarks {
             throw CloudstorError(.failedPrecondition, "snapshot \(snapshot) is in state \(found.state): no volume can be made from it")
         }
         try options.check(snapshotSizeGiB: found.volumeSizeGiB)
+    }
+
+    /// The snapshot of this id in this account and region, nil if there is none.
+    func snapshot(id: String) async throws(CloudstorError) -> EC2Snapshot? {
+        do {
+            return try await ec2.describeSnapshots(ids: [id]).items.first { $0.snapshotID == id }
+        } catch {
+            guard error.code == "InvalidSnapshot.NotFound" else { throw CloudstorError(error, "look up snapshot \(id)") }
+            return nil
+        }
     }
 
     /// A key EBS can encrypt with: it exists (for this account, in this region) and

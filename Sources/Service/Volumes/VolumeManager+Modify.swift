@@ -56,7 +56,7 @@ extension VolumeManager {
             guard updated.options != record.options else { return try await info(record) }
             let modification = try await block.modify(record, to: target)
             try await store.save(updated)
-            track(name, modification, id: record.cloudID, size: target.sizeGiB ?? current)
+            track(name, modification, id: record.cloudID)
             logger.info(
                 "modifying volume",
                 metadata: ["volume": "\(name)", "from": "\(Self.describe(record.options))", "to": "\(Self.describe(updated.options))"])
@@ -75,17 +75,15 @@ extension VolumeManager {
     struct TrackedModification: Sendable {
         var modification: BlockModification
         var id: String
-        /// The size it brings, in GiB.
-        var sizeGiB: Int
         /// Where the filesystem stands: "", "grown", "grows at its next mount".
         var filesystem = ""
         var nextLook: ContinuousClock.Instant
         var looks = 0
     }
 
-    func track(_ name: String, _ modification: BlockModification, id: String, size: Int) {
+    func track(_ name: String, _ modification: BlockModification, id: String) {
         modifications.withLock {
-            $0[name] = TrackedModification(modification: modification, id: id, sizeGiB: size, nextLook: .now)
+            $0[name] = TrackedModification(modification: modification, id: id, nextLook: .now)
         }
     }
 
@@ -99,20 +97,24 @@ extension VolumeManager {
     /// restart left (one call); then each followed one whose look is due. The looks
     /// thin out (2 s, 4 s, … one a minute) while EC2 optimizes, which may take hours.
     func followModifications() async {
-        if !modificationsRecovered.withLock({ $0 }) {
+        if let due = modificationsRecovery.withLock({ $0 }), due <= .now {
             do {
                 let found = try await block.modificationsInProgress()
-                modificationsRecovered.withLock { $0 = true }
-                for record in await store.knownVolumes() where record.backing == .relocatable {
+                // What this node knows first; the whole list (one more call) only when
+                // a modification in progress is of a volume it does not know.
+                var records = await store.knownVolumes()
+                if !Set(found.keys).isSubset(of: Set(records.map(\.cloudID))) { records = try await store.volumes() }
+                modificationsRecovery.withLock { $0 = nil }
+                for record in records where record.backing == .relocatable {
                     guard let modification = found[record.cloudID] else { continue }
                     modifications.withLock {
-                        $0[record.name] = TrackedModification(
-                            modification: modification, id: record.cloudID, sizeGiB: Int(record.options["size"] ?? "") ?? 0, nextLook: .now)
+                        $0[record.name] = TrackedModification(modification: modification, id: record.cloudID, nextLook: .now)
                     }
                     logger.info("following a modification begun before this start", metadata: ["volume": "\(record.name)", "state": "\(modification.summary)"])
                 }
             } catch {
-                logger.warning("cannot list the modifications in progress yet", metadata: ["error": "\(error)"])
+                logger.warning("cannot list the modifications in progress yet; trying again in 30 s", metadata: ["error": "\(error)"])
+                modificationsRecovery.withLock { $0 = .now + .seconds(30) }
             }
         }
         let now = ContinuousClock.now

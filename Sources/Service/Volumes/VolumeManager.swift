@@ -46,8 +46,8 @@ public final class VolumeManager: Sendable {
     let trashDue = Mutex(ContinuousClock.now)
     /// The modifications this node follows, by volume name (`followModifications`).
     let modifications = Mutex<[String: TrackedModification]>([:])
-    /// Whether the modifications a restart left have been looked up.
-    let modificationsRecovered = Mutex(false)
+    /// When to look up the modifications a restart left; nil once done.
+    let modificationsRecovery = Mutex<ContinuousClock.Instant?>(.now)
 
     public init(
         configuration: Configuration, store: any VolumeStore, ledger: NodeLedger, block: any BlockBackend, rules: any BlockOptionRules,
