@@ -12,7 +12,10 @@ let package = Package(
         // libFuzzer); not an API: nothing in them is promised to stay.
         .library(
             name: "CloudstorInternals",
-            targets: ["CloudstorAWS", "CloudstorClient", "CloudstorProto", "CloudstorRPC", "CloudstorService", "CloudstorShim", "CloudstorSupport"]
+            targets: [
+                "CloudstorAWS", "CloudstorAWSProvider", "CloudstorClient", "CloudstorProto", "CloudstorRPC", "CloudstorService", "CloudstorShim",
+                "CloudstorSupport",
+            ]
         ),
     ],
     dependencies: [

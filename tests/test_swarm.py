@@ -22,7 +22,7 @@ import time
 
 import pytest
 
-from aws_fixtures import Sim
+from aws_fixtures import Sim, wait_for
 from aws_nodes import ec2_calls, live_volumes, stack_hash
 from conftest import BIN, ROOT, cleanup_host, read
 from swarm import DRIVER, Cluster, Network, comm, docker_json, ip
@@ -367,6 +367,38 @@ def test_every_node_lists_the_same_volumes_and_removes_what_no_task_holds(cluste
     assert r.returncode != 0 and holder.instance_id in r.stderr, (r.returncode, r.stderr)
     assert len(live_volumes(ec2, "seedlocal-1-vol", STACK)) == 1
     m.run("service", "rm", "seedlocal")
+
+
+def test_ebs_options_through_docker_restore_encryption_throughput_and_a_refusal(cluster):
+    """Issue 29's options as a Docker user gives them (--opt, volume-opt=): an encrypted
+    gp3 volume with its throughput, backed up, restored larger through a --mount with
+    volume-opt=snapshot=, its file kept; an option that does not fit refused by Docker
+    with Cloudstor's message, nothing made."""
+    node = cluster.node("node1")
+    ec2 = ebs_client(cluster)
+    node.run("volume", "create", "-d", DRIVER, "--opt", "size=1", "--opt", "ebstype=gp3", "--opt", "throughput=200",
+             "--opt", "encrypted=true", "opts-src")
+    [src] = live_volumes(ec2, "opts-src", STACK)
+    assert (src["VolumeType"], src["Throughput"], src["Encrypted"]) == ("gp3", 200, True), src
+    node.run("run", "--rm", "-v", "opts-src:/data", IMAGE, "sh", "-c", "echo kept > /data/f && sync")
+    snap = node.ctl("snapshot", "create", "opts-src", "--label", "docker-test").stdout.strip()
+    wait_for(lambda: ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["State"] == "completed", 60,
+             what=f"backup {snap} to complete")
+    out = node.run("run", "--rm", "--mount",
+                   f"type=volume,src=opts-restored,dst=/data,volume-driver={DRIVER},"
+                   f"volume-opt=snapshot={snap},volume-opt=size=2,volume-opt=ebstype=gp3",
+                   IMAGE, "cat", "/data/f").stdout
+    assert out.strip() == "kept", out
+    [restored] = live_volumes(ec2, "opts-restored", STACK)
+    assert (restored["SnapshotId"], restored["Size"], restored["Encrypted"]) == (snap, 2, True), restored
+
+    r = node.run("volume", "create", "-d", DRIVER, "--opt", "size=1", "--opt", "ebstype=gp2", "--opt", "throughput=200",
+                 "opts-bad", check=False)
+    assert r.returncode != 0 and "option throughput does not apply to ebstype=gp2" in r.stderr, r.stderr
+    assert live_volumes(ec2, "opts-bad", STACK) == []
+    for name in ("opts-src", "opts-restored"):
+        node.run("volume", "rm", name)
+    node.ctl("snapshot", "rm", snap)
 
 
 def test_a_move_longer_than_dockers_plugin_timeout_answers_a_clear_retryable_error(cluster):

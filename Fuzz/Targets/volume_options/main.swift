@@ -1,9 +1,11 @@
 // Volume names and options as Docker and cloudstorctl hand them to the daemon:
-// VolumeName.validate and VolumeOptions(parsing:defaultBacking:), the checks every
-// Create goes through (VolumeManager.create).
+// VolumeName.validate and VolumeOptions(parsing:defaultBacking:rules:) with EBS's
+// rules, the checks every Create goes through (VolumeManager.create).
 //
 // Input: the name on the first line, then one KEY=VALUE option per line; the
-// first byte's low bit picks the default backing.
+// first byte's low bit picks the default backing, the next the rules (AWS's or the
+// local provider's), the next the account's encryption by default.
+import CloudstorAWSProvider
 import CloudstorService
 import FuzzSupport
 
@@ -12,6 +14,8 @@ public func fuzzVolumeOptions(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CIn
     let input = FuzzInput.bytes(data, size)
     guard let first = input.first else { return 0 }
     let defaultBacking: Backing = first & 1 == 0 ? .relocatable : .shared
+    let cloud = first & 2 == 0
+    let rules = EBSOptionRules(encryptedByDefault: cloud && first & 4 != 0, cloud: cloud)
     let (nameBytes, rest) = FuzzInput.firstLine(Array(input.dropFirst()))
     let name = String(decoding: nameBytes, as: UTF8.self)
 
@@ -34,11 +38,11 @@ public func fuzzVolumeOptions(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CIn
         }
     }
     do {
-        let options = try VolumeOptions(parsing: raw, defaultBacking: defaultBacking)
+        let options = try VolumeOptions(parsing: raw, defaultBacking: defaultBacking, rules: rules)
         // What is stored and shown parses back to the same options, with either default.
         let shown = options.dictionary
         for backing in Backing.allCases {
-            let again = try? VolumeOptions(parsing: shown, defaultBacking: backing)
+            let again = try? VolumeOptions(parsing: shown, defaultBacking: backing, rules: rules)
             fuzzCheck(again == options, "options \(raw) stored as \(shown) parse back as \(String(describing: again))")
         }
     } catch {
