@@ -376,8 +376,9 @@ def test_ebs_options_through_docker_restore_encryption_throughput_and_a_refusal(
     with Cloudstor's message, nothing made."""
     node = cluster.node("node1")
     ec2 = ebs_client(cluster)
-    node.run("volume", "create", "-d", DRIVER, "--opt", "size=1", "--opt", "ebstype=gp3", "--opt", "throughput=200",
-             "--opt", "encrypted=true", "opts-src")
+    # This stack has an EFS: shared is the default backing.
+    node.run("volume", "create", "-d", DRIVER, "--opt", "backing=relocatable", "--opt", "size=1", "--opt", "ebstype=gp3",
+             "--opt", "throughput=200", "--opt", "encrypted=true", "opts-src")
     [src] = live_volumes(ec2, "opts-src", STACK)
     assert (src["VolumeType"], src["Throughput"], src["Encrypted"]) == ("gp3", 200, True), src
     node.run("run", "--rm", "-v", "opts-src:/data", IMAGE, "sh", "-c", "echo kept > /data/f && sync")
@@ -385,15 +386,15 @@ def test_ebs_options_through_docker_restore_encryption_throughput_and_a_refusal(
     wait_for(lambda: ec2.describe_snapshots(SnapshotIds=[snap])["Snapshots"][0]["State"] == "completed", 60,
              what=f"backup {snap} to complete")
     out = node.run("run", "--rm", "--mount",
-                   f"type=volume,src=opts-restored,dst=/data,volume-driver={DRIVER},"
+                   f"type=volume,src=opts-restored,dst=/data,volume-driver={DRIVER},volume-opt=backing=relocatable,"
                    f"volume-opt=snapshot={snap},volume-opt=size=2,volume-opt=ebstype=gp3",
                    IMAGE, "cat", "/data/f").stdout
     assert out.strip() == "kept", out
     [restored] = live_volumes(ec2, "opts-restored", STACK)
     assert (restored["SnapshotId"], restored["Size"], restored["Encrypted"]) == (snap, 2, True), restored
 
-    r = node.run("volume", "create", "-d", DRIVER, "--opt", "size=1", "--opt", "ebstype=gp2", "--opt", "throughput=200",
-                 "opts-bad", check=False)
+    r = node.run("volume", "create", "-d", DRIVER, "--opt", "backing=relocatable", "--opt", "size=1", "--opt", "ebstype=gp2",
+                 "--opt", "throughput=200", "opts-bad", check=False)
     assert r.returncode != 0 and "option throughput does not apply to ebstype=gp2" in r.stderr, r.stderr
     assert live_volumes(ec2, "opts-bad", STACK) == []
     for name in ("opts-src", "opts-restored"):
