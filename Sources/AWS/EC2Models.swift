@@ -57,7 +57,6 @@ public struct EC2VolumeModification: Sendable, Equatable {
     /// 0-100.
     public var progress: Int
     public var startTime: String
-    public var targetSizeGiB: Int?
     public var statusMessage: String
 }
 
@@ -137,8 +136,7 @@ extension XMLTree {
         guard let id = string("volumeId") else { throw EC2Client.malformed("a volume modification without volumeId") }
         return EC2VolumeModification(
             volumeID: id, state: string("modificationState") ?? "", progress: Int(string("progress") ?? "") ?? 0,
-            startTime: string("startTime") ?? "", targetSizeGiB: string("targetSize").flatMap(Int.init),
-            statusMessage: string("statusMessage") ?? "")
+            startTime: string("startTime") ?? "", statusMessage: string("statusMessage") ?? "")
     }
 
     func instance() throws(AWSError) -> EC2Instance {

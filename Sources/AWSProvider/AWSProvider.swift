@@ -75,7 +75,7 @@ public enum AWSProvider {
         let encryptedByDefault = await encryptionByDefault(ec2, logger: logger)
         let block = EBSBackend(
             ec2: ec2, kms: KMSClient(transport: transport), cache: cache, stackHash: stack, node: instance, zone: zone, maxAttachments: limit,
-            limitSource: source, logger: logger)
+            limitSource: source, encryptedByDefault: encryptedByDefault, logger: logger)
         logger.info("on AWS", metadata: ["instance": "\(instance)", "zone": "\(zone)", "region": "\(region)", "stack": "\(stack)"])
         let shutdown: @Sendable () async -> Void = { try? await transport.shutdown() }
         let shared: SharedBackend?

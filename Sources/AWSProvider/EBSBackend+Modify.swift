@@ -15,6 +15,15 @@ extension EBSBackend {
         guard var volume = try await describeNow(record.cloudID) else {
             throw CloudstorError(.notFound, "volume \(record.name): its EBS volume \(record.cloudID) is gone")
         }
+        // Another node moving or removing it: the move copies the volume as it is, a
+        // removal deletes it; a change now would be lost either way.
+        if let mark = EBSTags.block(of: volume).claimOrRemoval {
+            throw CloudstorError(
+                .unavailable,
+                mark.isRemoval
+                    ? "volume \(record.name) is being removed by \(mark.node)"
+                    : "volume \(record.name) is being moved to \(mark.zone) by \(mark.node); modify it once the move is done")
+        }
         let now = Date()
         let recent = EBSTags.modifications(of: volume).filter { now.timeIntervalSince($0) < Self.modificationWindow }
         if recent.count >= Self.modificationsPerWindow, let oldest = recent.first {
@@ -30,8 +39,10 @@ extension EBSBackend {
         let type = options.type.rawValue
         let size = options.sizeGiB.flatMap { $0 == volume.sizeGiB ? nil : $0 }
         let changedType = type == volume.volumeType ? nil : type
-        let iops = options.iops == volume.iops ? nil : options.iops
-        let throughput = options.throughput == volume.throughput ? nil : options.throughput
+        // A new type takes EC2's defaults for what is not sent (3,000 IOPS, 125 MiB/s):
+        // every value the options give goes with it.
+        let iops = changedType != nil || options.iops != volume.iops ? options.iops : nil
+        let throughput = changedType != nil || options.throughput != volume.throughput ? options.throughput : nil
         guard size != nil || changedType != nil || iops != nil || throughput != nil else {
             // EC2 has it so already (a Modify whose options a crash kept from the tag).
             try await recordOptions(encoded, starts: recent, on: &volume, of: record)

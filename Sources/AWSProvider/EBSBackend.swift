@@ -17,6 +17,10 @@ final class EBSBackend: MovableBlockBackend, HolderMarks {
     let maxAttachments: Int
     /// Where `maxAttachments` comes from, for messages.
     let limitSource: String
+    /// The account encrypts new volumes by default (read at start): `encrypted=false`
+    /// cannot be honoured for a new volume. Volumes made before it was turned on
+    /// keep their options.
+    let encryptedByDefault: Bool
     let kms: KMSClient
     let logger: Logger
     /// Device names of detaches not yet confirmed: never handed out again meanwhile.
@@ -26,7 +30,7 @@ final class EBSBackend: MovableBlockBackend, HolderMarks {
 
     init(
         ec2: EC2Client, kms: KMSClient, cache: EBSVolumeCache, stackHash: String, node: String, zone: String, maxAttachments: Int,
-        limitSource: String, logger: Logger
+        limitSource: String, encryptedByDefault: Bool, logger: Logger
     ) {
         self.kms = kms
         self.ec2 = ec2
@@ -37,6 +41,7 @@ final class EBSBackend: MovableBlockBackend, HolderMarks {
         self.zone = zone
         self.maxAttachments = maxAttachments
         self.limitSource = limitSource
+        self.encryptedByDefault = encryptedByDefault
         self.logger = logger
     }
 
@@ -49,6 +54,10 @@ final class EBSBackend: MovableBlockBackend, HolderMarks {
                 "the options take \(encoded.utf8.count) characters as the EBS tag that keeps them, which holds 256: name the KMS key by its id or a shorter alias")
         }
         if let snapshot = options.snapshot { try await checkRestorable(snapshot, options) }
+        if options.encrypted == false, encryptedByDefault {
+            throw CloudstorError(
+                .failedPrecondition, "this account encrypts every new EBS volume in this region (EBS encryption by default): encrypted=false cannot be honoured")
+        }
         if let key = options.kmsKeyID { try await checkUsable(key) }
         // A token of its own for each Create: EC2 answers a repeated token with the
         // volume it made for it, even once that one is deleted, so a token made from
@@ -198,10 +207,18 @@ final class EBSBackend: MovableBlockBackend, HolderMarks {
         ["nvme-Amazon_Elastic_Block_Store_\(id.replacing("-", with: ""))", device.replacing("/dev/sd", with: "/dev/xvd")]
     }
 
+    /// From what this node last saw (no call): its stack's volumes attached here,
+    /// attaches and detaches under way.
     func attachmentUse() async -> AttachmentLimit? {
-        // The root device is among the names in use but not counted against the limit.
-        let inUse = (try? await devicesInUse(on: node, known: false))?.union(attaching.withLock { Set($0.values) }) ?? ["/dev/xvda"]
-        return AttachmentLimit(attached: inUse.count - 1, limit: maxAttachments, source: limitSource)
+        var inUse = Set(detaching.withLock { Array($0.values) }).union(attaching.withLock { Array($0.values) })
+        for volumes in await cache.cached().values {
+            for volume in volumes {
+                for attachment in volume.attachments where attachment.instanceID == node && attachment.state != "detached" {
+                    inUse.insert(attachment.device.replacing("/dev/sd", with: "/dev/xvd"))
+                }
+            }
+        }
+        return AttachmentLimit(attached: inUse.count, limit: maxAttachments, source: limitSource)
     }
 
     private enum DevicePick { case device(String), full(Int), none }

@@ -8,7 +8,8 @@ import CloudstorService
 public struct EBSOptionRules: BlockOptionRules {
     /// The type of volumes created without `ebstype` (`--default-ebstype`).
     public var defaultType: EBSVolumeType
-    /// The account encrypts new volumes by default: `encrypted=false` cannot be honoured.
+    /// The account encrypts new volumes by default: a volume created without
+    /// `encrypted` is encrypted (the backend refuses to make one with `encrypted=false`).
     public var encryptedByDefault: Bool
     /// Snapshots and KMS keys exist (on AWS; not on the local provider).
     public var cloud: Bool
@@ -42,22 +43,19 @@ public struct EBSOptionRules: BlockOptionRules {
 
     /// `knownSizeGiB`: the size of an existing volume whose options do not say it.
     private func parse(_ raw: [String: String], knownSizeGiB: Int?) throws(CloudstorError) -> EBSOptions {
-        if !cloud {
-            if let snapshot = raw["snapshot"] {
-                throw CloudstorError(
-                    .invalidArgument, "option snapshot=\(snapshot) needs a provider with snapshots (--provider aws); the local provider has none")
-            }
-            if raw["encrypted"]?.lowercased() == "true" || raw["kmskeyid"] != nil {
-                throw CloudstorError(
-                    .invalidArgument, "option encrypted=true needs a provider that encrypts volumes (--provider aws); the local provider does not")
-            }
-        }
         let type = try OptionValue.choice(raw["ebstype"], option: "ebstype", default: defaultType)
         let snapshot = try raw["snapshot"].map { (text) throws(CloudstorError) in try Self.snapshotID(text) }
         let (encrypted, key) = try Self.encryption(raw["encrypted"], raw["kmskeyid"])
-        if encrypted == false, encryptedByDefault {
-            throw CloudstorError(
-                .failedPrecondition, "this account encrypts every new EBS volume in this region (EBS encryption by default): encrypted=false cannot be honoured")
+        if !cloud {
+            if let snapshot {
+                throw CloudstorError(
+                    .invalidArgument, "option snapshot=\(snapshot) needs a provider with snapshots (--provider aws); the local provider has none")
+            }
+            if encrypted == true {
+                throw CloudstorError(
+                    .invalidArgument,
+                    "option \(key == nil ? "encrypted=true" : "kmskeyid") needs a provider that encrypts volumes (--provider aws); the local provider does not")
+            }
         }
         var size: Int?
         if let sizeText = raw["size"] {

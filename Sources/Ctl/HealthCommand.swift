@@ -1,5 +1,6 @@
 import ArgumentParser
 import CloudstorProto
+import CloudstorRPC
 
 struct HealthCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -14,7 +15,16 @@ struct HealthCommand: AsyncParsableCommand {
         print(status)
         if reply.status != .serving { throw ExitCode(ExitStatus.unavailable) }
         guard service.isEmpty else { return }
-        let node = try await global.call { try await $0.node() }
+        // A daemon of an earlier release has no Node call: its health is all there is.
+        let answer = try await global.call { (client) async throws -> Cloudstor_V1_NodeResponse? in
+            do throws(RPCError) {
+                return try await client.node()
+            } catch {
+                if error.code == .unimplemented { return nil }
+                throw error
+            }
+        }
+        guard let node = answer else { return }
         print("node \(node.node) in \(node.zone)")
         if node.attachmentLimit > 0 {
             print("attachments \(node.attached) of \(node.attachmentLimit) (\(node.attachmentLimitSource))")

@@ -79,6 +79,7 @@ final class FakeBlock: BlockBackend {
         var heldElsewhere: Set<String> = []
         var stopped: Set<String> = []
         var detaches: [(id: String, node: String, force: Bool)] = []
+        var modifications = 0
     }
 
     let state = Mutex(State())
@@ -127,7 +128,8 @@ final class FakeBlock: BlockBackend {
 
     func isRunning(node: String) async throws(CloudstorError) -> Bool { !state.withLock { $0.stopped.contains(node) } }
     func modify(_ record: VolumeRecord, to options: BlockOptions) async throws(CloudstorError) -> BlockModification {
-        BlockModification(state: .completed, progress: 100, startedAt: "2026-12-07T00:00:00Z")
+        state.withLock { $0.modifications += 1 }
+        return BlockModification(state: .completed, progress: 100, startedAt: "2026-12-07T00:00:00Z")
     }
     func modification(of id: String) async throws(CloudstorError) -> BlockModification? { nil }
     func attachmentUse() async -> AttachmentLimit? { nil }

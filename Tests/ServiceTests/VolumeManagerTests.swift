@@ -26,8 +26,10 @@ import Testing
         #expect(modified.record.options == ["backing": "relocatable", "size": "20", "tier": "b"])
         #expect(modified.modification == "completed")
         #expect(try await f.manager.get(name: "v").record.options["size"] == "20")
+        #expect(f.block.state.withLock { $0.modifications } == 1)
         // The same options again: nothing to do, no second modification.
         #expect(try await f.manager.modify(name: "v", options: ["size": "20", "tier": "b"]).record == modified.record)
+        #expect(f.block.state.withLock { $0.modifications } == 1)
     }
 
     @Test func createWithOtherOptionsIsRefused() async throws {

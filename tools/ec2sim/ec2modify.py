@@ -49,6 +49,8 @@ class ModifyMixin:
             info = self.moto.volume(req.region, vid) if vol else None
             if vol is None or info is None:
                 return self.forward(req)   # moto's own answer for an unknown volume
+            if vol.state == "creating":
+                return self._reject(req, "IncorrectState", f"Volume {vid} is still being created.")
             history = self.modifications.setdefault(vid, [])
             if history and history[-1].state != "completed":
                 return self._reject(req, "IncorrectModificationState",
@@ -71,8 +73,19 @@ class ModifyMixin:
                     return self._reject(req, "InvalidParameterValue",
                                         f"New size ({size}) cannot be smaller than the existing size ({original['size']}).")
                 target["size"] = int(size)
-            if req.params.get("VolumeType"):
-                target["type"] = req.params["VolumeType"]
+            extra = {}
+            new_type = req.params.get("VolumeType")
+            if new_type and new_type != original["type"]:
+                # A new type takes EC2's defaults for what the request leaves out
+                # (moto keeps the old values): gp3 3,000 IOPS and 125 MiB/s; io1/io2
+                # need their IOPS; the others have none to provision.
+                target["type"] = new_type
+                target["iops"] = 3000 if new_type == "gp3" else None
+                target["throughput"] = 125 if new_type == "gp3" else None
+                if new_type in ("io1", "io2") and not req.params.get("Iops"):
+                    return self._reject(req, "InvalidParameterValue", f"Iops is required for {new_type} volumes.")
+                if new_type == "gp3":
+                    extra = {k: str(target[key]) for k, key in (("Iops", "iops"), ("Throughput", "throughput")) if not req.params.get(k)}
             for key, param in (("iops", "Iops"), ("throughput", "Throughput")):
                 if req.params.get(param):
                     target[key] = int(req.params[param]) if req.params[param].isdigit() else req.params[param]
@@ -84,7 +97,13 @@ class ModifyMixin:
                 if tp > iops // 4:
                     return self._reject(req, "InvalidParameterValue",
                                         f"Throughput {tp} MiB/s is too high for {iops} IOPS: at most 0.25 MiB/s per IOPS.")
-            resp = self.forward(req)
+            if extra:
+                err = self._auth_error(req)
+                if err:
+                    return err
+                resp = self.moto.raw_ec2(req.region, dict(req.params, **extra))
+            else:
+                resp = self.forward(req)
             if resp.status != 200:
                 return resp
             mod = Modification(vid, original, target, phase_length=self.delays.modify)

@@ -31,7 +31,8 @@ extension VolumeManager {
             if relocator?.isMoving(name) == true {
                 throw CloudstorError(.unavailable, "volume \(name) is being moved to another zone; modify it once the move is done")
             }
-            if let current = modifications.withLock({ $0[name] }), !current.modification.isDone {
+            let last = modifications.withLock { $0[name] }.flatMap { $0.id == record.cloudID ? $0 : nil }
+            if let current = last, !current.modification.isDone {
                 throw CloudstorError(
                     .failedPrecondition,
                     "volume \(name) is being modified (\(current.modification.summary), since \(current.modification.startedAt)): modify it again once that is completed")
@@ -53,10 +54,11 @@ extension VolumeManager {
             try Self.refuseShrinking(name, to: target.sizeGiB, from: current)
             var updated = record
             updated.options = VolumeOptions(backing: .relocatable, block: target).dictionary
-            guard updated.options != record.options else { return try await info(record) }
+            // The same options again: nothing to do, unless EC2 failed to apply them.
+            guard updated.options != record.options || last?.modification.state == .failed else { return try await info(record) }
             let modification = try await block.modify(record, to: target)
             try await store.save(updated)
-            track(name, modification, id: record.cloudID)
+            track(name, modification, id: record.cloudID, grows: (target.sizeGiB ?? current) > current)
             logger.info(
                 "modifying volume",
                 metadata: ["volume": "\(name)", "from": "\(Self.describe(record.options))", "to": "\(Self.describe(updated.options))"])
@@ -74,16 +76,22 @@ extension VolumeManager {
     /// A modification this node follows until it is done.
     struct TrackedModification: Sendable {
         var modification: BlockModification
+        /// The volume's storage; a move makes another, and ends the following.
         var id: String
-        /// Where the filesystem stands: "", "grown", "grows at its next mount".
+        /// The size grows: the filesystem is to grow with it.
+        var grows: Bool
+        /// Where the filesystem stands: "", "grown", "grows at its next mount", "unchanged".
         var filesystem = ""
-        var nextLook: ContinuousClock.Instant
+        var nextLook: ContinuousClock.Instant = .now
         var looks = 0
+        /// Tells this modification from a later one of the same volume.
+        var serial: Int
     }
 
-    func track(_ name: String, _ modification: BlockModification, id: String) {
-        modifications.withLock {
-            $0[name] = TrackedModification(modification: modification, id: id, nextLook: .now)
+    func track(_ name: String, _ modification: BlockModification, id: String, grows: Bool) {
+        modifications.withLock { all in
+            let serial = (all[name]?.serial ?? 0) + 1
+            all[name] = TrackedModification(modification: modification, id: id, grows: grows, serial: serial)
         }
     }
 
@@ -97,72 +105,106 @@ extension VolumeManager {
     /// restart left (one call); then each followed one whose look is due. The looks
     /// thin out (2 s, 4 s, … one a minute) while EC2 optimizes, which may take hours.
     func followModifications() async {
-        if let due = modificationsRecovery.withLock({ $0 }), due <= .now {
-            do {
-                let found = try await block.modificationsInProgress()
-                // What this node knows first; the whole list (one more call) only when
-                // a modification in progress is of a volume it does not know.
-                var records = await store.knownVolumes()
-                if !Set(found.keys).isSubset(of: Set(records.map(\.cloudID))) { records = try await store.volumes() }
-                modificationsRecovery.withLock { $0 = nil }
-                for record in records where record.backing == .relocatable {
-                    guard let modification = found[record.cloudID] else { continue }
-                    modifications.withLock {
-                        $0[record.name] = TrackedModification(modification: modification, id: record.cloudID, nextLook: .now)
-                    }
-                    logger.info("following a modification begun before this start", metadata: ["volume": "\(record.name)", "state": "\(modification.summary)"])
-                }
-            } catch {
-                logger.warning("cannot list the modifications in progress yet; trying again in 30 s", metadata: ["error": "\(error)"])
-                modificationsRecovery.withLock { $0 = .now + .seconds(30) }
-            }
-        }
+        if let due = modificationsRecovery.withLock({ $0 }), due <= .now { await recoverModifications() }
         let now = ContinuousClock.now
-        // Done but its filesystem not yet seen to: only that is left to do.
         let due = modifications.withLock { all in
-            all.filter { (!$0.value.modification.isDone || $0.value.filesystem.isEmpty) && $0.value.nextLook <= now }
+            all.filter { entry in
+                let tracked = entry.value
+                let filesystemLeft = tracked.filesystem.isEmpty && (tracked.grows || tracked.modification.state == .failed)
+                return (!tracked.modification.isDone || filesystemLeft) && tracked.nextLook <= now
+            }
         }
         for (name, tracked) in due.sorted(by: { $0.key < $1.key }) {
-            var next = tracked
-            next.looks += 1
-            next.nextLook = .now + .seconds(min(60, 1 << min(next.looks, 6)))
-            do {
-                if !tracked.modification.isDone, let found = try await block.modification(of: tracked.id) { next.modification = found }
-            } catch {
-                logger.warning("cannot look at a modification", metadata: ["volume": "\(name)", "error": "\(error)"])
+            var look = tracked.modification
+            var gone = false
+            if !look.isDone {
+                do {
+                    if let found = try await block.modification(of: tracked.id) { look = found }
+                } catch {
+                    if error.code == .notFound { gone = true } else {
+                        logger.warning("cannot look at a modification", metadata: ["volume": "\(name)", "error": "\(error)"])
+                    }
+                }
             }
-            if next.modification.state == .failed {
-                next.filesystem = "unchanged"
-            } else if next.modification.sizeInEffect, next.filesystem.isEmpty {
-                next.filesystem = await growMounted(name)
+            // Moved (a new volume, made with the new options) or removed: nothing to follow here.
+            let known = await store.knownVolume(named: name)
+            if gone || (known.map { $0.cloudID != tracked.id } ?? false) {
+                modifications.withLock { all in if all[name]?.serial == tracked.serial { all[name] = nil } }
+                continue
             }
-            if next.modification.isDone, !tracked.modification.isDone {
-                logger.info("modification done", metadata: ["volume": "\(name)", "state": "\(next.modification.summary)"])
+            var filesystem: String?
+            if look.state == .failed {
+                filesystem = "unchanged"
+            } else if tracked.grows, look.sizeInEffect {
+                switch await growMounted(name, id: tracked.id) {
+                case .grown: filesystem = "grown"
+                case .elsewhere: filesystem = "grows at its next mount"
+                // The device may show the new size a little later: looked at again until done.
+                case .notYet: filesystem = look.isDone ? "grows at its next mount" : nil
+                }
             }
-            modifications.withLock { $0[name] = next }
+            if look.isDone, !tracked.modification.isDone {
+                logger.info("modification done", metadata: ["volume": "\(name)", "state": "\(look.summary)"])
+            }
+            // Written back only over the same modification, leaving what a Mount wrote meanwhile.
+            modifications.withLock { all in
+                guard var current = all[name], current.serial == tracked.serial else { return }
+                current.modification = look
+                current.looks += 1
+                current.nextLook = .now + .seconds(min(60, 1 << min(current.looks, 6)))
+                if current.filesystem.isEmpty, let filesystem { current.filesystem = filesystem }
+                all[name] = current
+            }
         }
     }
 
+    /// The modifications in progress that a restart left, looked up once (again
+    /// later if that fails).
+    private func recoverModifications() async {
+        do {
+            let found = try await block.modificationsInProgress()
+            // What this node knows first; the whole list (one more call) only when
+            // a modification in progress is of a volume it does not know.
+            var records = await store.knownVolumes()
+            if !Set(found.keys).isSubset(of: Set(records.map(\.cloudID))) { records = try await store.volumes() }
+            modificationsRecovery.withLock { $0 = nil }
+            for record in records where record.backing == .relocatable {
+                guard let modification = found[record.cloudID] else { continue }
+                // Whether it grows is not known now: the filesystem is looked at all the same.
+                track(record.name, modification, id: record.cloudID, grows: true)
+                logger.info("following a modification begun before this start", metadata: ["volume": "\(record.name)", "state": "\(modification.summary)"])
+            }
+        } catch {
+            let wait = modificationsRecoveryWait.withLock { wait in
+                defer { wait = min(wait * 2, .seconds(600)) }
+                return wait
+            }
+            logger.warning("cannot list the modifications in progress yet", metadata: ["error": "\(error)", "retry-in": "\(wait)"])
+            modificationsRecovery.withLock { $0 = .now + wait }
+        }
+    }
+
+    enum GrowOutcome { case grown, elsewhere, notYet }
+
     /// Grows the filesystem of the volume where it is mounted here, once the new
-    /// size is on the device: "grown", or "grows at its next mount" (not mounted
-    /// here, or no online resize allowed).
-    private func growMounted(_ name: String) async -> String {
-        await locks.withLock(name) { () async -> String in
-            guard ledger.holdCount(name) > 0, let record = await store.knownVolume(named: name),
-                let volume = try? await block.describe(id: record.cloudID, fresh: false), let attachment = volume.attachment,
+    /// size is on the device: `elsewhere` when it is not mounted here or cannot
+    /// grow while mounted (then it grows at its next mount), `notYet` when the
+    /// device does not show the new size (a loop device keeps its size until it is
+    /// attached again).
+    private func growMounted(_ name: String, id: String) async -> GrowOutcome {
+        await locks.withLock(name) { () async -> GrowOutcome in
+            guard ledger.holdCount(name) > 0, let volume = try? await block.describe(id: id, fresh: false), let attachment = volume.attachment,
                 attachment.node == node
-            else { return "grows at its next mount" }
+            else { return .elsewhere }
             do throws(CloudstorError) {
-                let device = try await host.findDevice(block.deviceNames(id: record.cloudID, attachedAs: attachment.device))
-                // A device that does not show the new size yet (a loop device keeps its
-                // size until it is attached again) grows its filesystem at the next mount.
-                guard try await host.growMountedFilesystem(device: device) else { return "grows at its next mount" }
+                let device = try await host.findDevice(block.deviceNames(id: id, attachedAs: attachment.device))
+                guard try await host.growMountedFilesystem(device: device) else { return .notYet }
                 logger.info("grew the mounted filesystem", metadata: ["volume": "\(name)", "device": "\(device)"])
-                return "grown"
+                return .grown
             } catch {
                 logger.notice(
                     "the filesystem grows at its next mount: it cannot grow while mounted here", metadata: ["volume": "\(name)", "error": "\(error)"])
-                return "grows at its next mount"
+                return .elsewhere
             }
         }
     }

@@ -308,7 +308,7 @@ extension VolumeManager {
                 if try await host.growFilesystem(device: device) {
                     logger.info("grew the filesystem to the volume", metadata: ["volume": "\(record.name)", "device": "\(device)"])
                     modifications.withLock { tracked in
-                        if tracked[record.name]?.modification.sizeInEffect == true { tracked[record.name]?.filesystem = "grown" }
+                        if let entry = tracked[record.name], entry.id == record.cloudID, entry.modification.sizeInEffect { tracked[record.name]?.filesystem = "grown" }
                     }
                 }
             case let other?:

@@ -48,6 +48,8 @@ public final class VolumeManager: Sendable {
     let modifications = Mutex<[String: TrackedModification]>([:])
     /// When to look up the modifications a restart left; nil once done.
     let modificationsRecovery = Mutex<ContinuousClock.Instant?>(.now)
+    /// How long after a failed look-up of them the next is (doubling to 10 minutes).
+    let modificationsRecoveryWait = Mutex(Duration.seconds(30))
 
     public init(
         configuration: Configuration, store: any VolumeStore, ledger: NodeLedger, block: any BlockBackend, rules: any BlockOptionRules,
