@@ -3,6 +3,7 @@ makes of proto/ now: a method added to the .proto without `make generate` fails
 here, not at a client's first call."""
 import importlib.resources
 import os
+import re
 
 from grpc_tools import protoc
 
@@ -20,4 +21,10 @@ def test_the_committed_method_table_is_generated_from_the_proto(tmp_path):
     with open(os.path.join(ROOT, "Sources", "Proto", "cloudstor_v1_volume.rpc.swift")) as f:
         committed = f.read()
     assert made == committed, "Sources/Proto is stale: run make generate"
-    assert made.count("public static let ") == 1 + 14   # the name, and the fourteen methods of cloudstor.v1.Volumes
+    with open(os.path.join(ROOT, "proto", "cloudstor", "v1", "volume.proto")) as f:
+        methods = re.findall(r"^\s*rpc (\w+)\(", f.read(), re.M)
+    assert len(methods) >= 16, methods
+    # The service's name, and a constant for each of its methods.
+    assert made.count("public static let ") == 1 + len(methods)
+    for method in methods:
+        assert f"Method.{method[0].lower() + method[1:]}," in made, f"{method} has no route"

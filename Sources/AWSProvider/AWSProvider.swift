@@ -73,9 +73,17 @@ public enum AWSProvider {
         let cache = EBSVolumeCache(ec2: ec2, stackHash: stack)
         let (limit, source) = await attachmentLimit(config, ec2: ec2, instance: instance, logger: logger)
         let encryptedByDefault = await encryptionByDefault(ec2, logger: logger)
+        // With the other start-up calls, before the daemon serves: the modifications a
+        // restart left, followed again once the volumes are restored.
+        var modifications: [String: BlockModification]?
+        do {
+            modifications = try await EBSBackend.modificationsInProgress(ec2)
+        } catch {
+            logger.warning("cannot list the EBS modifications in progress; looked up again later", metadata: ["error": "\(error)"])
+        }
         let block = EBSBackend(
             ec2: ec2, kms: KMSClient(transport: transport), cache: cache, stackHash: stack, node: instance, zone: zone, maxAttachments: limit,
-            limitSource: source, encryptedByDefault: encryptedByDefault, logger: logger)
+            limitSource: source, encryptedByDefault: encryptedByDefault, modificationsAtStart: modifications, logger: logger)
         logger.info("on AWS", metadata: ["instance": "\(instance)", "zone": "\(zone)", "region": "\(region)", "stack": "\(stack)"])
         let shutdown: @Sendable () async -> Void = { try? await transport.shutdown() }
         let shared: SharedBackend?

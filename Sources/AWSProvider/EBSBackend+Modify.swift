@@ -99,6 +99,18 @@ extension EBSBackend {
     }
 
     func modificationsInProgress() async throws(CloudstorError) -> [String: BlockModification] {
+        if let found = modificationsAtStart.withLock({ (found) -> [String: BlockModification]? in
+            defer { found = nil }
+            return found
+        }) {
+            return found
+        }
+        return try await Self.modificationsInProgress(ec2)
+    }
+
+    /// The region's modifications in progress (one call a page): the caller keeps
+    /// those of its own volumes.
+    static func modificationsInProgress(_ ec2: EC2Client) async throws(CloudstorError) -> [String: BlockModification] {
         let filters = [EC2Filter("modification-state", ["modifying", "optimizing"])]
         let all: [EC2VolumeModification]
         do {
@@ -108,8 +120,7 @@ extension EBSBackend {
         } catch {
             throw CloudstorError(error, "list the EBS modifications in progress")
         }
-        // The region's: the caller keeps those of its own volumes.
-        return Dictionary(all.map { ($0.volumeID, Self.modification($0)) }, uniquingKeysWith: { first, _ in first })
+        return Dictionary(all.map { ($0.volumeID, modification($0)) }, uniquingKeysWith: { first, _ in first })
     }
 
     static func modification(_ item: EC2VolumeModification) -> BlockModification {

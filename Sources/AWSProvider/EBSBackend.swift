@@ -26,11 +26,14 @@ final class EBSBackend: MovableBlockBackend, HolderMarks {
     /// Device names of detaches not yet confirmed: never handed out again meanwhile.
     private let detaching = Mutex<[String: String]>([:])  // volume id → device
     /// Device names of attaches on their way, so that Mounts at once pick different ones.
-    private let attaching = Mutex<[String: String]>([:])  // volume id → device
+    private let attaching = Mutex<[String: String]>([:])
+    /// The modifications in progress that the start found (nil: none looked up, or
+    /// given out already): the first `modificationsInProgress` answers from it.
+    let modificationsAtStart: Mutex<[String: BlockModification]?>  // volume id → device
 
     init(
         ec2: EC2Client, kms: KMSClient, cache: EBSVolumeCache, stackHash: String, node: String, zone: String, maxAttachments: Int,
-        limitSource: String, encryptedByDefault: Bool, logger: Logger
+        limitSource: String, encryptedByDefault: Bool, modificationsAtStart: [String: BlockModification]? = nil, logger: Logger
     ) {
         self.kms = kms
         self.ec2 = ec2
@@ -42,6 +45,7 @@ final class EBSBackend: MovableBlockBackend, HolderMarks {
         self.maxAttachments = maxAttachments
         self.limitSource = limitSource
         self.encryptedByDefault = encryptedByDefault
+        self.modificationsAtStart = Mutex(modificationsAtStart)
         self.logger = logger
     }
 

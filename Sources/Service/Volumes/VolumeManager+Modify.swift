@@ -101,9 +101,10 @@ extension VolumeManager {
         return tracked.filesystem.isEmpty ? tracked.modification.summary : "\(tracked.modification.summary); filesystem \(tracked.filesystem)"
     }
 
-    /// One round of following: at the first, the modifications in progress that a
-    /// restart left (one call); then each followed one whose look is due. The looks
-    /// thin out (2 s, 4 s, … one a minute) while EC2 optimizes, which may take hours.
+    /// One round of following: the look-up of the modifications a restart left if
+    /// the restore's failed and it is due again; then each followed one whose look
+    /// is due. The looks thin out (2 s, 4 s, … one a minute) while EC2 optimizes,
+    /// which may take hours.
     func followModifications() async {
         if let due = modificationsRecovery.withLock({ $0 }), due <= .now { await recoverModifications() }
         let now = ContinuousClock.now
@@ -158,17 +159,16 @@ extension VolumeManager {
         }
     }
 
-    /// The modifications in progress that a restart left, looked up once (again
-    /// later if that fails).
-    private func recoverModifications() async {
+    /// The modifications in progress that a restart left, among `records` (the
+    /// restore's list): looked up once (again later, doubling the wait, if that fails).
+    func recoverModifications(among records: [VolumeRecord]? = nil) async {
         do {
             let found = try await block.modificationsInProgress()
-            // What this node knows first; the whole list (one more call) only when
-            // a modification in progress is of a volume it does not know.
-            var records = await store.knownVolumes()
-            if !Set(found.keys).isSubset(of: Set(records.map(\.cloudID))) { records = try await store.volumes() }
             modificationsRecovery.withLock { $0 = nil }
-            for record in records where record.backing == .relocatable {
+            guard !found.isEmpty else { return }
+            var all = records ?? []
+            if records == nil { all = try await allRecords() }
+            for record in all where record.backing == .relocatable {
                 guard let modification = found[record.cloudID] else { continue }
                 // Whether it grows is not known now: the filesystem is looked at all the same.
                 track(record.name, modification, id: record.cloudID, grows: true)

@@ -137,8 +137,10 @@ extension VolumeManager {
             mounted = try host.mountPoints()
         } catch {
             logger.error("cannot list volumes to restore them", metadata: ["error": "\(error)"])
+            modificationsRecovery.withLock { $0 = .now + .seconds(30) }
             return
         }
+        await recoverModifications(among: records)
         for record in records {
             // Stopping: what is left is the next start's, like the detaches that are due.
             if Task.isShuttingDownGracefully {

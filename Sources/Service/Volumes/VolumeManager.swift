@@ -46,8 +46,9 @@ public final class VolumeManager: Sendable {
     let trashDue = Mutex(ContinuousClock.now)
     /// The modifications this node follows, by volume name (`followModifications`).
     let modifications = Mutex<[String: TrackedModification]>([:])
-    /// When to look up the modifications a restart left; nil once done.
-    let modificationsRecovery = Mutex<ContinuousClock.Instant?>(.now)
+    /// When to look up again the modifications a restart left, after the
+    /// restore's look-up failed; nil: not due.
+    let modificationsRecovery = Mutex<ContinuousClock.Instant?>(nil)
     /// How long after a failed look-up of them the next is (doubling to 10 minutes).
     let modificationsRecoveryWait = Mutex(Duration.seconds(30))
 
