@@ -61,7 +61,11 @@ int clinux_connect_unix(const char *path) {
 }
 
 int clinux_loop_attach(const char *path, char *dev, size_t devlen) {
-    int file = open(path, O_RDWR | O_CLOEXEC);
+    return clinux_loop_attach_at(AT_FDCWD, path, path, dev, devlen);
+}
+
+int clinux_loop_attach_at(int dir, const char *name, const char *path, char *dev, size_t devlen) {
+    int file = openat(dir, name, O_RDWR | O_CLOEXEC | (dir == AT_FDCWD ? 0 : O_NOFOLLOW));
     if (file < 0) return -errno;
     int ctl = open("/dev/loop-control", O_RDWR | O_CLOEXEC);
     if (ctl < 0) {

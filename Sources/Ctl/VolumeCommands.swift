@@ -119,7 +119,7 @@ struct VolumeMountCommand: AsyncParsableCommand {
 struct VolumeUnmountCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "unmount",
-        abstract: "Release one holder's mount of a volume, or every hold a dead node left on shared volumes.",
+        abstract: "Release one holder's mount of a volume, or every hold a dead node left (shared volumes, a cluster root's).",
         usage: """
             cloudstorctl volume unmount NAME --id ID
             cloudstorctl volume unmount --node NODE --all
@@ -127,7 +127,7 @@ struct VolumeUnmountCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @Argument(help: "Volume name.") var name: String?
     @Option(help: "The holder's mount id, as given to mount.") var id: String?
-    @Option(help: "A node that died holding shared volumes (with --all): its holds are forgotten.") var node: String?
+    @Option(help: "A node that died holding volumes (with --all): its holds on shared volumes and on the cluster root are forgotten.") var node: String?
     @Flag(help: "Every hold of --node.") var all = false
 
     func validate() throws {

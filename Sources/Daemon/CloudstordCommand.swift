@@ -30,6 +30,12 @@ public struct CloudstordCommand: AsyncParsableCommand {
     @Option(help: "Where the shared file system is mounted: shared volumes are its directories (env CLOUDSTOR_SHARED_ROOT; default STATE_DIR/shared).")
     var sharedRoot: String?
 
+    @Option(help: "Local provider: a file system every node mounts (NFS) where relocatable volumes live, so that they follow their task; Docker is told Scope global (env CLOUDSTOR_CLUSTER_ROOT; default none: volumes stay on their node, Scope local).")
+    var clusterRoot: String?
+
+    @Option(help: "With --cluster-root: let another node take a volume once its holder's lease is this old, as if the holder were declared dead; two writers lose data if the holder is alive but cut off (env CLOUDSTOR_TAKEOVER_AFTER; default never: only `cloudstorctl volume unmount --node NODE --all`).")
+    var takeoverAfter: String?
+
     @Option(help: "Where the Max I/O shared file system is mounted, for perfmode=maxio (env CLOUDSTOR_SHARED_MAXIO_ROOT; default none, on AWS with one STATE_DIR/shared-maxio).")
     var sharedMaxioRoot: String?
 
@@ -103,6 +109,11 @@ public struct CloudstordCommand: AsyncParsableCommand {
         config.mountRoot = pick(mountRoot, "CLOUDSTOR_MOUNT_ROOT")
         config.sharedRoot = pick(sharedRoot, "CLOUDSTOR_SHARED_ROOT")
         config.sharedMaxioRoot = pick(sharedMaxioRoot, "CLOUDSTOR_SHARED_MAXIO_ROOT")
+        config.clusterRoot = pick(clusterRoot, "CLOUDSTOR_CLUSTER_ROOT")
+        if let value = pick(takeoverAfter, "CLOUDSTOR_TAKEOVER_AFTER") {
+            guard config.clusterRoot != nil else { throw ValidationError("--takeover-after applies with --cluster-root only") }
+            config.takeoverAfter = try Setting.duration(value, option: "--takeover-after")
+        }
         config.efsFileSystemID = pick(efsFilesystemId, "CLOUDSTOR_EFS_FILESYSTEM_ID")
         config.efsMaxioFileSystemID = pick(efsMaxioFilesystemId, "CLOUDSTOR_EFS_MAXIO_FILESYSTEM_ID")
         if let value = pick(trashDelay, "CLOUDSTOR_TRASH_DELAY") { config.trashDelay = try Setting.duration(value, option: "--trash-delay") }

@@ -14,14 +14,19 @@ public struct Provider: Sendable {
     public var shared: SharedBackend?
     /// The backing of a volume created without `backing=`, unless the operator chose.
     public var defaultBacking: Backing
+    /// Whether a volume is the same on every node (`global`: relocatable volumes
+    /// follow their task) or only on the node that has it (`local`), as Docker's
+    /// Capabilities say.
+    public var scope: VolumeScope
     /// Releases the provider's connections when the daemon stops.
     public var shutdown: @Sendable () async -> Void
 
     public init(
         store: any VolumeStore, block: any BlockBackend, options: any BlockOptionRules, shared: SharedBackend?,
-        defaultBacking: Backing = .relocatable,
+        defaultBacking: Backing = .relocatable, scope: VolumeScope = .global,
         shutdown: @escaping @Sendable () async -> Void = {}
     ) {
+        self.scope = scope
         self.store = store
         self.block = block
         self.options = options
@@ -30,9 +35,10 @@ public struct Provider: Sendable {
         self.shutdown = shutdown
     }
 
-    /// The embedded provider: relocatable volumes as loop-mounted images with
-    /// their records in the node's database; shared volumes on the shared root,
-    /// which several nodes may mount (NFS).
+    /// The embedded provider: relocatable volumes as loop-mounted images, in the
+    /// node's state directory with their records in its database, or on a cluster
+    /// root every node mounts (then they follow their task); shared volumes on the
+    /// shared root, which several nodes may mount (NFS).
     public static func local(
         _ config: DaemonConfiguration, database: StateDatabase, node: String, options: any BlockOptionRules, logger: Logger
     ) throws(CloudstorError) -> Provider {
@@ -44,10 +50,22 @@ public struct Provider: Sendable {
                 throw CloudstorError(.internalError, "cannot create directory \(root)", cause: error)
             }
         }
-        let store = try LocalVolumeStore(database: database)
+        let local = try LocalVolumeStore(database: database)
         let shared = try SharedBackend(root: config.resolvedSharedRoot, maxioRoot: config.sharedMaxioRoot, node: node, logger: logger)
-        try shared.adopt(store, logger: logger)
-        return Provider(store: store, block: LoopImageBackend(directory: config.imageDirectory, node: node), options: options, shared: shared)
+        try shared.adopt(local, logger: logger)
+        guard let clusterRoot = config.clusterRoot else {
+            return Provider(
+                store: local, block: LoopImageBackend(directory: config.imageDirectory, node: node), options: options, shared: shared, scope: .local)
+        }
+        // Never a volume that vanishes from sight: images of this node's own are not moved.
+        let stranded = local.volumes().filter { $0.backing == .relocatable }.map(\.name)
+        guard stranded.isEmpty else {
+            throw CloudstorError(
+                .failedPrecondition,
+                "this node has relocatable volumes in its state directory (\(stranded.joined(separator: ", "))), which a cluster root would hide: copy their data off and remove them, or run without --cluster-root")
+        }
+        let block = try ClusterImageBackend(root: clusterRoot, node: node, takeoverAfter: config.takeoverAfter, logger: logger)
+        return Provider(store: ClusterVolumeStore(backend: block), block: block, options: options, shared: shared, scope: .global)
     }
 }
 
@@ -92,6 +110,7 @@ public enum Daemon {
         var settings = VolumeManager.Configuration(
             defaultBacking: config.defaultBacking ?? provider.defaultBacking, mountRoot: config.resolvedMountRoot)
         settings.trashDelay = config.trashDelay
+        settings.scope = provider.scope
         settings.takeoverWait = config.takeoverWait
         settings.mountWait = config.mountWait
         settings.detachDelay = config.detachDelay ?? (config.provider == .local ? .zero : .seconds(30))
@@ -110,6 +129,9 @@ public enum Daemon {
             .init(service: PeriodicService { await manager.emptyTrashIfDue() }),
             .init(service: PeriodicService { await manager.followModifications() }),
         ]
+        if let leased = provider.block as? any LeasedHolds {
+            services.append(.init(service: PeriodicService { await leased.renewIfDue() }))
+        }
         if let relocator {
             services.append(.init(service: relocator))
             services.append(.init(service: SnapshotScheduler(

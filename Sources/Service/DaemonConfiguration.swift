@@ -13,6 +13,12 @@ public struct DaemonConfiguration: Sendable {
     /// Where the Max I/O shared file system is mounted; on AWS defaults to
     /// `<stateDirectory>/shared-maxio` when there is one, else none.
     public var sharedMaxioRoot: String?
+    /// The local provider: a file system every node mounts, where relocatable
+    /// volumes live so that they follow their task; nil: in the state directory.
+    public var clusterRoot: String?
+    /// How long after a node's last lease renewal another may take its volumes on
+    /// the cluster root; nil: only after an operator declares it dead.
+    public var takeoverAfter: Duration?
     /// AWS: the EFS file systems; found by the stack's tag when neither is given.
     public var efsFileSystemID: String?
     public var efsMaxioFileSystemID: String?

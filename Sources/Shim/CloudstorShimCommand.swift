@@ -27,6 +27,9 @@ public struct CloudstorShimCommand: AsyncParsableCommand {
     public func run() async throws {
         let listenPath = Setting.pick(listen, "CLOUDSTOR_SHIM_LISTEN") ?? "/run/docker/plugins/cloudstor.sock"
         let socketPath = Setting.pick(serviceSocket, "CLOUDSTOR_SOCKET") ?? DaemonClient.defaultSocketPath
+        // Answered without the daemon, from the settings the two share (the managed
+        // plugin's environment, cloudstor.env): Docker asks while the daemon starts.
+        let global = Setting.pick(nil, "CLOUDSTOR_PROVIDER") == "aws" || Setting.pick(nil, "CLOUDSTOR_CLUSTER_ROOT") != nil
         let logger = try logging.bootstrap(label: "cloudstor-shim")
         do {
             try FileManager.default.createDirectory(
@@ -35,7 +38,7 @@ public struct CloudstorShimCommand: AsyncParsableCommand {
             try await MultiThreadedEventLoopGroup.withEventLoopGroup(numberOfThreads: 1) { loops in
                 let loop = loops.next()
                 let client = DaemonClient(socketPath: socketPath, loop: loop)
-                let handler = PluginHandler(client: client, logger: logger)
+                let handler = PluginHandler(client: client, scope: global ? "global" : "local", logger: logger)
                 var configuration = ServiceGroupConfiguration(
                     services: [.init(service: PluginServer(socketPath: listenPath, handler: handler, loop: loop, logger: logger))],
                     gracefulShutdownSignals: [.sigterm, .sigint],

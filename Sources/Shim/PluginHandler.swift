@@ -7,14 +7,17 @@ import NIOCore
 /// Turns one Docker volume-plugin call into one daemon RPC. Holds no state.
 public struct PluginHandler: Sendable {
     let volumes: DaemonClient
+    /// Capabilities' Scope: global where volumes follow their task between nodes.
+    let scope: String
     let logger: Logger
     /// Docker waits 2 minutes for Create/Mount/Unmount/Remove and 1 for the others;
     /// answering a little sooner turns a timeout into a readable error.
     static let long = Duration.seconds(110)
     static let short = Duration.seconds(55)
 
-    public init(client: DaemonClient, logger: Logger) {
+    public init(client: DaemonClient, scope: String, logger: Logger) {
         self.volumes = client
+        self.scope = scope
         self.logger = logger
     }
 
@@ -35,7 +38,7 @@ public struct PluginHandler: Sendable {
         case "/Plugin.Activate":
             return .ok(["Implements": ["VolumeDriver"]])
         case "/VolumeDriver.Capabilities":
-            return .ok(["Capabilities": ["Scope": "global"]])
+            return .ok(["Capabilities": ["Scope": .string(scope)]])
         case "/VolumeDriver.Create":
             let request = try decode(CreateBody.self, body, call: path)
             let message = Cloudstor_V1_CreateRequest.with { $0.name = request.Name; $0.options = request.Opts ?? [:] }

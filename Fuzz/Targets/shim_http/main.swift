@@ -24,7 +24,7 @@ let socketPath = "/tmp/cloudstor-fuzz-shim-\(getpid()).sock"
 let started: Bool = {
     let loop = MultiThreadedEventLoopGroup.singleton.next()
     let logger = Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() })
-    let handler = PluginHandler(client: DaemonClient(socketPath: "/nonexistent/cloudstor-fuzz.sock", loop: loop), logger: logger)
+    let handler = PluginHandler(client: DaemonClient(socketPath: "/nonexistent/cloudstor-fuzz.sock", loop: loop), scope: "local", logger: logger)
     let server = PluginServer(socketPath: socketPath, handler: handler, loop: loop, logger: logger)
     Task.detached {
         do { try await server.run() } catch { fatalError("the shim's server stopped: \(error)") }

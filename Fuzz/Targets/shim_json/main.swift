@@ -21,7 +21,7 @@ import Logging
 import NIOPosix
 
 let handler = PluginHandler(
-    client: DaemonClient(socketPath: "/nonexistent/cloudstor-fuzz.sock", loop: MultiThreadedEventLoopGroup.singleton.next()),
+    client: DaemonClient(socketPath: "/nonexistent/cloudstor-fuzz.sock", loop: MultiThreadedEventLoopGroup.singleton.next()), scope: "local",
     logger: Logger(label: "fuzz", factory: { _ in SwiftLogNoOpLogHandler() }))
 let endpoints = [
     "/Plugin.Activate", "/VolumeDriver.Capabilities", "/VolumeDriver.Create", "/VolumeDriver.Remove", "/VolumeDriver.Get",

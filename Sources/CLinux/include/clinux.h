@@ -17,6 +17,10 @@ int clinux_connect_unix(const char *path);
  * attached until closed, or -errno. */
 int clinux_loop_attach(const char *path, char *dev, size_t devlen);
 
+/* As clinux_loop_attach, for the file name inside the directory open as dir,
+ * never through a symbolic link; path is what the device reports as its file. */
+int clinux_loop_attach_at(int dir, const char *name, const char *path, char *dev, size_t devlen);
+
 /* Finds the loop device backed by the file at path (same device and inode).
  * Writes "/dev/loopN" into dev and returns 1 if found, 0 if not, -errno. */
 int clinux_loop_find(const char *path, char *dev, size_t devlen);

@@ -59,7 +59,7 @@ public struct VolumesService: Cloudstor_V1_Volumes.Handler {
     }
 
     public func capabilities(_ request: Cloudstor_V1_CapabilitiesRequest) async throws -> Cloudstor_V1_CapabilitiesResponse {
-        .with { $0.scope = "global" }
+        .with { $0.scope = manager.configuration.scope.rawValue }
     }
 
     public func listOrphans(_ request: Cloudstor_V1_ListOrphansRequest) async throws -> Cloudstor_V1_ListOrphansResponse {

@@ -110,11 +110,15 @@ public struct BlockAttachment: Sendable, Equatable {
     public var device: String
     /// attaching, attached, detaching, busy
     public var state: String
+    /// What a Mount refused on its account says besides (a cluster root: the
+    /// holder's lease).
+    public var note: String?
 
-    public init(node: String, device: String, state: String) {
+    public init(node: String, device: String, state: String, note: String? = nil) {
         self.node = node
         self.device = device
         self.state = state
+        self.note = note
     }
 }
 

@@ -7,3 +7,15 @@ public protocol HolderMarks: Sendable {
     /// node's mark alone.
     func setHeld(id: String, _ held: Bool) async throws(CloudstorError)
 }
+
+/// Holds that every node reads on a file system they all mount (a cluster root),
+/// with a lease each node renews while it runs. No provider can tell whether a
+/// node that stopped renewing is dead or cut off, so its holds stay until an
+/// operator declares it dead (or a configured takeover time has passed).
+public protocol LeasedHolds: Sendable {
+    /// Renews this node's lease when due, and after the file system was away checks
+    /// that this node still holds what it has mounted.
+    func renewIfDue() async
+    /// Forgets every hold of a node an operator declares dead; returns the volumes.
+    func clearHolds(of node: String) async throws(CloudstorError) -> [String]
+}

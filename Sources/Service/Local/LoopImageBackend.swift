@@ -15,7 +15,7 @@ public struct LoopImageBackend: BlockBackend {
     public var zone: String { "local" }
     /// What each image's last full look-up found, so that reading a volume's
     /// status costs one ioctl rather than opening every loop device of the host.
-    private let known = LoopDevices()
+    let known = LoopDevices()
 
     public init(directory: String, node: String) {
         self.directory = directory
@@ -106,13 +106,14 @@ public struct LoopImageBackend: BlockBackend {
         .attached(try attachImage(id))
     }
 
-    /// A loop device for the image: the one already attached, else a new one.
-    func attachImage(_ id: String) throws(CloudstorError) -> DeviceAttachment {
-        if let device = try attachedDevice(id: id) {
+    /// A loop device for the image: the one already attached, else a new one,
+    /// opened as `file` (a name inside an open directory) where one is given.
+    func attachImage(_ id: String, file: (directory: DirectoryHandle, name: String)? = nil) throws(CloudstorError) -> DeviceAttachment {
+        if let device = file == nil ? try attachedDevice(id: id) : try attachedHere(id: id) {
             return DeviceAttachment(device: device, backingFile: id)
         }
         var name = [CChar](repeating: 0, count: 64)
-        let fd = clinux_loop_attach(id, &name, name.count)
+        let fd = file.map { clinux_loop_attach_at($0.directory.descriptor, $0.name, id, &name, name.count) } ?? clinux_loop_attach(id, &name, name.count)
         guard fd >= 0 else {
             throw CloudstorError(
                 fd == -ENOENT ? .notFound : .internalError,
@@ -125,6 +126,10 @@ public struct LoopImageBackend: BlockBackend {
 
     public func detach(id: String, from node: String, force: Bool) async throws(CloudstorError) {
         guard let device = try attachedDevice(id: id) else { return }
+        try detachDevice(device)
+    }
+
+    private func detachDevice(_ device: String) throws(CloudstorError) {
         let rc = clinux_loop_detach(device)
         guard rc == 0 || rc == -ENXIO else {
             throw CloudstorError(.internalError, "detach \(device): \(String(cString: strerror(-rc)))")
@@ -155,19 +160,29 @@ public struct LoopImageBackend: BlockBackend {
     /// Only cloudstor attaches its images, and this daemon alone uses this state
     /// directory, so what it has not attached since then stays unattached.
     func knownDevice(id: String) throws(CloudstorError) -> String? {
-        switch known.lookup(id) {
-        case .none: return try attachedDevice(id: id)
-        case .some(.none): return nil
-        case .some(.some(let device)):
-            let rc = clinux_loop_backs(device, id)
-            switch rc {
-            case 1: return device
-            case 0, -ENOENT:
-                known.set(id, nil)
-                return nil
-            default: throw CloudstorError(.internalError, "look up the loop device of \(id): \(String(cString: strerror(-rc)))")
-            }
+        guard case .some = known.lookup(id) else { return try attachedDevice(id: id) }
+        return try attachedHere(id: id)
+    }
+
+    /// The loop device this daemon attached for the image, if it still backs it;
+    /// no other is looked for. On a cluster root simulated on one machine, another
+    /// node's device for the same image is that node's.
+    func attachedHere(id: String) throws(CloudstorError) -> String? {
+        guard case .some(.some(let device)) = known.lookup(id) else { return nil }
+        let rc = clinux_loop_backs(device, id)
+        switch rc {
+        case 1: return device
+        case 0, -ENOENT:
+            known.set(id, nil)
+            return nil
+        default: throw CloudstorError(.internalError, "look up the loop device of \(id): \(String(cString: strerror(-rc)))")
         }
+    }
+
+    /// Detaches the loop device this daemon attached for the image, if any.
+    func detachHere(id: String) throws(CloudstorError) {
+        guard let device = try attachedHere(id: id) else { return }
+        try detachDevice(device)
     }
 
     private static func string(_ buffer: [CChar]) -> String {
@@ -194,5 +209,10 @@ final class LoopDevices: Sendable {
 
     func forget(_ id: String) {
         devices.withLock { $0[id] = nil }
+    }
+
+    /// The images seen attached, with their devices.
+    func attached() -> [String: String] {
+        devices.withLock { $0.compactMapValues { $0 } }
     }
 }

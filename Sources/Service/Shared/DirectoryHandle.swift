@@ -20,6 +20,9 @@ final class DirectoryHandle: Sendable {
         var kind: Kind
         var device: UInt64
         var inode: UInt64
+        var size: Int64 = 0
+        /// Seconds since the epoch, as the file system's server set it.
+        var modified: Double = 0
     }
 
     let descriptor: Int32
@@ -64,7 +67,25 @@ final class DirectoryHandle: Sendable {
             if errno == ENOENT { return nil }
             throw SystemError(errno: errno, operation: "stat \(path)/\(name)")
         }
-        return Entry(kind: Self.kind(info.st_mode), device: UInt64(info.st_dev), inode: UInt64(info.st_ino))
+        return Entry(
+            kind: Self.kind(info.st_mode), device: UInt64(info.st_dev), inode: UInt64(info.st_ino), size: Int64(info.st_size),
+            modified: Double(info.st_mtim.tv_sec) + Double(info.st_mtim.tv_nsec) / 1e9)
+    }
+
+    /// Opens a file inside this one, never through a symbolic link; the caller
+    /// closes the descriptor.
+    func openFile(_ name: String, flags: Int32, mode: mode_t = 0o600) throws(SystemError) -> Int32 {
+        let fd = openat(descriptor, name, flags | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw SystemError(errno: errno, operation: "open \(path)/\(name)") }
+        return fd
+    }
+
+    /// Sets a file's modification time to now (the server's clock on NFS), making
+    /// it first if it is missing.
+    func touch(_ name: String) throws(SystemError) {
+        if utimensat(descriptor, name, nil, AT_SYMLINK_NOFOLLOW) == 0 { return }
+        guard errno == ENOENT else { throw SystemError(errno: errno, operation: "touch \(path)/\(name)") }
+        close(try openFile(name, flags: O_WRONLY | O_CREAT, mode: 0o644))
     }
 
     /// The names in the directory, without `.` and `..`.

@@ -4,7 +4,6 @@ import Glibc
 #endif
 import FoundationEssentials
 import Logging
-import NIOPosix
 
 /// Shared volumes: directories of a shared file system that every node mounts
 /// (EFS on AWS; NFS, or a local directory for one machine), with their metadata
@@ -38,7 +37,7 @@ public final class SharedBackend: Sendable {
 
     /// The volume of this name, read from the file system (another node may have made it).
     func volume(named name: String) async throws(CloudstorError) -> VolumeRecord? {
-        try await blocking { () throws(CloudstorError) in
+        try await FileSystemIO.run { () throws(CloudstorError) in
             for fs in self.fileSystems {
                 if let metadata = try fs.metadata(name) { return self.record(metadata, on: fs) }
             }
@@ -48,7 +47,7 @@ public final class SharedBackend: Sendable {
 
     /// Every shared volume, in name order; metadata that cannot be read is logged and left out.
     func volumes() async throws(CloudstorError) -> [VolumeRecord] {
-        try await blocking { () throws(CloudstorError) in
+        try await FileSystemIO.run { () throws(CloudstorError) in
             var records: [VolumeRecord] = []
             for fs in self.fileSystems {
                 let found = try fs.allMetadata()
@@ -58,19 +57,6 @@ public final class SharedBackend: Sendable {
                 records += found.volumes.map { self.record($0, on: fs) }
             }
             return records.sorted { $0.name < $1.name }
-        }
-    }
-
-    /// Runs file-system reads on NIO's blocking-I/O threads: a shared file system
-    /// that stalls (an NFS or EFS server away) stalls its own calls, never the event
-    /// loop that answers every other call, nor Swift's pool.
-    private func blocking<T: Sendable>(_ body: @escaping @Sendable () throws(CloudstorError) -> T) async throws(CloudstorError) -> T {
-        do {
-            return try await NIOThreadPool.singleton.runIfActive { try body() }
-        } catch let error as CloudstorError {
-            throw error
-        } catch {
-            throw CloudstorError(.unavailable, "the daemon is stopping; try again", cause: error)
         }
     }
 
@@ -116,7 +102,7 @@ public final class SharedBackend: Sendable {
     /// The nodes holding the volume.
     func holders(_ record: VolumeRecord) async throws(CloudstorError) -> [String] {
         let fs = try fileSystem(of: record)
-        return try await blocking { () throws(CloudstorError) in try fs.holders(record.name).map(\.node) }
+        return try await FileSystemIO.run { () throws(CloudstorError) in try fs.holders(record.name).map(\.node) }
     }
 
     func path(of record: VolumeRecord) -> String {

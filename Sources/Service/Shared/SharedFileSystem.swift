@@ -3,8 +3,8 @@ import Glibc
 #endif
 import FoundationEssentials
 
-/// One shared file system (an EFS file system, an NFS export, a local directory)
-/// as every node lays it out and reads it:
+/// One file system that every node mounts (an EFS file system, an NFS export, a
+/// local directory), laid out for shared volumes (`Layout.directories`):
 ///
 ///     ROOT/NAME                         a volume's directory: what containers see
 ///     ROOT/.cloudstor/volumes/NAME      its metadata; the volume exists once this does
@@ -12,13 +12,29 @@ import FoundationEssentials
 ///     ROOT/.cloudstor/trash/…           removed volumes, deleted in the background
 ///     ROOT/.cloudstor/tmp/…             files being written
 ///
+/// or for relocatable volumes on a cluster root (`Layout.images`), each an image
+/// file that one node at a time loop-mounts, the same files one level down:
+///
+///     ROOT/.cloudstor/relocatable/images/NAME   the volume's image
+///     ROOT/.cloudstor/relocatable/volumes/NAME  its record
+///     ROOT/.cloudstor/relocatable/holds/NODE/NAME, trash/, tmp/
+///     ROOT/.cloudstor/relocatable/leases/NODE   renewed by the node while it runs
+///
 /// Volume names never start with a dot, so `.cloudstor` is never a volume. Every
 /// entry is reached from the root's descriptor without following symbolic links;
 /// files are published by `link` (exclusive, on NFS too) or `rename` (replacing),
 /// so no other node ever reads half of one. Mount and Remove of one volume
 /// serialise on a lock of its metadata file, which NFS extends to every node.
 final class SharedFileSystem: Sendable {
+    enum Layout: Sendable {
+        /// Shared volumes: directories at the root.
+        case directories
+        /// Relocatable volumes: image files under `.cloudstor/relocatable/images`.
+        case images
+    }
+
     let root: String
+    let layout: Layout
     /// The EFS file system id, when there is one.
     let fileSystemID: String?
     let top: DirectoryHandle
@@ -26,19 +42,31 @@ final class SharedFileSystem: Sendable {
     let holds: DirectoryHandle
     let trash: DirectoryHandle
     let temporary: DirectoryHandle
+    /// Images only: each node's lease, renewed while it runs.
+    let leases: DirectoryHandle?
     /// How long a lock held by another node is waited for.
     let lockWait: Duration = .seconds(30)
 
     /// This node's name as it starts its temporary files.
     let node: String
 
-    init(root: String, fileSystemID: String? = nil, node: String) throws(CloudstorError) {
+    init(root: String, fileSystemID: String? = nil, node: String, layout: Layout = .directories) throws(CloudstorError) {
         self.root = root
+        self.layout = layout
         self.fileSystemID = fileSystemID
         self.node = NodeFileName.encode(node)
         do {
-            top = try DirectoryHandle.open(root)
-            let control = try top.directory(".cloudstor", create: true)
+            let rootHandle = try DirectoryHandle.open(root)
+            var control = try rootHandle.directory(".cloudstor", create: true)
+            switch layout {
+            case .directories:
+                top = rootHandle
+                leases = nil
+            case .images:
+                control = try control.directory("relocatable", create: true)
+                top = try control.directory("images", create: true, mode: 0o700)
+                leases = try control.directory("leases", create: true)
+            }
             volumes = try control.directory("volumes", create: true)
             holds = try control.directory("holds", create: true)
             trash = try control.directory("trash", create: true, mode: 0o700)
@@ -46,12 +74,12 @@ final class SharedFileSystem: Sendable {
         } catch {
             throw CloudstorError(
                 .failedPrecondition,
-                "cannot use \(root) for shared volumes: \(error)\(error.errno == ELOOP || error.errno == ENOTDIR ? " (a symbolic link where a directory belongs?)" : "")")
+                "cannot use \(root) for \(layout == .images ? "relocatable" : "shared") volumes: \(error)\(error.errno == ELOOP || error.errno == ENOTDIR ? " (a symbolic link where a directory belongs?)" : "")")
         }
     }
 
-    /// The directory containers see.
-    func path(_ name: String) -> String { "\(root)/\(name)" }
+    /// The volume's directory (what containers see) or image.
+    func path(_ name: String) -> String { "\(top.path)/\(name)" }
 
     /// What status shows as the volume's cloud id.
     func cloudID(_ name: String) -> String {
@@ -173,7 +201,7 @@ final class SharedFileSystem: Sendable {
 
     /// Writes a file under a temporary name and links it into place unless the
     /// name is taken; returns nil if it was.
-    private func publish(_ metadata: SharedMetadata, in directory: DirectoryHandle) throws(CloudstorError) -> SharedMetadata? {
+    func publish(_ metadata: SharedMetadata, in directory: DirectoryHandle) throws(CloudstorError) -> SharedMetadata? {
         let temp = temporaryName()
         let bytes = try encode(metadata)
         defer { try? temporary.unlink(temp) }
@@ -206,10 +234,20 @@ final class SharedFileSystem: Sendable {
     private func unreadable(_ name: String, _ why: String) -> CloudstorError {
         CloudstorError(
             .failedPrecondition,
-            "the metadata of volume \(name) cannot be read (\(why)): fix or remove \(root)/.cloudstor/volumes/\(name)")
+            "the metadata of volume \(name) cannot be read (\(why)): fix or remove \(volumes.path)/\(name)")
     }
 
+    /// A failed call on the file system: retryable where the file system is busy
+    /// or away (an NFS server that stopped answering, an unmounted export).
     func failure(_ what: String, _ error: SystemError) -> CloudstorError {
-        CloudstorError(error.errno == EWOULDBLOCK ? .unavailable : .internalError, "cannot \(what) on \(root): \(error)")
+        switch error.errno {
+        case EWOULDBLOCK:
+            return CloudstorError(.unavailable, "cannot \(what) on \(root): \(error)")
+        case ESTALE, EIO, ENOTCONN, ETIMEDOUT, EHOSTDOWN, EHOSTUNREACH, ENODEV, ENXIO:
+            return CloudstorError(
+                .unavailable, "cannot \(what) on \(root): \(error): is the file system mounted and its server reachable? try again")
+        default:
+            return CloudstorError(.internalError, "cannot \(what) on \(root): \(error)")
+        }
     }
 }

@@ -1,7 +1,9 @@
 extension VolumeManager {
-    /// Forgets the holds another node left on shared volumes when it died, so
-    /// they can be removed; returns the volumes it held. Refused for this node
-    /// (its holds are released by Unmount) and for a node the provider sees running.
+    /// Forgets the holds another node left when it died, on shared volumes and on
+    /// a cluster root's, so they can be removed or mounted elsewhere; returns the
+    /// volumes it held. Refused for this node (its holds are released by Unmount) and
+    /// for a node the provider sees running. Where no provider can see (a cluster
+    /// root), the operator's word is taken.
     public func clearHolds(of other: String) async throws(CloudstorError) -> [String] {
         guard !other.isEmpty, other.utf8.count <= 255 else {
             throw CloudstorError(.invalidArgument, "node must be 1 to 255 characters long")
@@ -11,14 +13,17 @@ extension VolumeManager {
                 .failedPrecondition,
                 "\(other) is this node: its holds go with each holder's Unmount (or when its daemon restarts after a reboot); ask another node to clear them")
         }
-        guard try await !block.isRunning(node: other) else {
+        let leased = block as? any LeasedHolds
+        if leased == nil, try await block.isRunning(node: other) {
             throw CloudstorError(
                 .failedPrecondition,
                 "node \(other) is running: stop the tasks using its volumes there; its daemon clears the holds it no longer has when it starts")
         }
-        let names = try sharedBackend().clearHolds(of: other)
+        if leased == nil, shared == nil { _ = try sharedBackend() }
+        var names = try await leased?.clearHolds(of: other) ?? []
+        names += try shared?.clearHolds(of: other) ?? []
         logger.notice("cleared the holds of another node", metadata: ["node": "\(other)", "volumes": "\(names.joined(separator: ","))"])
-        return names
+        return names.sorted()
     }
 
     /// Deletes removed shared volumes' files once their trash delay has passed;

@@ -70,7 +70,7 @@ extension VolumeManager {
             } else if clock.now >= deadline {
                 throw CloudstorError(
                     .failedPrecondition,
-                    "volume \(record.name) is in use on \(attachment.node), which is running and holds it mounted: stop the task using it there (or wait for its Unmount), then try again")
+                    "volume \(record.name) is in use on \(attachment.node), which is running and holds it mounted: stop the task using it there (or wait for its Unmount), then try again\(attachment.note.map { " (\($0))" } ?? "")")
             } else {
                 let before = clock.now
                 try await pause(Self.takeoverPoll)

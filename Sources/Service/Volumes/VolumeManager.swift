@@ -20,6 +20,8 @@ public final class VolumeManager: Sendable {
         public var detachDelay: Duration = .zero
         /// How long a removed shared volume's files stay in the trash before they are deleted.
         public var trashDelay: Duration = .zero
+        /// What Docker is told of the volumes (Capabilities).
+        public var scope: VolumeScope = .global
 
         public init(defaultBacking: Backing, mountRoot: String) {
             self.defaultBacking = defaultBacking
@@ -305,6 +307,8 @@ public final class VolumeManager: Sendable {
             info.node = node
             info.mountpoint = mountpoint(of: record)
         }
+        // A volume that cannot leave its node says which node that is, mounted or not.
+        if configuration.scope == .local, record.backing == .relocatable, info.node.isEmpty { info.node = node }
         return info
     }
 
