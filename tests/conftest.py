@@ -58,10 +58,10 @@ def read(path):
         return ""
 
 
-def spawn(args, log, socket_path):
+def spawn(args, log, socket_path, env=None):
     """Starts a process logging to log and waits until it serves socket_path."""
     with open(log, "a") as logf:
-        proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        proc = subprocess.Popen(args, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
     wait_for_socket(socket_path, proc, log)
     return proc
 
@@ -141,16 +141,21 @@ class Daemon:
 
 
 class Shim:
-    def __init__(self, workdir, daemon_socket, listen=None):
+    """cloudstor-shim; `env` is the settings it shares with its daemon (the
+    provider, the cluster root), which decide the Scope it tells Docker."""
+
+    def __init__(self, workdir, daemon_socket, listen=None, env=None):
         self.socket = listen or os.path.join(workdir, "plugin.sock")
         self.log = os.path.join(workdir, "cloudstor-shim.log")
         self.daemon_socket = daemon_socket
+        self.env = env or {}
         self.proc = None
 
     def start(self):
+        env = {k: v for k, v in os.environ.items() if k not in ("CLOUDSTOR_PROVIDER", "CLOUDSTOR_CLUSTER_ROOT")}
         self.proc = spawn(
             [binary("cloudstor-shim"), "--listen", self.socket, "--service-socket", self.daemon_socket,
-             "--log-level", "debug"], self.log, self.socket)
+             "--log-level", "debug"], self.log, self.socket, env=dict(env, **self.env))
         return self
 
     def stop(self, sig=signal.SIGTERM):

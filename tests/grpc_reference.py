@@ -33,7 +33,7 @@ class Volumes(vg.VolumesServicer):
         return v.ListResponse(volumes=[v.Volume(name=f"{i:08d}" + "x" * 1000) for i in range(count)])
 
     async def Capabilities(self, request, context):
-        return v.CapabilitiesResponse(scope="global")
+        return v.CapabilitiesResponse(scope="local")   # as cloudstord on the local provider without a cluster root
 
 
 class Health(hg.HealthServicer):

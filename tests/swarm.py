@@ -165,8 +165,9 @@ class SwarmNode(Engine):
         self.zone = zone
         self.netns = f"csn{cluster.tag}{index}"
         self.cgroup = Cgroup(f"cstest-{cluster.tag}-{index}")
-        self.sim_node = cluster.sim.add_node(zone)
-        self.instance_id = self.sim_node["instance_id"]
+        # Without a cloud (cluster.sim None) a node is only its engine and Cloudstor.
+        self.sim_node = cluster.sim.add_node(zone) if cluster.sim else None
+        self.instance_id = self.sim_node["instance_id"] if self.sim_node else None
         self.var_lib = os.path.join(self.root, "var-lib")   # the node's /var/lib
         self.state = os.path.join(self.var_lib, "cloudstor")   # the daemon's state directory, made by the daemon
         self.socket = os.path.join(self.state, "cloudstor.sock")
@@ -223,8 +224,12 @@ class SwarmNode(Engine):
     # ---- Cloudstor ------------------------------------------------------------------------
 
     def cloudstor_env(self):
-        """What a node's Cloudstor is configured with, the same for both kinds of plugin."""
+        """What a node's Cloudstor is configured with, the same for both kinds of plugin:
+        without a cloud, the local provider with the "NFS export" as its cluster root."""
         sim = self.cluster.sim
+        if sim is None:
+            return {"CLOUDSTOR_PROVIDER": "local", "CLOUDSTOR_NODE_ID": self.name, "CLOUDSTOR_CLUSTER_ROOT": self.cluster.efs,
+                    "CLOUDSTOR_LOG_LEVEL": "debug"}
         return {"CLOUDSTOR_PROVIDER": "aws", "CLOUDSTOR_STACK_ID": self.cluster.stack,
                 "AWS_REGION": self.sim_node["region"], "AWS_ENDPOINT_URL": sim.url,
                 "AWS_EC2_METADATA_SERVICE_ENDPOINT": self.sim_node["imds_url"],
@@ -235,7 +240,7 @@ class SwarmNode(Engine):
         env = dict(os.environ, **self.cloudstor_env(),
                    CLOUDSTOR_STATE_DIR=self.state, CLOUDSTOR_SOCKET=self.socket,
                    CLOUDSTOR_SHARED_ROOT=self.cluster.efs, CLOUDSTOR_SHARED_MAXIO_ROOT=self.cluster.efs_maxio,
-                   CLOUDSTOR_DEVICE_DIR=self.sim_node["device_dir"],
+                   **({"CLOUDSTOR_DEVICE_DIR": self.sim_node["device_dir"]} if self.sim_node else {}),
                    CLOUDSTOR_MOUNT_WAIT="20s", CLOUDSTOR_TAKEOVER_WAIT="20s",
                    CLOUDSTOR_SHIM_LISTEN=f"/run/docker/plugins/{DRIVER}.sock")
         for exe, log in (("cloudstord", self.daemon_log), ("cloudstor-shim", self.shim_log)):

@@ -498,6 +498,94 @@ def test_shared_operations_survive_a_crash_at_each_step(workdir, op, syscalls):
         print(f"  shared {op} | {syscalls} | at | restart | {outcome.splitlines()[0][:200]}", flush=True)
 
 
+# ---- relocatable volumes on a cluster root: the steps are system calls too --------------------------
+
+# Two daemons on one cluster root: node-a is killed at the first of each step's
+# system calls, restarts, and the operator repeats what failed; node-b then
+# mounts the volume and reads what node-a wrote.
+CLUSTER_STEPS = {
+    "create": ["openat", "ftruncate", "fsync", "linkat"],
+    "mount": ["flock", "renameat,renameat2", "ioctl", "mount"],
+    "unmount": ["umount2", "fsync", "unlinkat"],
+    "remove": ["flock", "renameat,renameat2", "unlinkat"],
+}
+
+
+def cluster_cell(workdir, op, syscalls):
+    root = os.path.join(workdir, "cluster")
+    os.makedirs(root)
+    control = os.path.join(root, ".cloudstor", "relocatable")
+    a, b = (Daemon(os.path.join(workdir, n), ["--cluster-root", root, "--takeover-wait", "2s"], node_id=n) for n in ("node-a", "node-b"))
+    for n in (a, b):
+        os.makedirs(n.dir, exist_ok=True)
+        n.start()
+    try:
+        digest = None
+        if op != "create":
+            a.ctl("volume", "create", "r", "-o", "size=1")
+            path = a.ctl("volume", "mount", "r", "--id", "w").stdout.strip()
+            digest = write_data(path, os.urandom(256 << 10))
+            a.ctl("volume", "unmount", "r", "--id", "w")
+        if op == "unmount":
+            a.ctl("volume", "mount", "r", "--id", "m")
+        with strace_kill(a.proc.pid, syscalls, os.path.join(workdir, "strace.log")):
+            if op == "create":
+                a.ctl("volume", "create", "r", "-o", "size=1", check=False)
+            elif op == "mount":
+                a.ctl("volume", "mount", "r", "--id", "m", check=False)
+            elif op == "unmount":
+                a.ctl("volume", "unmount", "r", "--id", "m", check=False)
+            else:
+                a.ctl("volume", "rm", "r", check=False)
+            try:
+                a.proc.wait(30)
+            except subprocess.TimeoutExpired:
+                raise AssertionError(f"{op} made no {syscalls} call\n{read(a.log)[-3000:]}")
+        assert a.proc.returncode == -signal.SIGKILL, f"exit {a.proc.returncode}, not killed at {syscalls}"
+        a.start()
+        # the operator repeats what failed (a mount is then let go, as Docker would)
+        if op == "create":
+            a.ctl("volume", "create", "r", "-o", "size=1")
+        elif op == "mount":
+            a.ctl("volume", "mount", "r", "--id", "m")
+            a.ctl("volume", "unmount", "r", "--id", "m")
+        elif op == "unmount":
+            a.ctl("volume", "unmount", "r", "--id", "m")
+        else:
+            r = a.ctl("volume", "rm", "r", check=False)
+            assert r.returncode in (OK, NOT_FOUND), r.stderr
+            assert "r" not in b.ctl("volume", "ls").stdout.split()
+            assert os.listdir(os.path.join(control, "images")) == [] and os.listdir(os.path.join(control, "trash")) == []
+            return
+        path = b.ctl("volume", "mount", "r", "--id", "b").stdout.strip()
+        if digest is not None:
+            assert data_digest(path) == digest, "the data written before the crash changed"
+        b.ctl("volume", "unmount", "r", "--id", "b")
+        fsck = subprocess.run(["e2fsck", "-f", "-n", os.path.join(control, "images", "r")], capture_output=True, text=True)
+        assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+        holds = os.path.join(control, "holds")
+        assert all(not files for _, _, files in os.walk(holds)), f"a hold left: {list(os.walk(holds))}"
+        assert not os.listdir(os.path.join(control, "tmp")), "half-written files left"
+    finally:
+        for n in (a, b):
+            if n.proc.poll() is None:
+                n.stop()
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (scripts/install-deps.sh installs it)")
+@pytest.mark.parametrize("op,syscalls", [(op, s) for op, calls in CLUSTER_STEPS.items() for s in calls])
+def test_cluster_root_operations_survive_a_crash_at_each_step(workdir, op, syscalls):
+    outcome = "holds"
+    try:
+        cluster_cell(workdir, op, syscalls)
+    except AssertionError as e:
+        outcome = f"BROKEN: {e}"
+        raise
+    finally:
+        MATRIX.append((f"cluster-root {op}", syscalls, "at", "restart; another node mounts", outcome))
+        print(f"  cluster-root {op} | {syscalls} | at | restart | {outcome.splitlines()[0][:200]}", flush=True)
+
+
 def test_print_the_matrix(capsys):
     """Prints the whole matrix, whatever pytest captures (RELIABILITY.md records
     it); every cell holds."""

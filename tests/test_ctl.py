@@ -113,7 +113,7 @@ def test_call(daemon):
 
     listed = json.loads(daemon.ctl("call", "cloudstor.v1.Volumes/List").stdout)
     assert [v["name"] for v in listed["volumes"]] == ["v"]
-    assert json.loads(daemon.ctl("call", "cloudstor.v1.Volumes.Capabilities").stdout) == {"scope": "global"}
+    assert json.loads(daemon.ctl("call", "cloudstor.v1.Volumes.Capabilities").stdout) == {"scope": "local"}
     assert json.loads(daemon.ctl("call", "grpc.health.v1.Health/Check").stdout) == {"status": "SERVING"}
 
     created = json.loads(daemon.ctl("call", "Create", "--json", '{"name":"s","options":{"backing":"shared"}}').stdout)

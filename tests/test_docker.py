@@ -314,7 +314,9 @@ def test_create_ls_inspect(engine, driver, daemon):
     [info] = json.loads(engine.run("volume", "inspect", "v1").stdout)
     assert info["Name"] == "v1"
     assert info["Driver"] == driver
-    assert info["Scope"] == "global"
+    # No cluster root: the volume is this node's, and says so.
+    assert info["Scope"] == "local"
+    assert info["Status"]["Node"] == daemon.node_id
     assert info["Options"] == {"size": "1"}
     assert info["Status"]["Backing"] == "relocatable"
     assert info["Status"]["State"] == "created"

@@ -118,7 +118,7 @@ def test_create_relocatable_normalises_options(client, pb):
     assert v.status.state == pb.v.VOLUME_STATE_CREATED
     assert v.status.mount_count == 0
     assert v.status.mountpoint == ""
-    assert v.status.node == ""
+    assert v.status.node == client.daemon.node_id   # no cluster root: the node it lives on
     created = datetime.datetime.fromisoformat(v.created_at.replace("Z", "+00:00"))
     assert created.tzinfo is not None and created.utcoffset() == datetime.timedelta(0)
     assert listing(images_dir(client.daemon)) == ["rel1"]
@@ -153,7 +153,7 @@ def test_list_and_capabilities(client, pb):
     assert set(vols) == {"a1", "b1"}
     assert vols["a1"].backing == pb.v.BACKING_RELOCATABLE
     assert vols["b1"].backing == pb.v.BACKING_SHARED
-    assert client.capabilities().scope == "global"
+    assert client.capabilities().scope == "local"
 
 
 def test_mount_unmount_counts_ids_with_repeats(client, pb, workdir):

@@ -196,7 +196,7 @@ def serving(wire, pb):
 def test_a_well_formed_call_answers(wire, pb):
     status, _, headers, data = wire.call("/cloudstor.v1.Volumes/Capabilities", b"")
     assert (status, headers[":status"], headers["content-type"]) == (0, "200", "application/grpc")
-    assert pb.v.CapabilitiesResponse.FromString(data[5:]).scope == "global"
+    assert pb.v.CapabilitiesResponse.FromString(data[5:]).scope == "local"
     assert data[:5] == framed(data[5:])[:5]
 
 
@@ -432,7 +432,7 @@ def test_compressed_requests_are_served(peer, pb, compression):
     UseCompressor, grpc-java's withCompression) gets the same answers."""
     with peer.channel(compression=compression) as channel:
         volumes = pb.vg.VolumesStub(channel)
-        assert volumes.Capabilities(pb.v.CapabilitiesRequest(), timeout=20).scope == "global"
+        assert volumes.Capabilities(pb.v.CapabilitiesRequest(), timeout=20).scope == "local"
         with pytest.raises(grpc.RpcError) as e:
             volumes.Get(pb.v.GetRequest(name="n" * 200), timeout=20)
         assert e.value.code() == grpc.StatusCode.NOT_FOUND, e.value.details()
@@ -478,7 +478,7 @@ def test_cancelled_calls_keep_the_connection(peer, pb):
                     pass
             assert e.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
         assert kept.is_active(), f"the open Watch ended: {kept.code()} {kept.details()}"
-        assert pb.vg.VolumesStub(channel).Capabilities(pb.v.CapabilitiesRequest(), timeout=20).scope == "global"
+        assert pb.vg.VolumesStub(channel).Capabilities(pb.v.CapabilitiesRequest(), timeout=20).scope == "local"
         assert kept.is_active()
         kept.cancel()
 
@@ -488,7 +488,7 @@ def test_many_open_watches_leave_room_for_other_calls(peer, pb):
     behind a stream limit until its deadline."""
     with peer.channel() as channel:
         watches = [watch_open(pb, channel) for _ in range(150)]
-        assert pb.vg.VolumesStub(channel).Capabilities(pb.v.CapabilitiesRequest(), timeout=20).scope == "global"
+        assert pb.vg.VolumesStub(channel).Capabilities(pb.v.CapabilitiesRequest(), timeout=20).scope == "local"
         assert all(w.is_active() for w in watches)
         for w in watches:
             w.cancel()
@@ -503,7 +503,7 @@ def test_oversized_metadata_fails_only_its_call(peer, pb):
         with pytest.raises(grpc.RpcError) as e:
             volumes.Capabilities(pb.v.CapabilitiesRequest(), metadata=[("x-big", "a" * (20 << 10))], timeout=20)
         assert e.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED, e.value.details()
-        assert volumes.Capabilities(pb.v.CapabilitiesRequest(), metadata=[("x-big", "a" * (4 << 10))], timeout=20).scope == "global"
+        assert volumes.Capabilities(pb.v.CapabilitiesRequest(), metadata=[("x-big", "a" * (4 << 10))], timeout=20).scope == "local"
         assert kept.is_active(), f"the open Watch ended: {kept.code()} {kept.details()}"
         kept.cancel()
 

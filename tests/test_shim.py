@@ -179,11 +179,11 @@ def test_activate(plugin, shim):
     alive(shim)
 
 
-def test_capabilities_scope_global(plugin):
+def test_capabilities_scope_local_without_a_cluster_root(plugin):
     for body in (b"", b"{}"):
         status, obj = reply(plugin, "/VolumeDriver.Capabilities", body)
         assert status == 200
-        assert obj["Capabilities"] == {"Scope": "global"}
+        assert obj["Capabilities"] == {"Scope": "local"}
         assert not obj.get("Err")
 
 
@@ -656,7 +656,7 @@ def test_pipelined_requests_answered_in_order(shim):
                         + http_request("/VolumeDriver.Get", '{"Name":"nope"}')
                         + http_request("/Plugin.Activate", close=True))
     assert data.count(b"HTTP/1.1 200") == 3, data
-    assert data.index(b'"Scope":"global"') < data.index(b"nope") < data.index(b"VolumeDriver\"]")
+    assert data.index(b'"Scope":"local"') < data.index(b"nope") < data.index(b"VolumeDriver\"]")
     alive(shim)
 
 
@@ -716,7 +716,7 @@ def test_request_then_half_close_is_answered(shim, version):
     req = (f"POST /VolumeDriver.Capabilities HTTP/{version}\r\nHost: p\r\nContent-Length: 0\r\n\r\n").encode()
     data = raw_exchange(shim.socket, req, half_close=True)
     assert data.startswith(f"HTTP/{version} 200".encode()), f"no answer to a request followed by half-close: {data!r}"
-    assert b'"Scope":"global"' in data
+    assert b'"Scope":"local"' in data
     alive(shim)
 
 
@@ -733,7 +733,7 @@ def test_daemon_down_answers_quickly_then_recovers(shim, daemon):
             message = err(c, call, payload)
             assert daemon.socket in message, f"{call} Err does not name the daemon socket: {message!r}"
         status, obj = reply(c, "/VolumeDriver.Capabilities", b"")
-        assert status == 200 and obj["Capabilities"] == {"Scope": "global"}
+        assert status == 200 and obj["Capabilities"] == {"Scope": "local"}
         alive(shim)
 
         daemon.start()

@@ -95,7 +95,7 @@ def test_shim_stopped_at_any_instant_of_start_up(workdir):
         plugin = PluginClient(shim.socket)
         status, body = plugin.call("VolumeDriver.Capabilities", {})
         plugin.close()
-        assert (status, body) == (200, {"Capabilities": {"Scope": "global"}})
+        assert (status, body) == (200, {"Capabilities": {"Scope": "local"}})
         assert shim.stop() == 0, read(shim.log)
         assert d.stop() == 0, read(d.log)
     finally:
