@@ -215,13 +215,7 @@ final class EBSBackend: MovableBlockBackend, HolderMarks {
     /// attaches and detaches under way.
     func attachmentUse() async -> AttachmentLimit? {
         var inUse = Set(detaching.withLock { Array($0.values) }).union(attaching.withLock { Array($0.values) })
-        for volumes in await cache.cached().values {
-            for volume in volumes {
-                for attachment in volume.attachments where attachment.instanceID == node && attachment.state != "detached" {
-                    inUse.insert(attachment.device.replacing("/dev/sd", with: "/dev/xvd"))
-                }
-            }
-        }
+        inUse.formUnion(Self.devices(on: node, of: await cache.cached(), including: { $0 != "detached" }))
         return AttachmentLimit(attached: inUse.count, limit: maxAttachments, source: limitSource)
     }
 
@@ -246,14 +240,19 @@ final class EBSBackend: MovableBlockBackend, HolderMarks {
                 throw CloudstorError(error, "describe instance \(node)")
             }
         }
-        for volumes in try await cache.all().values {
-            for volume in volumes {
-                for attachment in volume.attachments where attachment.instanceID == node {
-                    used.insert(attachment.device.replacing("/dev/sd", with: "/dev/xvd"))
-                }
+        return used.union(Self.devices(on: node, of: try await cache.all(), including: { _ in true }))
+    }
+
+    /// The device names (sd… as xvd…) of the volumes attached to the node, of those
+    /// whose attachment state `including` takes.
+    private static func devices(on node: String, of volumes: [String: [EC2Volume]], including: (String) -> Bool) -> Set<String> {
+        var names: Set<String> = []
+        for volume in volumes.values.joined() {
+            for attachment in volume.attachments where attachment.instanceID == node && including(attachment.state) {
+                names.insert(attachment.device.replacing("/dev/sd", with: "/dev/xvd"))
             }
         }
-        return used
+        return names
     }
 
     private func waitAttached(_ id: String, node: String) async throws(CloudstorError) {
