@@ -10,6 +10,7 @@ another node mount a volume.
 """
 import json
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -220,3 +221,47 @@ def test_hostile_entries_on_the_cluster_root_are_never_followed(nodes, root, wor
     message = a.fails("volume", "inspect", "junk")
     assert "junk" in message and "cannot be read" in message, message
     a.ctl("volume", "ls")
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (scripts/install-deps.sh installs it)")
+def test_a_node_that_loses_the_cluster_root_answers_retryable_errors_keeps_its_mounts_and_checks_its_holds_after(
+        nodes, root, workdir):
+    a = nodes("node-a")
+    a.ctl("volume", "create", "r", "-o", "size=1")
+    path = a.mount("r", "m")
+    write(path, "f", "kept\n")
+    # Every call on the cluster root's directories fails as on an NFS export whose
+    # server went away (ESTALE), and on nothing else of the daemon.
+    control = os.path.join(root, CONTROL)
+    paths = [os.path.join(control, d) for d in ("images", "volumes", "holds", "leases", "tmp", "trash")]
+    log = os.path.join(workdir, "strace.log")
+    tracer = subprocess.Popen(["strace", "-f", "-p", str(a.proc.pid), "-o", log, *sum((["-P", p] for p in paths), []),
+                               "-e", "inject=all:error=ESTALE"],
+                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        assert "attached" in tracer.stderr.readline()
+        r = a.ctl("volume", "create", "r2", "-o", "size=1", check=False)
+        assert r.returncode == 5 and "try again" in r.stderr, (r.returncode, r.stderr)   # UNAVAILABLE
+        assert os.path.ismount(path) and open(os.path.join(path, "f")).read() == "kept\n"
+        deadline = time.monotonic() + 20
+        while "cannot renew this node's lease" not in read(a.log):
+            assert time.monotonic() < deadline, read(a.log)[-2000:]
+            time.sleep(0.2)
+    finally:
+        tracer.send_signal(signal.SIGTERM)
+        tracer.wait(30)
+    deadline = time.monotonic() + 20
+    while "the cluster root is back" not in read(a.log):
+        assert time.monotonic() < deadline, read(a.log)[-2000:]
+        time.sleep(0.2)
+    assert os.listdir(os.path.join(control, "holds", "node-a")) == ["r"]
+    a.ctl("volume", "create", "r2", "-o", "size=1")
+    a.unmount("r", "m")
+    assert "mounted" not in a.inspect("r")["status"]["state"].lower()
+
+
+def test_takeover_after_needs_a_cluster_root(workdir):
+    lone = Node(workdir, "lone", None, ["--takeover-after", "1m"])
+    with pytest.raises(RuntimeError):
+        lone.start()
+    assert "--takeover-after applies with --cluster-root only" in read(lone.log)

@@ -94,7 +94,7 @@ final class SharedFileSystem: Sendable {
             guard let read = try volumes.read(name) else { return nil }
             bytes = read
         } catch {
-            throw unreadable(name, error.description)
+            throw Self.isAway(error.errno) ? failure("read the metadata of \(name)", error) : unreadable(name, error.description)
         }
         guard let metadata = try? JSONDecoder().decode(SharedMetadata.self, from: Data(bytes)), metadata.name == name else {
             throw unreadable(name, "not Cloudstor metadata of that volume")
@@ -240,14 +240,16 @@ final class SharedFileSystem: Sendable {
     /// A failed call on the file system: retryable where the file system is busy
     /// or away (an NFS server that stopped answering, an unmounted export).
     func failure(_ what: String, _ error: SystemError) -> CloudstorError {
-        switch error.errno {
-        case EWOULDBLOCK:
-            return CloudstorError(.unavailable, "cannot \(what) on \(root): \(error)")
-        case ESTALE, EIO, ENOTCONN, ETIMEDOUT, EHOSTDOWN, EHOSTUNREACH, ENODEV, ENXIO:
+        if error.errno == EWOULDBLOCK { return CloudstorError(.unavailable, "cannot \(what) on \(root): \(error)") }
+        if Self.isAway(error.errno) {
             return CloudstorError(
                 .unavailable, "cannot \(what) on \(root): \(error): is the file system mounted and its server reachable? try again")
-        default:
-            return CloudstorError(.internalError, "cannot \(what) on \(root): \(error)")
         }
+        return CloudstorError(.internalError, "cannot \(what) on \(root): \(error)")
+    }
+
+    /// Errors of a file system whose server is away or gone, not of what it holds.
+    static func isAway(_ errno: Int32) -> Bool {
+        [ESTALE, EIO, ENOTCONN, ETIMEDOUT, EHOSTDOWN, EHOSTUNREACH, ENODEV, ENXIO].contains(errno)
     }
 }
