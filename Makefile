@@ -80,6 +80,7 @@ bench: deps release
 	python3 tools/bench/aws_bench.py --bin $(abspath $(RELEASE_BIN))
 	python3 tools/bench/aws_load_bench.py --bin $(abspath $(RELEASE_BIN))
 	python3 tools/bench/plugin_bench.py --bin $(abspath $(RELEASE_BIN))
+	python3 tools/bench/cluster_bench.py --bin $(abspath $(RELEASE_BIN))
 	CLOUDSTOR_BIN=$(abspath $(RELEASE_BIN)) $(PYTEST) -q -s tests/test_swarm.py -k "drains or dies or longer or restarts"
 
 # The C client library (libcloudstor/): libcloudstor.so, libcloudstor.a, cloudstor.pc.
