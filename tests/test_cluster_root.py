@@ -251,7 +251,7 @@ def test_a_node_that_loses_the_cluster_root_answers_retryable_errors_keeps_its_m
         tracer.send_signal(signal.SIGTERM)
         tracer.wait(30)
     deadline = time.monotonic() + 20
-    while "the cluster root is back" not in read(a.log):
+    while "the cluster root answers again" not in read(a.log):
         assert time.monotonic() < deadline, read(a.log)[-2000:]
         time.sleep(0.2)
     assert os.listdir(os.path.join(control, "holds", "node-a")) == ["r"]

@@ -129,8 +129,8 @@ public enum Daemon {
             .init(service: PeriodicService { await manager.emptyTrashIfDue() }),
             .init(service: PeriodicService { await manager.followModifications() }),
         ]
-        if let leased = provider.block as? any LeasedHolds {
-            services.append(.init(service: PeriodicService { await leased.renewIfDue() }))
+        if provider.block is any LeasedHolds {
+            services.append(.init(service: PeriodicService { await manager.renewLease() }))
         }
         if let relocator {
             services.append(.init(service: relocator))

@@ -58,9 +58,12 @@ import Testing
     }
 
     @Test func aNodeIsRunningUntilAnOperatorSaysOtherwiseOrItsLeaseOutlivesTakeoverAfter() async throws {
-        _ = try node("a")
+        let a = try node("a")
         let patient = try node("b")
-        let hasty = try node("c", takeoverAfter: .seconds(60))
+        let hasty = try node("c", takeoverAfter: .seconds(1))
+        try await Task.sleep(for: .milliseconds(1100))
+        // c has renewed its own lease for a second now; a renews its own.
+        _ = try a.fs.renewLease()
         #expect(try await patient.isRunning(node: "a"))
         #expect(try await hasty.isRunning(node: "a"))
         let lease = "\(root.path)/.cloudstor/relocatable/leases/a"
@@ -68,6 +71,8 @@ import Testing
         #expect(try await patient.isRunning(node: "a"))
         #expect(try await !hasty.isRunning(node: "a"))
         #expect(try await hasty.isRunning(node: "never-seen"))
+        // A node that was itself just started (or away) takes nothing over yet.
+        #expect(try await node("d", takeoverAfter: .seconds(1)).isRunning(node: "a"))
     }
 
     @Test func idsOutsideTheImagesDirectoryAreRefused() throws {

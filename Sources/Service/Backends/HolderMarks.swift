@@ -13,9 +13,12 @@ public protocol HolderMarks: Sendable {
 /// node that stopped renewing is dead or cut off, so its holds stay until an
 /// operator declares it dead (or a configured takeover time has passed).
 public protocol LeasedHolds: Sendable {
-    /// Renews this node's lease when due, and after the file system was away checks
-    /// that this node still holds what it has mounted.
-    func renewIfDue() async
+    /// Renews this node's lease when due. True when the file system answers again
+    /// after failing or stalling: the caller then checks its holds with `reassert`.
+    func renewIfDue() async -> Bool
+    /// For a volume this node has mounted: writes its hold again if it is gone and no
+    /// other node holds the volume; returns the node that holds it instead, if any.
+    func reassert(id: String) async throws(CloudstorError) -> String?
     /// Forgets every hold of a node an operator declares dead; returns the volumes.
     func clearHolds(of node: String) async throws(CloudstorError) -> [String]
 }

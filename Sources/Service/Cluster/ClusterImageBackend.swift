@@ -22,8 +22,20 @@ public final class ClusterImageBackend: BlockBackend, HolderMarks, LeasedHolds {
     let takeoverAfter: Duration?
     let logger: Logger
     static let renewEvery: Duration = .seconds(5)
-    /// When the lease is next renewed, and whether the last renewal failed.
-    private let lease = Mutex<(due: ContinuousClock.Instant, failed: Bool)>((.now, false))
+    private let lease: Mutex<Lease>
+
+    /// This node's lease as it last renewed it.
+    struct Lease {
+        var due: ContinuousClock.Instant
+        var failing = false
+        /// When it was last renewed (this machine's clock) and what the server's
+        /// clock said then: other leases' ages are reckoned on the server's clock.
+        var renewed: ContinuousClock.Instant
+        var renewedOnServer: Double
+        /// Since when it has been renewed without a failure or a stall: a node that
+        /// was itself away takes nothing over until it has been back `takeoverAfter`.
+        var steadySince: ContinuousClock.Instant
+    }
 
     public init(root: String, node: String, takeoverAfter: Duration?, logger: Logger) throws(CloudstorError) {
         fs = try SharedFileSystem(root: root, node: node, layout: .images)
@@ -31,7 +43,8 @@ public final class ClusterImageBackend: BlockBackend, HolderMarks, LeasedHolds {
         self.node = node
         self.takeoverAfter = takeoverAfter
         self.logger = logger
-        try fs.renewLease()
+        let now = ContinuousClock.now
+        lease = Mutex(Lease(due: now + Self.renewEvery, renewed: now, renewedOnServer: try fs.renewLease(), steadySince: now))
         try fs.removeTemporaryFiles()
         _ = try fs.emptyTrash(olderThan: .zero)
     }
@@ -65,7 +78,8 @@ public final class ClusterImageBackend: BlockBackend, HolderMarks, LeasedHolds {
             return (entry, try fs.holders(name).map(\.node))
         }
         guard let (entry, holders) = found else { return nil }
-        var volume = BlockVolume(id: id, zone: zone, state: "available", sizeGiB: Int(entry.size >> 30), holder: holders.first)
+        let holder = holders.contains(node) ? node : holders.first
+        var volume = BlockVolume(id: id, zone: zone, state: "available", sizeGiB: Int(entry.size >> 30), holder: holder)
         if let device = try loops.attachedHere(id: id) {
             volume.attachment = BlockAttachment(node: node, device: device, state: "attached")
         } else if let other = holders.first(where: { $0 != node }) {
@@ -78,10 +92,24 @@ public final class ClusterImageBackend: BlockBackend, HolderMarks, LeasedHolds {
 
     /// What a refused Mount says of the holder's lease, and how to clear a dead one's holds.
     private func leaseNote(_ other: String) async throws(CloudstorError) -> String {
-        let fs = self.fs
-        let age = try await FileSystemIO.run { () throws(CloudstorError) in try fs.leaseAge(of: other) }
+        let age = try await leaseAge(of: other)
         let renewed = age.map { "its lease was renewed \($0.milliseconds / 1000) s ago" } ?? "it has no lease on the cluster root"
         return "\(renewed); if \(other) is dead, clear its holds with `cloudstorctl volume unmount --node \(other) --all`"
+    }
+
+    /// How long ago the node renewed its lease, on the server's clock (the last
+    /// time this node renewed its own, and the time passed since): no two nodes'
+    /// clocks are compared. nil if it has no lease.
+    func leaseAge(of other: String) async throws(CloudstorError) -> Duration? {
+        let fs = self.fs
+        guard let renewed = try await FileSystemIO.run({ () throws(CloudstorError) in try fs.leaseRenewed(by: other) }) else { return nil }
+        return age(of: renewed)
+    }
+
+    private func age(of renewed: Double) -> Duration {
+        let (mine, at) = lease.withLock { ($0.renewedOnServer, $0.renewed) }
+        let serverNow = mine + Double((ContinuousClock.now - at).milliseconds) / 1000
+        return .milliseconds(max(0, Int64((serverNow - renewed) * 1000)))
     }
 
     public func attach(id: String, to node: String) async throws(CloudstorError) -> AttachOutcome {
@@ -92,14 +120,30 @@ public final class ClusterImageBackend: BlockBackend, HolderMarks, LeasedHolds {
             throw CloudstorError(
                 .failedPrecondition, "volume \(name) is in use on \(other), which holds it mounted (\(try await leaseNote(other)))")
         }
-        return .attached(try loops.attachImage(id, file: (fs.top, name)))
+        do {
+            return .attached(try loops.attachImage(id, file: (fs.top, name)))
+        } catch {
+            // Not attached: the hold goes, or other nodes wait for it until this one restarts.
+            try? fs.release(name, node: me)
+            throw error
+        }
     }
 
-    /// Releasing flushes the image to the server first: the next holder reads all
-    /// this node wrote. Taking the hold is `attach`'s.
+    /// Releasing waits until no loop device of this node backs the image (a mount
+    /// elsewhere on the machine would keep it) and flushes the image to the server:
+    /// the next holder reads all this node wrote. Taking the hold is `attach`'s.
     public func setHeld(id: String, _ held: Bool) async throws(CloudstorError) {
         guard !held else { return }
         let name = try name(of: id)
+        for _ in 0..<100 {
+            guard try loops.knownDevice(id: id) != nil else { break }
+            try loops.detachHere(id: id)
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if let device = try loops.knownDevice(id: id) {
+            throw CloudstorError(
+                .failedPrecondition, "volume \(name) is unmounted yet \(device) still backs its image (mounted elsewhere on this machine?); its hold is kept")
+        }
         let (fs, me) = (self.fs, node)
         try await FileSystemIO.run { () throws(CloudstorError) in
             if try fs.entry(name) != nil { try fs.flush(name) }
@@ -108,13 +152,28 @@ public final class ClusterImageBackend: BlockBackend, HolderMarks, LeasedHolds {
     }
 
     /// This node's loop device, or the hold of a node found not running (its lease
-    /// older than `takeoverAfter`), which is forgotten.
+    /// older than `takeoverAfter`), which is forgotten: under the record's lock, the
+    /// lease looked at again.
     public func detach(id: String, from node: String, force: Bool) async throws(CloudstorError) {
         guard node != self.node else { return try loops.detachHere(id: id) }
         let name = try name(of: id)
+        guard let takeoverAfter else {
+            throw CloudstorError(.failedPrecondition, "volume \(name) is held by \(node); only an operator can declare that node dead")
+        }
         let fs = self.fs
-        logger.warning("taking over from a node whose lease has expired", metadata: ["volume": "\(name)", "node": "\(node)"])
-        try await FileSystemIO.run { () throws(CloudstorError) in try fs.release(name, node: node) }
+        let taken = try await fs.withRecordLock(name) { () throws(CloudstorError) -> Bool in
+            guard let renewed = try fs.leaseRenewed(by: node), self.age(of: renewed) >= takeoverAfter, self.steady(for: takeoverAfter) else { return false }
+            try fs.release(name, node: node)
+            return true
+        }
+        if taken == true {
+            logger.warning("took over from a node whose lease has expired", metadata: ["volume": "\(name)", "node": "\(node)"])
+        }
+    }
+
+    /// Whether this node has renewed its own lease without a break for `duration`.
+    private func steady(for duration: Duration) -> Bool {
+        lease.withLock { !$0.failing && ContinuousClock.now - $0.steadySince >= duration }
     }
 
     public func remove(id: String) async throws(CloudstorError) {
@@ -137,12 +196,13 @@ public final class ClusterImageBackend: BlockBackend, HolderMarks, LeasedHolds {
         loops.known.forget(id)
     }
 
-    /// A node is running while its lease is younger than `takeoverAfter`; without
-    /// that setting, always (only an operator declares a node dead).
+    /// A node is running while its lease is younger than `takeoverAfter` (on the
+    /// server's clock), and always while this node itself has not been renewing its
+    /// own that long; without that setting, always (only an operator declares a
+    /// node dead).
     public func isRunning(node: String) async throws(CloudstorError) -> Bool {
-        guard node != self.node, let takeoverAfter else { return true }
-        let fs = self.fs
-        guard let age = try await FileSystemIO.run({ () throws(CloudstorError) in try fs.leaseAge(of: node) }) else { return true }
+        guard node != self.node, let takeoverAfter, steady(for: takeoverAfter) else { return true }
+        guard let age = try await leaseAge(of: node) else { return true }
         return age < takeoverAfter
     }
 
@@ -173,51 +233,40 @@ public final class ClusterImageBackend: BlockBackend, HolderMarks, LeasedHolds {
 
     // MARK: Leases
 
-    public func renewIfDue() async {
-        let due = lease.withLock { $0.due <= .now }
-        guard due else { return }
+    public func renewIfDue() async -> Bool {
+        guard lease.withLock({ $0.due <= .now }) else { return false }
         let fs = self.fs
         do {
-            try await FileSystemIO.run { () throws(CloudstorError) in try fs.renewLease() }
-            let wasAway = lease.withLock { state in
-                defer { state = (.now + Self.renewEvery, false) }
-                return state.failed
+            let onServer = try await FileSystemIO.run { () throws(CloudstorError) in try fs.renewLease() }
+            return lease.withLock { state in
+                let now = ContinuousClock.now
+                // Failed, or so late that a hard NFS mount must have stalled it.
+                let away = state.failing || now - state.renewed > Self.renewEvery * 3
+                state = Lease(due: now + Self.renewEvery, renewed: now, renewedOnServer: onServer, steadySince: away ? now : state.steadySince)
+                return away
             }
-            if wasAway { await recheckHolds() }
         } catch {
             let first = lease.withLock { state in
-                defer { state = (.now + .seconds(1), true) }
-                return !state.failed
+                defer { (state.failing, state.due) = (true, .now + .seconds(1)) }
+                return !state.failing
             }
             if first { logger.error("cannot renew this node's lease on the cluster root; what is mounted stays mounted", metadata: ["error": "\(error)"]) }
+            return false
         }
     }
 
-    /// After the cluster root was away: every image this node has attached must
-    /// still be held by it. A hold an operator cleared meanwhile is written again
-    /// if no other node has taken the volume; if one has, two nodes write one image.
-    func recheckHolds() async {
-        let (fs, me) = (fs, node)
-        for (id, device) in loops.known.attached().sorted(by: { $0.key < $1.key }) {
-            guard let name = try? name(of: id) else { continue }
-            do {
-                let holders = try await FileSystemIO.run { () throws(CloudstorError) in try fs.holders(name).map(\.node) }
-                guard !holders.contains(me) else { continue }
-                if let other = try await fs.holdAlone(name, node: me, since: Date().formatted(.iso8601)) {
-                    logger.critical(
-                        "a volume mounted here is held by another node: stop the task using it here",
-                        metadata: ["volume": "\(name)", "device": "\(device)", "holder": "\(other)"])
-                }
-            } catch {
-                logger.error("cannot check this node's hold", metadata: ["volume": "\(name)", "error": "\(error)"])
-            }
-        }
-        logger.notice("the cluster root is back; checked this node's holds")
+    public func reassert(id: String) async throws(CloudstorError) -> String? {
+        let name = try name(of: id)
+        let (fs, me) = (self.fs, node)
+        let holders = try await FileSystemIO.run { () throws(CloudstorError) in try fs.holders(name).map(\.node) }
+        guard !holders.contains(me) else { return nil }
+        logger.notice("writing again a hold lost while the cluster root was away", metadata: ["volume": "\(name)"])
+        return try await fs.holdAlone(name, node: me, since: Date().formatted(.iso8601))
     }
 
     public func clearHolds(of other: String) async throws(CloudstorError) -> [String] {
         let fs = self.fs
-        let age = try await FileSystemIO.run { () throws(CloudstorError) in try fs.leaseAge(of: other) }
+        let age = try await leaseAge(of: other)
         let names = try await FileSystemIO.run { () throws(CloudstorError) in try fs.clearHolds(of: other) }
         logger.notice(
             "an operator declared a node dead", metadata: ["node": "\(other)", "lease_age": "\(age.map { "\($0.milliseconds / 1000)s" } ?? "none")"])

@@ -44,13 +44,10 @@ public final class ClusterVolumeStore: VolumeStore {
         _ = try await FileSystemIO.run { () throws(CloudstorError) in try fs.publish(metadata, in: fs.volumes) }
     }
 
-    /// The record goes with the image (`ClusterImageBackend.remove`); one left by
-    /// an interrupted removal goes here.
+    /// The record goes with the image (`ClusterImageBackend.remove`); one left by a
+    /// removal interrupted between the two goes here, never one made again since.
     public func delete(named name: String) async throws(CloudstorError) {
-        let fs = backend.fs
-        try await FileSystemIO.run { () throws(CloudstorError) in
-            do throws(SystemError) { try fs.volumes.unlink(name) } catch { throw fs.failure("remove the record of \(name)", error) }
-        }
+        try await backend.fs.forgetRecord(name)
         known.withLock { $0[name] = nil }
     }
 

@@ -27,13 +27,14 @@ extension SharedFileSystem {
                 .failedPrecondition, "volume \(name): \(path(name)) is not a directory (a symbolic link?); it is never followed")
         }
         let directory: DirectoryHandle
-        do { directory = try holds.directory(NodeFileName.encode(node), create: true) } catch { throw failure("record the hold on \(name)", error) }
+        do { directory = try holds().directory(NodeFileName.encode(node), create: true) } catch { throw failure("record the hold on \(name)", error) }
         try replace(SharedHold(node: node, volume: name, since: since, mounts: mounts), as: name, in: directory)
         return path(name)
     }
 
     func release(_ name: String, node: String) throws(CloudstorError) {
         do {
+            let holds = try holds()
             guard try holds.entry(NodeFileName.encode(node)) != nil else { return }
             try holds.directory(NodeFileName.encode(node)).unlink(name)
         } catch {
@@ -46,6 +47,7 @@ extension SharedFileSystem {
     func holders(_ name: String) throws(CloudstorError) -> [(node: String, mounts: Int?)] {
         var found: [(node: String, mounts: Int?)] = []
         do {
+            let holds = try holds()
             for file in try holds.names() {
                 guard let node = NodeFileName.decode(file), try holds.entry(file)?.kind == .directory else { continue }
                 let directory = try holds.directory(file)
@@ -63,6 +65,7 @@ extension SharedFileSystem {
     func held(by node: String) throws(CloudstorError) -> [String] {
         let directory: DirectoryHandle
         do {
+            let holds = try holds()
             guard try holds.entry(NodeFileName.encode(node))?.kind == .directory else { return [] }
             directory = try holds.directory(NodeFileName.encode(node))
         } catch {
@@ -74,7 +77,7 @@ extension SharedFileSystem {
     /// Forgets every hold of the node; returns the volumes it held.
     func clearHolds(of node: String) throws(CloudstorError) -> [String] {
         let names = try held(by: node)
-        do { try holds.removeTree(NodeFileName.encode(node)) } catch { throw failure("clear the holds of \(node)", error) }
+        do { try holds().removeTree(NodeFileName.encode(node)) } catch { throw failure("clear the holds of \(node)", error) }
         return names
     }
 

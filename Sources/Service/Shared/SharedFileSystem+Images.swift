@@ -10,38 +10,63 @@ extension SharedFileSystem {
     /// instead, if another does. The hold is taken under the record's exclusive lock,
     /// so of two nodes that try at once exactly one gets it.
     func holdAlone(_ name: String, node: String, since: String) async throws(CloudstorError) -> String? {
+        let taken = try await withRecordLock(name) { () throws(CloudstorError) -> String? in
+            switch try self.entry(name)?.kind {
+            case .file?:
+                break
+            case nil:
+                throw CloudstorError(
+                    .failedPrecondition, "volume \(name): its image \(self.path(name)) is missing; restore it there, or remove the volume")
+            case _?:
+                throw CloudstorError(
+                    .failedPrecondition, "volume \(name): \(self.path(name)) is not a regular file (a symbolic link?); it is never followed")
+            }
+            if let other = try self.holders(name).first(where: { $0.node != node }) { return other.node }
+            let directory: DirectoryHandle
+            do throws(SystemError) { directory = try self.holds().directory(NodeFileName.encode(node), create: true) } catch {
+                throw self.failure("record the hold on \(name)", error)
+            }
+            try self.replace(SharedHold(node: node, volume: name, since: since, mounts: 1), as: name, in: directory)
+            return nil
+        }
+        guard let taken else { throw CloudstorError(.notFound, "no such volume: \(name)") }
+        return taken
+    }
+
+    /// Marks this node alive now, by the server's clock; returns the time it set.
+    func renewLease() throws(CloudstorError) -> Double {
+        guard let leases else { return 0 }
+        do {
+            try leases.touch(node)
+            return try leases.entry(node)?.modified ?? 0
+        } catch {
+            throw failure("renew the lease of this node", error)
+        }
+    }
+
+    /// When the node last renewed its lease (the server's clock), nil if it has none.
+    func leaseRenewed(by other: String) throws(CloudstorError) -> Double? {
+        guard let leases else { return nil }
+        do { return try leases.entry(NodeFileName.encode(other))?.modified } catch { throw failure("read the lease of \(other)", error) }
+    }
+
+    /// Runs body under the exclusive lock of the volume's record, on the blocking-I/O
+    /// threads; nil if there is no record.
+    func withRecordLock<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws(CloudstorError) -> T) async throws(CloudstorError) -> T? {
         let lock: LockedFile?
         do { lock = try await volumes.lock(name, exclusive: true, wait: lockWait) } catch { throw failure("lock volume \(name)", error) }
-        guard let lock else { throw CloudstorError(.notFound, "no such volume: \(name)") }
+        guard let lock else { return nil }
         defer { withExtendedLifetime(lock) {} }
-        switch try entry(name)?.kind {
-        case .file?:
-            break
-        case nil:
-            throw CloudstorError(.failedPrecondition, "volume \(name): its image \(path(name)) is missing; restore it there, or remove the volume")
-        case _?:
-            throw CloudstorError(.failedPrecondition, "volume \(name): \(path(name)) is not a regular file (a symbolic link?); it is never followed")
+        return try await FileSystemIO.run(body)
+    }
+
+    /// Forgets a record whose image is gone (a removal interrupted between the two),
+    /// never the record of a volume made again since.
+    func forgetRecord(_ name: String) async throws(CloudstorError) {
+        _ = try await withRecordLock(name) { () throws(CloudstorError) in
+            guard try self.entry(name) == nil else { return }
+            do throws(SystemError) { try self.volumes.unlink(name) } catch { throw self.failure("remove the record of \(name)", error) }
         }
-        if let other = try holders(name).first(where: { $0.node != node }) { return other.node }
-        let directory: DirectoryHandle
-        do { directory = try holds.directory(NodeFileName.encode(node), create: true) } catch { throw failure("record the hold on \(name)", error) }
-        try replace(SharedHold(node: node, volume: name, since: since, mounts: 1), as: name, in: directory)
-        return nil
-    }
-
-    /// Marks this node alive now.
-    func renewLease() throws(CloudstorError) {
-        guard let leases else { return }
-        do { try leases.touch(node) } catch { throw failure("renew the lease of this node", error) }
-    }
-
-    /// How long ago the node last renewed its lease, nil if it has none.
-    func leaseAge(of other: String) throws(CloudstorError) -> Duration? {
-        guard let leases else { return nil }
-        let entry: DirectoryHandle.Entry?
-        do { entry = try leases.entry(NodeFileName.encode(other)) } catch { throw failure("read the lease of \(other)", error) }
-        guard let entry else { return nil }
-        return .milliseconds(max(0, Int64((Date().timeIntervalSince1970 - entry.modified) * 1000)))
     }
 
     /// Flushes the image's data to the file system's server.
@@ -55,10 +80,19 @@ extension SharedFileSystem {
         }
     }
 
-    /// Makes the image at least `sizeGiB` long (sparse), making it if asked; never shrinks it.
+    /// Makes the image at least `sizeGiB` long (sparse); never shrinks it. `creating`:
+    /// makes it, or takes on one an interrupted create left (no record yet), but never
+    /// resizes the image of a volume that exists (another node's create won).
     func growImage(_ name: String, to sizeGiB: Int, creating: Bool) throws(CloudstorError) {
         do throws(SystemError) {
-            let fd = try top.openFile(name, flags: O_RDWR | (creating ? O_CREAT : 0))
+            let fd: Int32
+            do {
+                fd = try top.openFile(name, flags: O_RDWR | (creating ? O_CREAT | O_EXCL : 0))
+            } catch {
+                guard creating, error.errno == EEXIST else { throw error }
+                if try volumes.entry(name) != nil { return }
+                fd = try top.openFile(name, flags: O_RDWR)
+            }
             defer { close(fd) }
             var info = stat()
             guard fstat(fd, &info) == 0 else { throw SystemError(errno: errno, operation: "stat \(path(name))") }

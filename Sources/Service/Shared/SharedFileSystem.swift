@@ -39,7 +39,8 @@ final class SharedFileSystem: Sendable {
     let fileSystemID: String?
     let top: DirectoryHandle
     let volumes: DirectoryHandle
-    let holds: DirectoryHandle
+    /// `.cloudstor` (images: `.cloudstor/relocatable`), where `holds` is opened anew.
+    let control: DirectoryHandle
     let trash: DirectoryHandle
     let temporary: DirectoryHandle
     /// Images only: each node's lease, renewed while it runs.
@@ -67,8 +68,9 @@ final class SharedFileSystem: Sendable {
                 top = try control.directory("images", create: true, mode: 0o700)
                 leases = try control.directory("leases", create: true)
             }
+            self.control = control
             volumes = try control.directory("volumes", create: true)
-            holds = try control.directory("holds", create: true)
+            _ = try control.makeDirectory("holds")
             trash = try control.directory("trash", create: true, mode: 0o700)
             temporary = try control.directory("tmp", create: true, mode: 0o700)
         } catch {
@@ -76,6 +78,13 @@ final class SharedFileSystem: Sendable {
                 .failedPrecondition,
                 "cannot use \(root) for \(layout == .images ? "relocatable" : "shared") volumes: \(error)\(error.errno == ELOOP || error.errno == ENOTDIR ? " (a symbolic link where a directory belongs?)" : "")")
         }
+    }
+
+    /// Every node's holds, opened anew for each look: on NFS an open revalidates the
+    /// directory (close-to-open), where a descriptor held open would list what the
+    /// client cached, and miss a hold another node has just written.
+    func holds() throws(SystemError) -> DirectoryHandle {
+        try control.directory("holds")
     }
 
     /// The volume's directory (what containers see) or image.

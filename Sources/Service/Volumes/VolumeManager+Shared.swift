@@ -38,3 +38,27 @@ extension VolumeManager {
         await shared.emptyTrash(olderThan: configuration.trashDelay)
     }
 }
+
+extension VolumeManager {
+    /// Renews this node's lease where holds have one; when the file system answers
+    /// again after it was away, checks, under each volume's lock, that this node
+    /// still holds what its ledger says it has mounted.
+    func renewLease() async {
+        guard let leased = block as? any LeasedHolds, await leased.renewIfDue() else { return }
+        for (name, count) in ledger.holdCounts().sorted(by: { $0.key < $1.key }) where count > 0 {
+            do {
+                try await locks.withLock(name) { () async throws(CloudstorError) in
+                    guard ledger.holdCount(name) > 0, let record = await store.knownVolume(named: name), record.backing == .relocatable else { return }
+                    if let other = try await leased.reassert(id: record.cloudID) {
+                        logger.critical(
+                            "a volume mounted here is held by another node: stop the task using it here",
+                            metadata: ["volume": "\(name)", "holder": "\(other)"])
+                    }
+                }
+            } catch {
+                logger.error("cannot check this node's hold", metadata: ["volume": "\(name)", "error": "\(error)"])
+            }
+        }
+        logger.notice("the cluster root answers again; checked this node's holds")
+    }
+}
