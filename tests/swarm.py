@@ -262,10 +262,17 @@ class SwarmNode(Engine):
         simulated instance's by-id links are bound at /var/lib/ec2sim-by-id (as
         /dev/disk/by-id is a mount of its own on EC2)."""
         assert not os.path.exists(self.state), f"{self.state} exists before the plugin's first start"
-        os.makedirs(os.path.join(self.var_lib, "ec2sim-by-id"), exist_ok=True)
-        # On the node's /var/lib (a mount of its own): what the engine gives the plugin.
-        self.in_namespace("mount", "--bind", self.sim_node["device_dir"], "/var/lib/ec2sim-by-id")
-        settings = dict(self.cloudstor_env(), CLOUDSTOR_DEVICE_DIR="/host/var/lib/ec2sim-by-id")
+        if self.sim_node:
+            os.makedirs(os.path.join(self.var_lib, "ec2sim-by-id"), exist_ok=True)
+            # On the node's /var/lib (a mount of its own): what the engine gives the plugin.
+            self.in_namespace("mount", "--bind", self.sim_node["device_dir"], "/var/lib/ec2sim-by-id")
+            settings = dict(self.cloudstor_env(), CLOUDSTOR_DEVICE_DIR="/host/var/lib/ec2sim-by-id")
+        else:
+            # Without a cloud the operator mounts the NFS export on the host, under
+            # /var/lib, which the plugin sees under /host/var/lib.
+            os.makedirs(os.path.join(self.var_lib, "cloudstor-cluster"), exist_ok=True)
+            self.in_namespace("mount", "--bind", self.cluster.efs, "/var/lib/cloudstor-cluster")
+            settings = dict(self.cloudstor_env(), CLOUDSTOR_CLUSTER_ROOT="/host/var/lib/cloudstor-cluster")
         started = time.monotonic()
         self.run("plugin", "install", "--grant-all-permissions", "--disable", "--alias", DRIVER, ref,
                  *[f"{k}={v}" for k, v in sorted(settings.items())], timeout=300)

@@ -1,12 +1,13 @@
 """Several machines without a cloud (issue 30): a real three-node Swarm whose
 nodes run cloudstord on the local provider with one cluster root, the "NFS
 export" every node mounts (one directory bound into every node's mount
-namespace, as tests/swarm.py does for the EFS). A task's relocatable volume is
+namespace, as tests/swarm.py does for the EFS), with plain plugins and with the
+managed plugin (its CLOUDSTOR_CLUSTER_ROOT setting naming the export mounted on
+the host under /var/lib). A task's relocatable volume is
 an image there and follows the task; a node that dies keeps its holds until an
 operator declares it dead, and nothing else ever mounts the image meanwhile."""
 import json
 import os
-import secrets
 import shutil
 import subprocess
 import tempfile
@@ -15,37 +16,31 @@ import time
 import pytest
 
 from conftest import cleanup_host
-from swarm import DRIVER, Cluster, Network
+from swarm import DRIVER, Cluster
 from test_docker import build_image_tar, etc_docker_kept
-from test_swarm import (COUNTER, IMAGE, activate, assert_counter_continues, counter_lines, drain, ip_netns, running_task,
-                        tasks, wait_lines)
+from test_swarm import (COUNTER, IMAGE, activate, assert_counter_continues, counter_lines, drain, ip_netns,  # noqa: F401
+                        network, plugin_dir, registry, running_task, tasks, wait_lines)
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    if os.geteuid() != 0:
-        pytest.fail("the Swarm tests need root (namespaces, dockerd, loop devices)")
-    network = Network(secrets.token_hex(3)).start()
+@pytest.fixture(scope="module", params=["plain", "managed"])
+def cluster(request, network, plugin_dir, registry):
     root = tempfile.mkdtemp(prefix="csl-", dir="/tmp")
     tar = os.path.join(root, "busybox.tar")
     build_image_tar(tar)
-    c = Cluster(root, network.tag, network, None, "plain", "", tar, IMAGE)
+    c = Cluster(root, network.tag, network, None, request.param, "", tar, IMAGE, registry)
     problems = []
-    try:
-        with etc_docker_kept():
+    with etc_docker_kept():
+        try:
+            c.start(plugin_dir)
+            yield c
+        finally:
             try:
-                c.start()
-                yield c
+                problems = c.stop()
             finally:
-                try:
-                    problems = c.stop()
-                finally:
-                    leaked, loops = cleanup_host(root)
-                    shutil.rmtree(root, ignore_errors=True)
-    finally:
-        network.stop()
+                leaked, loops = cleanup_host(root)
+                shutil.rmtree(root, ignore_errors=True)
     namespaces = ip_netns()
-    assert not [ns for ns in namespaces if network.tag in ns], f"namespaces left: {namespaces}"
+    assert not [ns for ns in namespaces if network.tag in ns and ns != network.ns], f"namespaces left: {namespaces}"
     assert not problems, "\n".join(problems)
     assert not leaked and not loops, f"left behind: mounts {leaked}, loop devices {loops}"
 
