@@ -37,7 +37,7 @@ test: deps build libcloudstor
 
 # Only the three-node Swarm tests (also part of `make test`).
 test-swarm: deps build
-	CLOUDSTOR_BIN=$(abspath $(DEBUG_BIN)) $(PYTEST) -v tests/test_swarm.py
+	CLOUDSTOR_BIN=$(abspath $(DEBUG_BIN)) $(PYTEST) -v tests/test_swarm.py tests/test_swarm_local.py
 
 # The race property test (tests/test_races.py) at length, with new seeds each run:
 # about 11 minutes; it prints steps, nodes, names and violations (0).
