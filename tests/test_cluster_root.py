@@ -265,3 +265,24 @@ def test_takeover_after_needs_a_cluster_root(workdir):
     with pytest.raises(RuntimeError):
         lone.start()
     assert "--takeover-after applies with --cluster-root only" in read(lone.log)
+
+
+def test_a_daemon_restarted_under_a_mounted_volume_writes_a_cleared_hold_again(nodes, root):
+    """An operator took node-a for dead while only its daemon was down: when the
+    daemon is back, the volume it still has mounted is held again, and node-b's
+    Mount refused, before anything writes to it from two nodes."""
+    a, b = nodes("node-a"), nodes("node-b")
+    a.ctl("volume", "create", "r4", "-o", "size=1")
+    path = a.mount("r4", "m")
+    assert a.stop() == 0 and os.path.ismount(path)
+    assert b.ctl("volume", "unmount", "--node", "node-a", "--all").stdout.split() == ["r4"]
+    a.start()
+    deadline = time.monotonic() + 30
+    while read(a.log).count("restored the last run's volumes") < 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert os.listdir(os.path.join(root, CONTROL, "holds", "node-a")) == ["r4"]
+    message = b.fails("volume", "mount", "r4", "--id", "mb")
+    assert "node-a" in message, message
+    a.unmount("r4", "m")
+    b.mount("r4", "mb")
+    b.unmount("r4", "mb")
