@@ -15,15 +15,18 @@ reach the root namespace's loopback.
 
 Everything is stopped by pid (engines, daemons) or by the node's cgroup (what a
 dead engine leaves), and the namespaces, links and cgroups are removed."""
+import contextlib
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import time
 
-from conftest import binary, read, stop, wait_for_socket
-from test_docker import Engine
+from conftest import binary, cleanup_host, read, stop, wait_for_socket
+from test_docker import Engine, build_image_tar, etc_docker_kept
 
 DRIVER = "cloudstor:aws"
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -510,3 +513,30 @@ def wait_no_containers(node, timeout=60):
             node.remove_all_containers()
             return
         time.sleep(0.2)
+
+
+@contextlib.contextmanager
+def running_cluster(prefix, network, sim, plugin, stack, image, plugin_dir, registry, after_stop=lambda: None):
+    """A started Cluster in a new temporary root, with `image` imported on every node;
+    at the end stopped, its root removed, `after_stop` run, and then nothing may be left
+    behind: namespaces, mounts, loop devices, processes, bad exit codes."""
+    root = tempfile.mkdtemp(prefix=prefix, dir="/tmp")
+    tar = os.path.join(root, "busybox.tar")
+    build_image_tar(tar)
+    c = Cluster(root, network.tag, network, sim, plugin, stack, tar, image, registry)
+    problems = []
+    with etc_docker_kept():
+        try:
+            c.start(plugin_dir)
+            yield c
+        finally:
+            try:
+                problems = c.stop()
+            finally:
+                leaked, loops = cleanup_host(root)
+                shutil.rmtree(root, ignore_errors=True)
+    after_stop()
+    namespaces = ip("netns", "list").stdout.split()
+    assert not [ns for ns in namespaces if network.tag in ns and ns != network.ns], f"namespaces left: {namespaces}"
+    assert not problems, "\n".join(problems)
+    assert not leaked and not loops, f"left behind: mounts {leaked}, loop devices {loops}"

@@ -24,10 +24,9 @@ import pytest
 
 from aws_fixtures import Sim, wait_for
 from aws_nodes import ec2_calls, live_volumes, stack_hash
-from conftest import BIN, ROOT, cleanup_host, read
-from swarm import DRIVER, Cluster, Network, comm, docker_json, ip
+from conftest import BIN, ROOT, read
+from swarm import DRIVER, Network, comm, docker_json, ip, running_cluster
 from registry import Registry
-from test_docker import build_image_tar, etc_docker_kept
 
 IMAGE = "cstest-busybox:latest"
 STACK = "swarm-stack"
@@ -97,35 +96,16 @@ def cluster(request, network, sim, plugin_dir, registry):
     sim.config(delays=DELAYS, busy_if_mounted=True)
     efs_file_system(sim, "general", "generalPurpose")
     efs_file_system(sim, "maxio", "maxIO")
-    root = tempfile.mkdtemp(prefix="csw-", dir="/tmp")
-    tar = os.path.join(root, "busybox.tar")
-    build_image_tar(tar)
-    c = Cluster(root, network.tag, network, sim, request.param, STACK, tar, IMAGE, registry)
-    problems = []
-    with etc_docker_kept():
-        try:
-            c.start(plugin_dir)
-            yield c
-        finally:
-            try:
-                problems = c.stop()
-            finally:
-                leaked, loops = cleanup_host(root)
-                shutil.rmtree(root, ignore_errors=True)
-    if os.environ.get("CLOUDSTOR_SWARM_TIMELINE"):
-        with open(os.environ["CLOUDSTOR_SWARM_TIMELINE"], "w") as f:
-            json.dump(TIMELINE, f, indent=1)
-    namespaces = ip_netns()
-    assert not [ns for ns in namespaces if network.tag in ns and ns != network.ns], f"namespaces left: {namespaces}"
-    assert not problems, "\n".join(problems)
-    assert not leaked and not loops, f"left behind: mounts {leaked}, loop devices {loops}"
+    def write_timeline():
+        if os.environ.get("CLOUDSTOR_SWARM_TIMELINE"):
+            with open(os.environ["CLOUDSTOR_SWARM_TIMELINE"], "w") as f:
+                json.dump(TIMELINE, f, indent=1)
+
+    with running_cluster("csw-", network, sim, request.param, STACK, IMAGE, plugin_dir, registry, write_timeline) as c:
+        yield c
 
 
 # ---- helpers ---------------------------------------------------------------------------------
-
-def ip_netns():
-    return ip("netns", "list").stdout.split()
-
 
 def tasks(cluster, service):
     return docker_json(cluster.manager, "service", "ps", "--no-trunc", service)

@@ -8,41 +8,20 @@ an image there and follows the task; a node that dies keeps its holds until an
 operator declares it dead, and nothing else ever mounts the image meanwhile."""
 import json
 import os
-import shutil
 import subprocess
-import tempfile
 import time
 
 import pytest
 
-from conftest import cleanup_host
-from swarm import DRIVER, Cluster
-from test_docker import build_image_tar, etc_docker_kept
-from test_swarm import (COUNTER, IMAGE, activate, assert_counter_continues, counter_lines, drain, ip_netns,  # noqa: F401
+from swarm import DRIVER, running_cluster
+from test_swarm import (COUNTER, IMAGE, activate, assert_counter_continues, counter_lines, drain,  # noqa: F401
                         network, plugin_dir, registry, running_task, tasks, wait_lines)
 
 
 @pytest.fixture(scope="module", params=["plain", "managed"])
 def cluster(request, network, plugin_dir, registry):
-    root = tempfile.mkdtemp(prefix="csl-", dir="/tmp")
-    tar = os.path.join(root, "busybox.tar")
-    build_image_tar(tar)
-    c = Cluster(root, network.tag, network, None, request.param, "", tar, IMAGE, registry)
-    problems = []
-    with etc_docker_kept():
-        try:
-            c.start(plugin_dir)
-            yield c
-        finally:
-            try:
-                problems = c.stop()
-            finally:
-                leaked, loops = cleanup_host(root)
-                shutil.rmtree(root, ignore_errors=True)
-    namespaces = ip_netns()
-    assert not [ns for ns in namespaces if network.tag in ns and ns != network.ns], f"namespaces left: {namespaces}"
-    assert not problems, "\n".join(problems)
-    assert not leaked and not loops, f"left behind: mounts {leaked}, loop devices {loops}"
+    with running_cluster("csl-", network, None, request.param, "", IMAGE, plugin_dir, registry) as c:
+        yield c
 
 
 def image(cluster, name):

@@ -135,15 +135,7 @@ public final class ClusterImageBackend: BlockBackend, HolderMarks, LeasedHolds {
     public func setHeld(id: String, _ held: Bool) async throws(CloudstorError) {
         guard !held else { return }
         let name = try name(of: id)
-        for _ in 0..<100 {
-            guard try loops.knownDevice(id: id) != nil else { break }
-            try loops.detachHere(id: id)
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        if let device = try loops.knownDevice(id: id) {
-            throw CloudstorError(
-                .failedPrecondition, "volume \(name) is unmounted yet \(device) still backs its image (mounted elsewhere on this machine?); its hold is kept")
-        }
+        try await letGo(id, "volume \(name) is unmounted, and its hold is kept")
         let (fs, me) = (self.fs, node)
         try await FileSystemIO.run { () throws(CloudstorError) in
             if try fs.entry(name) != nil { try fs.flush(name) }
@@ -171,6 +163,20 @@ public final class ClusterImageBackend: BlockBackend, HolderMarks, LeasedHolds {
         }
     }
 
+    /// Detaches this node's loop device of the image and waits until it is gone: just
+    /// after the last unmount the kernel may still be letting go of it, and a mount
+    /// elsewhere on the machine keeps it (then refused, saying `outcome`).
+    private func letGo(_ id: String, _ outcome: String) async throws(CloudstorError) {
+        for _ in 0..<100 {
+            guard try loops.knownDevice(id: id) != nil else { return }
+            try loops.detachHere(id: id)
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        if let device = try loops.knownDevice(id: id) {
+            throw CloudstorError(.failedPrecondition, "\(outcome): \(device) still backs its image (mounted elsewhere on this machine?)")
+        }
+    }
+
     /// Whether this node has renewed its own lease without a break for `duration`.
     private func steady(for duration: Duration) -> Bool {
         lease.withLock { !$0.failing && ContinuousClock.now - $0.steadySince >= duration }
@@ -178,15 +184,7 @@ public final class ClusterImageBackend: BlockBackend, HolderMarks, LeasedHolds {
 
     public func remove(id: String) async throws(CloudstorError) {
         let name = try name(of: id)
-        // Just after the last unmount the kernel may still be letting go of the device.
-        for _ in 0..<50 {
-            guard try loops.attachedHere(id: id) != nil else { break }
-            try loops.detachHere(id: id)
-            try? await Task.sleep(for: .milliseconds(20))
-        }
-        if let device = try loops.attachedHere(id: id) {
-            throw CloudstorError(.failedPrecondition, "image \(id) is still attached to \(device); is it mounted outside cloudstor?")
-        }
+        try await letGo(id, "volume \(name) is not removed")
         let fs = self.fs
         // Holds are checked under the record's lock; the image goes to the trash, which
         // is emptied at once (one unlink per image, however large), with whatever a
