@@ -487,15 +487,20 @@ def shared_cell(workdir, op, syscalls):
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (scripts/install-deps.sh installs it)")
 @pytest.mark.parametrize("op,syscalls", [(op, s) for op, calls in SHARED_STEPS.items() for s in calls])
 def test_shared_operations_survive_a_crash_at_each_step(workdir, op, syscalls):
+    syscall_cell(f"shared {op}", syscalls, "restart", lambda: shared_cell(workdir, op, syscalls))
+
+
+def syscall_cell(operation, syscalls, recovery, cell):
+    """Runs one cell killed at a system call and records its row in the matrix."""
     outcome = "holds"
     try:
-        shared_cell(workdir, op, syscalls)
+        cell()
     except AssertionError as e:
         outcome = f"BROKEN: {e}"
         raise
     finally:
-        MATRIX.append((f"shared {op}", syscalls, "at", "restart", outcome))
-        print(f"  shared {op} | {syscalls} | at | restart | {outcome.splitlines()[0][:200]}", flush=True)
+        MATRIX.append((operation, syscalls, "at", recovery, outcome))
+        print(f"  {operation} | {syscalls} | at | {recovery} | {outcome.splitlines()[0][:200]}", flush=True)
 
 
 # ---- relocatable volumes on a cluster root: the steps are system calls too --------------------------
@@ -575,15 +580,7 @@ def cluster_cell(workdir, op, syscalls):
 @pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed (scripts/install-deps.sh installs it)")
 @pytest.mark.parametrize("op,syscalls", [(op, s) for op, calls in CLUSTER_STEPS.items() for s in calls])
 def test_cluster_root_operations_survive_a_crash_at_each_step(workdir, op, syscalls):
-    outcome = "holds"
-    try:
-        cluster_cell(workdir, op, syscalls)
-    except AssertionError as e:
-        outcome = f"BROKEN: {e}"
-        raise
-    finally:
-        MATRIX.append((f"cluster-root {op}", syscalls, "at", "restart; another node mounts", outcome))
-        print(f"  cluster-root {op} | {syscalls} | at | restart | {outcome.splitlines()[0][:200]}", flush=True)
+    syscall_cell(f"cluster-root {op}", syscalls, "restart; another node mounts", lambda: cluster_cell(workdir, op, syscalls))
 
 
 def test_print_the_matrix(capsys):
