@@ -118,11 +118,22 @@ class Daemon:
         self.extra_args = list(extra_args)
         self.proc = None
 
+    RESTORED = "restored the last run's volumes"
+
     def start(self):
+        self.restores = read(self.log).count(self.RESTORED)
         self.proc = spawn(
             [binary("cloudstord"), "--socket", self.socket, "--state-dir", self.state, "--node-id", self.node_id,
              "--log-level", "debug", *self.extra_args], self.log, self.socket)
         return self
+
+    def wait_restored(self, timeout=30):
+        """Waits until this run has put back what the last one left: the daemon
+        serves first, and mounts again what its ledger holds meanwhile."""
+        deadline = time.monotonic() + timeout
+        while read(self.log).count(self.RESTORED) <= self.restores:
+            assert time.monotonic() < deadline, f"not restored after {timeout} s:\n{read(self.log)[-3000:]}"
+            time.sleep(0.05)
 
     def stop(self, sig=signal.SIGTERM):
         return stop(self.proc, sig) if self.proc else None

@@ -148,10 +148,7 @@ def test_a_mount_while_another_node_holds_it_is_refused_until_an_operator_declar
 
     # node-a's daemon back (the same boot: its ledger still has the hold): it does
     # not mount what node-b now holds.
-    a.start()
-    deadline = time.monotonic() + 30
-    while read(a.log).count("restored the last run's volumes") < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    a.start().wait_restored()
     assert "in use on node-b" in read(a.log)
     assert a.inspect("r2")["status"]["holders"] == ["node-b"]
     assert not os.path.ismount(pa)
@@ -276,10 +273,7 @@ def test_a_daemon_restarted_under_a_mounted_volume_writes_a_cleared_hold_again(n
     path = a.mount("r4", "m")
     assert a.stop() == 0 and os.path.ismount(path)
     assert b.ctl("volume", "unmount", "--node", "node-a", "--all").stdout.split() == ["r4"]
-    a.start()
-    deadline = time.monotonic() + 30
-    while read(a.log).count("restored the last run's volumes") < 2 and time.monotonic() < deadline:
-        time.sleep(0.1)
+    a.start().wait_restored()
     assert os.listdir(os.path.join(root, CONTROL, "holds", "node-a")) == ["r4"]
     message = b.fails("volume", "mount", "r4", "--id", "mb")
     assert "node-a" in message, message

@@ -558,6 +558,7 @@ def test_crash_then_reconcile(client, pb, daemon, workdir, after_kill):
 
     daemon.start()  # over the stale socket file the killed daemon left
     client.reconnect()
+    daemon.wait_restored()   # it serves at once, and mounts again meanwhile
     st = client.get("crash").status
     assert (st.state, st.mount_count, st.mountpoint) == (pb.v.VOLUME_STATE_MOUNTED, 1, mp)
     assert os.path.ismount(mp), "the held volume was not re-mounted"
