@@ -49,8 +49,6 @@ public final class ClusterImageBackend: BlockBackend, HolderMarks, LeasedHolds {
         _ = try fs.emptyTrash(olderThan: .zero)
     }
 
-    public var root: String { fs.root }
-
     /// The volume's name, from an id this backend made.
     func name(of id: String) throws(CloudstorError) -> String {
         let prefix = fs.top.path + "/"

@@ -210,9 +210,4 @@ final class LoopDevices: Sendable {
     func forget(_ id: String) {
         devices.withLock { $0[id] = nil }
     }
-
-    /// The images seen attached, with their devices.
-    func attached() -> [String: String] {
-        devices.withLock { $0.compactMapValues { $0 } }
-    }
 }

@@ -176,13 +176,7 @@ extension VolumeManager {
                         }
                         // Still mounted from before: a hold on a cluster root may have been
                         // cleared meanwhile (an operator who took this node for dead).
-                        if mounted.contains(mountpoint(of: record)), let leased = block as? any LeasedHolds,
-                            let other = try await leased.reassert(id: record.cloudID)
-                        {
-                            logger.critical(
-                                "a volume mounted here is held by another node: stop the task using it here",
-                                metadata: ["volume": "\(record.name)", "holder": "\(other)"])
-                        }
+                        if mounted.contains(mountpoint(of: record)) { try await reassertHold(record) }
                         switch try await mountBlock(record) {
                         case .mounted: break
                         case .elsewhere: logger.error("a held volume is in another zone", metadata: ["volume": "\(record.name)"])

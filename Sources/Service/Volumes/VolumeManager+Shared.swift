@@ -49,16 +49,21 @@ extension VolumeManager {
             do {
                 try await locks.withLock(name) { () async throws(CloudstorError) in
                     guard ledger.holdCount(name) > 0, let record = await store.knownVolume(named: name), record.backing == .relocatable else { return }
-                    if let other = try await leased.reassert(id: record.cloudID) {
-                        logger.critical(
-                            "a volume mounted here is held by another node: stop the task using it here",
-                            metadata: ["volume": "\(name)", "holder": "\(other)"])
-                    }
+                    try await reassertHold(record)
                 }
             } catch {
                 logger.error("cannot check this node's hold", metadata: ["volume": "\(name)", "error": "\(error)"])
             }
         }
         logger.notice("the cluster root answers again; checked this node's holds")
+    }
+
+    /// Writes this node's hold again on a volume it has mounted, where holds have a
+    /// lease and the hold is gone (under the volume's lock); says so loudly if another
+    /// node holds it now.
+    func reassertHold(_ record: VolumeRecord) async throws(CloudstorError) {
+        guard let leased = block as? any LeasedHolds, let other = try await leased.reassert(id: record.cloudID) else { return }
+        logger.critical(
+            "a volume mounted here is held by another node: stop the task using it here", metadata: ["volume": "\(record.name)", "holder": "\(other)"])
     }
 }
