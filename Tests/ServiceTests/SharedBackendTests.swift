@@ -34,6 +34,33 @@ import Testing
         #expect(try await b.create(name: "v", options: try options(["mode": "0770"])) == made)
     }
 
+    @Test func aRecordLockedElsewhereIsWaitedForAndARecordRemovedMeanwhileIsNoVolume() async throws {
+        let a = try node("a")
+        let b = try node("b")
+        _ = try await a.create(name: "v", options: try options())
+        // Another node holds the record's lock (its own open file, as over NFS).
+        let other = open("\(root.path)/.cloudstor/volumes/v", O_RDWR)
+        #expect(other >= 0 && flock(other, LOCK_EX) == 0)
+        let hold = Task { try await b.general.hold("v", node: "b", mounts: 1, since: "now") }
+        // b waits for the lock: no hold is written while the other node has it.
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(entries(".cloudstor/holds").isEmpty)
+        close(other)
+        #expect(try await hold.value == "\(root.path)/v")
+        #expect(try b.general.holders("v").map(\.node) == ["b"])
+        try await b.release(try #require(try await b.volume(named: "v")))
+
+        // A removal that wins the lock leaves the waiting Mount no volume to hold.
+        let locked = open("\(root.path)/.cloudstor/volumes/v", O_RDWR)
+        #expect(locked >= 0 && flock(locked, LOCK_EX) == 0)
+        let late = Task { try await b.general.hold("v", node: "b", mounts: 1, since: "now") }
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(unlink("\(root.path)/.cloudstor/volumes/v") == 0)
+        close(locked)
+        await #expect(throws: CloudstorError.self) { try await late.value }
+        #expect(try b.general.holders("v").isEmpty)
+    }
+
     @Test func concurrentCreatesFromTwoNodesMakeOneVolumeAndLeaveNothingHalfMade() async throws {
         let nodes = [try node("a"), try node("b")]
         let made = try await withThrowingTaskGroup(of: VolumeRecord.self) { group in
@@ -64,8 +91,8 @@ import Testing
         let refused = await #expect(throws: CloudstorError.self) { try await a.remove(record) }
         #expect(refused?.code == .failedPrecondition)
         #expect(refused?.message.contains("mounted 1 time(s) on b, 3 time(s) on c") == true)
-        try c.release(record)
-        try b.release(record)
+        try await c.release(record)
+        try await b.release(record)
         try await a.remove(record)
         #expect(try await a.volume(named: "v") == nil)
         #expect(entries(".cloudstor/trash").count == 1)

@@ -212,30 +212,37 @@ final class DirectoryHandle: Sendable {
         guard fchmod(child.descriptor, mode) == 0 else { throw SystemError(errno: errno, operation: "chmod \(child.path)") }
     }
 
+    /// What one try at a file's lock found.
+    enum LockAttempt: Sendable {
+        /// No such file, or not the file of that name any more (another node removed it).
+        case missing
+        /// Another holder has it.
+        case busy
+        case locked(LockedFile)
+    }
+
     /// Opens a regular file inside this one (never through a symbolic link) and
-    /// locks it: shared or exclusive, across every node of an NFS file system too.
-    /// Returns nil if there is no such file. Waits for a lock held elsewhere, up to `wait`.
-    func lock(_ name: String, exclusive: Bool, wait: Duration) async throws(SystemError) -> LockedFile? {
+    /// tries once to lock it, without waiting: shared or exclusive, across every
+    /// node of an NFS file system too.
+    func tryLock(_ name: String, exclusive: Bool) throws(SystemError) -> LockAttempt {
         let fd = openat(descriptor, name, (exclusive ? O_RDWR : O_RDONLY) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else {
-            if errno == ENOENT { return nil }
+            if errno == ENOENT { return .missing }
             throw SystemError(errno: errno, operation: "open \(path)/\(name)")
         }
         let file = LockedFile(descriptor: fd)
-        let clock = ContinuousClock()
-        let deadline = clock.now + wait
         while flock(fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) != 0 {
-            guard errno == EWOULDBLOCK || errno == EINTR else { throw SystemError(errno: errno, operation: "lock \(path)/\(name)") }
-            guard clock.now < deadline else { throw SystemError(errno: EWOULDBLOCK, operation: "lock \(path)/\(name)") }
-            do { try await Task.sleep(for: .milliseconds(20)) } catch { throw SystemError(errno: ECANCELED, operation: "lock \(path)/\(name)") }
+            if errno == EINTR { continue }
+            if errno == EWOULDBLOCK { return .busy }
+            throw SystemError(errno: errno, operation: "lock \(path)/\(name)")
         }
-        // Still the file of that name? Another node may have removed it while we waited.
+        // Still the file of that name? Another node may have removed it meanwhile.
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw SystemError(errno: errno, operation: "stat \(path)/\(name)") }
         guard let current = try entry(name), current.device == UInt64(info.st_dev), current.inode == UInt64(info.st_ino) else {
-            return nil
+            return .missing
         }
-        return file
+        return .locked(file)
     }
 
     private static func kind(_ mode: mode_t) -> Kind {

@@ -95,8 +95,9 @@ public final class SharedBackend: Sendable {
         try await fileSystem(of: record).hold(record.name, node: node, mounts: mounts, since: since)
     }
 
-    func release(_ record: VolumeRecord) throws(CloudstorError) {
-        try fileSystem(of: record).release(record.name, node: node)
+    func release(_ record: VolumeRecord) async throws(CloudstorError) {
+        let fs = try fileSystem(of: record)
+        try await FileSystemIO.run { () throws(CloudstorError) in try fs.release(record.name, node: self.node) }
     }
 
     /// The nodes holding the volume.

@@ -12,24 +12,37 @@ extension SharedFileSystem {
     /// its directory, after checking that the volume still exists and its directory
     /// is one (never a symbolic link).
     func hold(_ name: String, node: String, mounts: Int, since: String) async throws(CloudstorError) -> String {
-        let lock: LockedFile?
-        do { lock = try await volumes.lock(name, exclusive: false, wait: lockWait) } catch { throw failure("lock volume \(name)", error) }
-        guard let lock else { throw CloudstorError(.notFound, "no such volume: \(name)") }
-        defer { withExtendedLifetime(lock) {} }
-        switch try entry(name)?.kind {
-        case .directory?:
-            break
-        case nil:
-            throw CloudstorError(
-                .failedPrecondition, "volume \(name): its directory \(path(name)) is missing; restore it there, or remove the volume")
-        case _?:
-            throw CloudstorError(
-                .failedPrecondition, "volume \(name): \(path(name)) is not a directory (a symbolic link?); it is never followed")
+        let held = try await withRecordLock(name, exclusive: false) { () throws(CloudstorError) -> String in
+            try self.checkData(of: name)
+            try self.writeHold(name, node: node, mounts: mounts, since: since)
+            return self.path(name)
         }
+        guard let held else { throw CloudstorError(.notFound, "no such volume: \(name)") }
+        return held
+    }
+
+    /// Checks that the volume's directory (images: its image) is there and is one,
+    /// never a symbolic link, which is never followed.
+    func checkData(of name: String) throws(CloudstorError) {
+        let (wanted, what, kind): (DirectoryHandle.Kind, String, String) =
+            layout == .directories ? (.directory, "directory", "a directory") : (.file, "image", "a regular file")
+        switch try entry(name)?.kind {
+        case wanted?:
+            return
+        case nil:
+            throw CloudstorError(.failedPrecondition, "volume \(name): its \(what) \(path(name)) is missing; restore it there, or remove the volume")
+        case _?:
+            throw CloudstorError(.failedPrecondition, "volume \(name): \(path(name)) is not \(kind) (a symbolic link?); it is never followed")
+        }
+    }
+
+    /// Writes the node's hold on the volume; the caller holds the record's lock.
+    func writeHold(_ name: String, node: String, mounts: Int, since: String) throws(CloudstorError) {
         let directory: DirectoryHandle
-        do { directory = try holds().directory(NodeFileName.encode(node), create: true) } catch { throw failure("record the hold on \(name)", error) }
+        do throws(SystemError) { directory = try holds().directory(NodeFileName.encode(node), create: true) } catch {
+            throw failure("record the hold on \(name)", error)
+        }
         try replace(SharedHold(node: node, volume: name, since: since, mounts: mounts), as: name, in: directory)
-        return path(name)
     }
 
     func release(_ name: String, node: String) throws(CloudstorError) {

@@ -11,22 +11,9 @@ extension SharedFileSystem {
     /// so of two nodes that try at once exactly one gets it.
     func holdAlone(_ name: String, node: String, since: String) async throws(CloudstorError) -> String? {
         let taken = try await withRecordLock(name) { () throws(CloudstorError) -> String? in
-            switch try self.entry(name)?.kind {
-            case .file?:
-                break
-            case nil:
-                throw CloudstorError(
-                    .failedPrecondition, "volume \(name): its image \(self.path(name)) is missing; restore it there, or remove the volume")
-            case _?:
-                throw CloudstorError(
-                    .failedPrecondition, "volume \(name): \(self.path(name)) is not a regular file (a symbolic link?); it is never followed")
-            }
+            try self.checkData(of: name)
             if let other = try self.holders(name).first(where: { $0.node != node }) { return other.node }
-            let directory: DirectoryHandle
-            do throws(SystemError) { directory = try self.holds().directory(NodeFileName.encode(node), create: true) } catch {
-                throw self.failure("record the hold on \(name)", error)
-            }
-            try self.replace(SharedHold(node: node, volume: name, since: since, mounts: 1), as: name, in: directory)
+            try self.writeHold(name, node: node, mounts: 1, since: since)
             return nil
         }
         guard let taken else { throw CloudstorError(.notFound, "no such volume: \(name)") }
@@ -48,16 +35,6 @@ extension SharedFileSystem {
     func leaseRenewed(by other: String) throws(CloudstorError) -> Double? {
         guard let leases else { return nil }
         do { return try leases.entry(NodeFileName.encode(other))?.modified } catch { throw failure("read the lease of \(other)", error) }
-    }
-
-    /// Runs body under the exclusive lock of the volume's record, on the blocking-I/O
-    /// threads; nil if there is no record.
-    func withRecordLock<T: Sendable>(_ name: String, _ body: @escaping @Sendable () throws(CloudstorError) -> T) async throws(CloudstorError) -> T? {
-        let lock: LockedFile?
-        do { lock = try await volumes.lock(name, exclusive: true, wait: lockWait) } catch { throw failure("lock volume \(name)", error) }
-        guard let lock else { return nil }
-        defer { withExtendedLifetime(lock) {} }
-        return try await FileSystemIO.run(body)
     }
 
     /// Forgets a record whose image is gone (a removal interrupted between the two),

@@ -171,25 +171,58 @@ final class SharedFileSystem: Sendable {
     /// Moves the volume's directory into the trash and its metadata away, unless
     /// a node holds it. Returns the trash entry, or nil if the volume was gone.
     func remove(_ name: String) async throws(CloudstorError) -> String? {
-        let lock: LockedFile?
-        do { lock = try await volumes.lock(name, exclusive: true, wait: lockWait) } catch { throw failure("lock volume \(name)", error) }
-        guard let lock else { return nil }
-        defer { withExtendedLifetime(lock) {} }
-        let holders = try holders(name)
-        guard holders.isEmpty else {
-            let places = holders.map { hold in hold.mounts.map { "\($0) time(s) on \(hold.node)" } ?? "on \(hold.node)" }.joined(separator: ", ")
-            throw CloudstorError(
-                .failedPrecondition,
-                "volume \(name) is in use: mounted \(places): stop the tasks using it there first; a hold left by a node that is gone is cleared with `cloudstorctl volume unmount --node NODE --all`")
+        try await withRecordLock(name) { () throws(CloudstorError) -> String in
+            let holders = try self.holders(name)
+            guard holders.isEmpty else {
+                let places = holders.map { hold in hold.mounts.map { "\($0) time(s) on \(hold.node)" } ?? "on \(hold.node)" }.joined(separator: ", ")
+                throw CloudstorError(
+                    .failedPrecondition,
+                    "volume \(name) is in use: mounted \(places): stop the tasks using it there first; a hold left by a node that is gone is cleared with `cloudstorctl volume unmount --node NODE --all`")
+            }
+            let entry = "\(Int(Date().timeIntervalSince1970))-\(String(UInt32.random(in: .min ... .max), radix: 16))-\(name.prefix(200))"
+            do throws(SystemError) {
+                if try self.top.entry(name) != nil { try self.top.rename(name, to: self.trash, as: entry) }
+                try self.volumes.unlink(name)
+            } catch {
+                throw self.failure("remove volume \(name)", error)
+            }
+            return entry
         }
-        let entry = "\(Int(Date().timeIntervalSince1970))-\(String(UInt32.random(in: .min ... .max), radix: 16))-\(name.prefix(200))"
-        do {
-            if try top.entry(name) != nil { try top.rename(name, to: trash, as: entry) }
-            try volumes.unlink(name)
-        } catch {
-            throw failure("remove volume \(name)", error)
+    }
+
+    /// Runs body under the lock of the volume's record (exclusive, or shared with
+    /// the other nodes' holds) on the blocking-I/O threads, as every call on the
+    /// file system while it is locked: a server that stalls stalls this volume's
+    /// call, never Swift's pool. Nil if there is no record. Waits up to `lockWait`
+    /// for a lock held elsewhere.
+    func withRecordLock<T: Sendable>(
+        _ name: String, exclusive: Bool = true, _ body: @escaping @Sendable () throws(CloudstorError) -> T
+    ) async throws(CloudstorError) -> T? {
+        let clock = ContinuousClock()
+        let deadline = clock.now + lockWait
+        while true {
+            let attempt = try await FileSystemIO.run { () throws(CloudstorError) -> LockedRun<T> in
+                let attempt: DirectoryHandle.LockAttempt
+                do throws(SystemError) { attempt = try self.volumes.tryLock(name, exclusive: exclusive) } catch { throw self.failure("lock volume \(name)", error) }
+                switch attempt {
+                case .missing: return .missing
+                case .busy: return .busy
+                case .locked(let file):
+                    defer { withExtendedLifetime(file) {} }
+                    return .ran(try body())
+                }
+            }
+            switch attempt {
+            case .missing: return nil
+            case .ran(let value): return value
+            case .busy: break
+            }
+            let waited = SystemError(errno: EWOULDBLOCK, operation: "lock \(volumes.path)/\(name)")
+            guard clock.now < deadline else { throw failure("lock volume \(name)", waited) }
+            do { try await Task.sleep(for: .milliseconds(20)) } catch {
+                throw failure("lock volume \(name)", SystemError(errno: ECANCELED, operation: "lock \(volumes.path)/\(name)"))
+            }
         }
-        return entry
     }
 
     // MARK: Files
@@ -261,4 +294,10 @@ final class SharedFileSystem: Sendable {
     static func isAway(_ errno: Int32) -> Bool {
         [ESTALE, EIO, ENOTCONN, ETIMEDOUT, EHOSTDOWN, EHOSTUNREACH, ENODEV, ENXIO].contains(errno)
     }
+}
+
+/// What one try at a record's lock came to.
+private enum LockedRun<T: Sendable>: Sendable {
+    case missing, busy
+    case ran(T)
 }

@@ -337,7 +337,7 @@ extension VolumeManager {
 
     private func release(_ record: VolumeRecord) async throws(CloudstorError) {
         guard record.backing == .relocatable else {
-            return try sharedBackend().release(record)
+            return try await sharedBackend().release(record)
         }
         try await host.unmount(mountpoint(of: record))
         // Unmounted: the Unmount has done its part, and Docker does not send one
