@@ -5,10 +5,14 @@ to the daemon, makes one of them slow on purpose (`inject=...:delay_enter`):
 - the state directory's disk: every fsync and fdatasync takes 8 s, as on a disk
   that is failing or saturated, while a Remove commits to the state database;
 - the shared root: every system call on it takes 5 s, as on an NFS or EFS mount
-  whose server is away, while a Get of a shared volume reads its metadata.
+  whose server is away, while a Get of a shared volume reads its metadata;
+- the shared root's locks: every flock held until strace detaches, while more
+  Mounts and Removes of shared volumes wait for theirs than Swift's pool has
+  threads (one per core).
 
-Meanwhile Gets of another volume answer, each while the slow call is still
-pending; their times are printed, not asserted."""
+Meanwhile Gets (or, for the locks, an Unmount) of another volume answer, each
+while the slow calls are still pending; their times are printed, not asserted."""
+import concurrent.futures
 import os
 import signal
 import subprocess
@@ -120,5 +124,49 @@ def test_a_stalled_shared_root_stalls_only_its_own_calls(stall_daemon, pb, workd
         assert "DELAYED" in read(os.path.join(workdir, "strace.log")), "no call on the shared root was slowed"
         with capsys.disabled():
             print(f"\n  shared root stalled: Gets of another volume meanwhile: {min(times):.1f}-{max(times):.1f} ms")
+    finally:
+        channel.close()
+
+
+def test_mounts_stuck_in_the_shared_roots_lock_stall_only_themselves(stall_daemon, pb, workdir, capsys):
+    """A Mount's hold and a Remove lock the volume's record, which on NFS asks the
+    server. strace holds every flock until it detaches, with more Mounts and a
+    Remove waiting on it than Swift's pool has threads (one per core): the locks
+    must be waited for off that pool, or those calls take all of its threads,
+    and every other call that runs there with them (Gets answer on the event loop)."""
+    channel, stub = volumes_stub(pb, stall_daemon)
+    mounts = [f"s{i}" for i in range((os.cpu_count() or 2) + 2)]
+    root = os.path.join(workdir, "shared")
+    try:
+        stub.Create(pb.v.CreateRequest(name="r0", options={"size": "1"}), timeout=120)
+        stub.Mount(pb.v.MountRequest(name="r0", id="m"), timeout=120)
+        for name in [*mounts, "gone"]:
+            stub.Create(pb.v.CreateRequest(name=name, options={"backing": "shared"}), timeout=120)
+        calls = [lambda name=name: stub.Mount(pb.v.MountRequest(name=name, id="m"), timeout=300).mountpoint for name in mounts]
+        calls.append(lambda: stub.Remove(pb.v.RemoveRequest(name="gone"), timeout=300) and "removed")
+        pool = concurrent.futures.ThreadPoolExecutor(len(calls))
+        strace = Strace(stall_daemon.proc.pid, ["-e", "trace=flock", "-e", "inject=flock:delay_enter=600000000"],
+                        os.path.join(workdir, "strace.log"))
+        try:
+            futures = [pool.submit(call) for call in calls]
+            time.sleep(2.0)   # the calls reach their lock within milliseconds
+            # An Unmount of a local volume runs on Swift's pool and needs nothing of the
+            # shared root: stuck behind the locks, it would wait for the 600 s delay.
+            started = time.monotonic()
+            stub.Unmount(pb.v.UnmountRequest(name="r0", id="m"), timeout=60)   # 60 s bounds that hang
+            took = (time.monotonic() - started) * 1000
+            stuck = sum(not f.done() for f in futures)
+        finally:
+            strace.stop()
+        outcome = [f.result(timeout=300) for f in futures]
+        pool.shutdown()
+        assert stuck == len(calls), f"only {stuck} of {len(calls)} calls were pending on the stalled locks: the test did not stall them"
+        assert outcome == [os.path.join(root, name) for name in mounts] + ["removed"]
+        listed = {v.name for v in stub.List(pb.v.ListRequest(), timeout=60).volumes}
+        assert "gone" not in listed and set(mounts) <= listed
+        for name in mounts:
+            stub.Unmount(pb.v.UnmountRequest(name=name, id="m"), timeout=120)
+        with capsys.disabled():
+            print(f"\n  {stuck} calls pending on the shared root's locks: an Unmount of a local volume meanwhile: {took:.0f} ms")
     finally:
         channel.close()

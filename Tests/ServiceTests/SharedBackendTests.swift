@@ -108,7 +108,7 @@ import Testing
         _ = try await b.hold(record, mounts: 1)
         _ = try await b.hold(other, mounts: 1)
         #expect(try await a.holders(record) == ["b.example/x"])
-        #expect(try a.clearHolds(of: "b.example/x") == ["v", "w"])
+        #expect(try await a.clearHolds(of: "b.example/x") == ["v", "w"])
         #expect(try await a.holders(record) == [])
         _ = try await b.hold(record, mounts: 1)
         _ = try await b.hold(other, mounts: 1)

@@ -1,4 +1,3 @@
-import Dispatch
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -118,15 +117,20 @@ public final class SharedBackend: Sendable {
         var recorded: Set<String> = []
         for fs in fileSystems {
             do {
-                try fs.removeTemporaryFiles()
-                for name in try fs.held(by: node) {
-                    if held.contains(name) {
-                        recorded.insert(name)
-                        continue
-                    }
-                    logger.notice("clearing a hold this node no longer has", metadata: ["volume": "\(name)", "root": "\(fs.root)"])
-                    try fs.release(name, node: node)
-                }
+                recorded.formUnion(
+                    try await FileSystemIO.run { () throws(CloudstorError) -> Set<String> in
+                        try fs.removeTemporaryFiles()
+                        var recorded: Set<String> = []
+                        for name in try fs.held(by: self.node) {
+                            if held.contains(name) {
+                                recorded.insert(name)
+                                continue
+                            }
+                            self.logger.notice("clearing a hold this node no longer has", metadata: ["volume": "\(name)", "root": "\(fs.root)"])
+                            try fs.release(name, node: self.node)
+                        }
+                        return recorded
+                    })
             } catch {
                 logger.error("cannot reconcile the holds", metadata: ["root": "\(fs.root)", "error": "\(error)"])
             }
@@ -135,26 +139,21 @@ public final class SharedBackend: Sendable {
     }
 
     /// Forgets every hold of another node (one that died); returns the volumes it held.
-    func clearHolds(of other: String) throws(CloudstorError) -> [String] {
-        var names: [String] = []
-        for fs in fileSystems { names += try fs.clearHolds(of: other) }
-        return names.sorted()
+    func clearHolds(of other: String) async throws(CloudstorError) -> [String] {
+        try await FileSystemIO.run { () throws(CloudstorError) in
+            var names: [String] = []
+            for fs in self.fileSystems { names += try fs.clearHolds(of: other) }
+            return names.sorted()
+        }
     }
 
-    /// Deletes removed volumes' files, off the cooperative pool (one unlink per file).
+    /// Deletes removed volumes' files (one unlink per file).
     func emptyTrash(olderThan age: Duration) async {
         for fs in fileSystems {
-            let outcome: Result<[String], CloudstorError> = await withCheckedContinuation { continuation in
-                DispatchQueue.global().async {
-                    continuation.resume(returning: Result { () throws(CloudstorError) in try fs.emptyTrash(olderThan: age) })
-                }
-            }
-            switch outcome {
-            case .success(let removed) where !removed.isEmpty:
-                logger.info("emptied the trash", metadata: ["root": "\(fs.root)", "entries": "\(removed.count)"])
-            case .success:
-                break
-            case .failure(let error):
+            do {
+                let removed = try await FileSystemIO.run { () throws(CloudstorError) in try fs.emptyTrash(olderThan: age) }
+                if !removed.isEmpty { logger.info("emptied the trash", metadata: ["root": "\(fs.root)", "entries": "\(removed.count)"]) }
+            } catch {
                 logger.error("cannot empty the trash", metadata: ["root": "\(fs.root)", "error": "\(error)"])
             }
         }

@@ -135,29 +135,35 @@ final class SharedFileSystem: Sendable {
         -> SharedMetadata
     {
         let name = metadata.name
-        if let existing = try self.metadata(name) { return existing }
-        let made: Bool
-        do { made = try top.makeDirectory(name, mode: 0o700) } catch { throw failure("create the directory of \(name)", error) }
+        let (existing, made) = try await FileSystemIO.run { () throws(CloudstorError) -> (SharedMetadata?, Bool) in
+            if let existing = try self.metadata(name) { return (existing, false) }
+            do throws(SystemError) { return (nil, try self.top.makeDirectory(name, mode: 0o700)) } catch {
+                throw self.failure("create the directory of \(name)", error)
+            }
+        }
+        if let existing { return existing }
         if !made {
             let clock = ContinuousClock()
             let deadline = clock.now + adoptWait
             while clock.now < deadline {
                 do { try await Task.sleep(for: .milliseconds(50)) } catch { throw CloudstorError(.unavailable, "cancelled: the daemon is stopping; try again") }
-                if let existing = try self.metadata(name) { return existing }
-            }
-            guard try entry(name)?.kind == .directory else {
-                throw CloudstorError(.failedPrecondition, "\(path(name)) is there and is not a directory: move it away to create volume \(name)")
+                if let existing = try await FileSystemIO.run({ () throws(CloudstorError) in try self.metadata(name) }) { return existing }
             }
         }
-        do {
-            try top.setOwner(of: name, uid: uid, gid: gid, mode: mode)
-        } catch {
-            if made { try? top.removeEmptyDirectory(name) }  // never leave a directory without a volume
-            throw failure("set the owner and mode of \(path(name))", error)
+        return try await FileSystemIO.run { () throws(CloudstorError) -> SharedMetadata in
+            if !made, try self.entry(name)?.kind != .directory {
+                throw CloudstorError(.failedPrecondition, "\(self.path(name)) is there and is not a directory: move it away to create volume \(name)")
+            }
+            do throws(SystemError) {
+                try self.top.setOwner(of: name, uid: uid, gid: gid, mode: mode)
+            } catch {
+                if made { try? self.top.removeEmptyDirectory(name) }  // never leave a directory without a volume
+                throw self.failure("set the owner and mode of \(self.path(name))", error)
+            }
+            if let published = try self.publish(metadata, in: self.volumes) { return published }
+            // Another node published first, after our wait: theirs is the volume.
+            return try self.metadata(name) ?? metadata
         }
-        if let published = try publish(metadata, in: volumes) { return published }
-        // Another node published first, after our wait: theirs is the volume.
-        return try self.metadata(name) ?? metadata
     }
 
     /// Publishes metadata for a volume whose directory is (or may be made) here:

@@ -21,7 +21,7 @@ extension VolumeManager {
         }
         if leased == nil, shared == nil { _ = try sharedBackend() }
         var names = try await leased?.clearHolds(of: other) ?? []
-        names += try shared?.clearHolds(of: other) ?? []
+        names += try await shared?.clearHolds(of: other) ?? []
         logger.notice("cleared the holds of another node", metadata: ["node": "\(other)", "volumes": "\(names.joined(separator: ","))"])
         return names.sorted()
     }
